@@ -1,0 +1,239 @@
+"""NDA losses: the NDA-GAN discriminator loss and the NDA InfoNCE (NDA-CPC) loss.
+
+NDA-GAN (paper, Section 3): the discriminator's fake distribution is the mixture
+``lam * P_G + (1 - lam) * P_NDA``, so with a loss split into a real and a fake part,
+
+    L_D = L_real(D(x)) + lam * L_fake(D(G(z))) + (1 - lam) * L_fake(D(NDA(x)))
+
+and the generator loss is unchanged. ``lam = 1`` recovers the plain GAN.
+
+NDA InfoNCE (paper, Section 4): NDA views of a sample's own images are extra negatives
+beside the shared queue:
+
+    logits_i = [q_i . k_i, q_i . queue_1, ..., q_i . queue_K, q_i . nda_i1, ..., q_i . nda_iM] / T
+    L = mean_i CE(logits_i, 0)
+
+with every feature L2-normalised.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nda_core._checks import check_positive, check_tensor
+
+__all__ = [
+    "ADVERSARIAL_KINDS",
+    "DEFAULT_LAMBDA",
+    "discriminator_loss_terms",
+    "nda_discriminator_loss",
+    "generator_loss",
+    "NDADiscriminatorLoss",
+    "nda_info_nce",
+    "info_nce_logits",
+    "NDAInfoNCELoss",
+]
+
+#: Weight of the generator's samples in the fake mixture (paper: 0.25; 0.5 on CIFAR-100).
+DEFAULT_LAMBDA = 0.25
+
+# (L_real, L_fake, L_generator) for each adversarial loss, all as means over the batch.
+_LOSSES: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], ...]] = {
+    "hinge": (
+        lambda real: F.relu(1.0 - real).mean(),
+        lambda fake: F.relu(1.0 + fake).mean(),
+        lambda fake: -fake.mean(),
+    ),
+    # Cross-entropy with logits: -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))),
+    # non-saturating generator -log sigmoid(D(G(z))).
+    "vanilla": (
+        lambda real: F.softplus(-real).mean(),
+        lambda fake: F.softplus(fake).mean(),
+        lambda fake: F.softplus(-fake).mean(),
+    ),
+    # Least squares, targets 1 (real) and 0 (fake), each term halved.
+    "ls": (
+        lambda real: 0.5 * (real - 1.0).pow(2).mean(),
+        lambda fake: 0.5 * fake.pow(2).mean(),
+        lambda fake: 0.5 * (fake - 1.0).pow(2).mean(),
+    ),
+    "wasserstein": (
+        lambda real: -real.mean(),
+        lambda fake: fake.mean(),
+        lambda fake: -fake.mean(),
+    ),
+}
+# StudioGAN's "logistic" D loss is the same cross-entropy as "vanilla".
+_LOSSES["logistic"] = _LOSSES["vanilla"]
+ADVERSARIAL_KINDS = tuple(_LOSSES)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in _LOSSES:
+        raise ValueError(f"kind must be one of {list(ADVERSARIAL_KINDS)}, got {kind!r}.")
+
+
+def _check_lambda(lam: float) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)):
+        raise TypeError(f"lam must be a number in (0, 1], got {lam!r} ({type(lam).__name__}).")
+    if not 0.0 < float(lam) <= 1.0:
+        raise ValueError(
+            f"lam must lie in (0, 1], got {lam}: it is the weight of the generator's samples in the "
+            f"fake mixture; the paper uses 0.25 (0.5 on CIFAR-100), and 1 means no NDA."
+        )
+    return float(lam)
+
+
+def discriminator_loss_terms(
+    d_real: torch.Tensor, d_fake: torch.Tensor, d_nda: torch.Tensor | None = None, kind: str = "hinge"
+) -> dict[str, torch.Tensor]:
+    """The unweighted terms ``real``, ``fake`` and (with ``d_nda``) ``nda`` of the D loss."""
+    _check_kind(kind)
+    loss_real, loss_fake, _ = _LOSSES[kind]
+    terms = {"real": loss_real(check_tensor(d_real, "d_real")), "fake": loss_fake(check_tensor(d_fake, "d_fake"))}
+    if d_nda is not None:
+        terms["nda"] = loss_fake(check_tensor(d_nda, "d_nda"))
+    return terms
+
+
+def nda_discriminator_loss(
+    d_real: torch.Tensor,
+    d_fake: torch.Tensor,
+    d_nda: torch.Tensor | None,
+    kind: str = "hinge",
+    lam: float = DEFAULT_LAMBDA,
+) -> torch.Tensor:
+    """NDA-GAN discriminator loss.
+
+    ``L_real(d_real) + lam * L_fake(d_fake) + (1 - lam) * L_fake(d_nda)``
+
+    Args:
+        d_real: (B,) or (B, 1) discriminator outputs (logits) on real images.
+        d_fake: (B',) outputs on generated images.
+        d_nda: (B'',) outputs on NDA images; None only when ``lam == 1`` (plain GAN).
+        kind: one of ``hinge``, ``vanilla``, ``logistic``, ``ls``, ``wasserstein``.
+        lam: weight of the generator's samples in the fake mixture, in (0, 1].
+
+    Returns:
+        Scalar loss.
+
+    Example:
+        >>> import torch
+        >>> nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([-2.0]), "hinge", 0.25)
+        tensor(0.2500)
+    """
+    lam = _check_lambda(lam)
+    if d_nda is None and lam != 1.0:
+        raise ValueError(f"d_nda is None but lam={lam} < 1 gives NDA images weight {1 - lam}; pass d_nda or set lam=1.")
+    terms = discriminator_loss_terms(d_real, d_fake, d_nda, kind)
+    loss = terms["real"] + lam * terms["fake"]
+    if lam < 1.0:
+        loss = loss + (1.0 - lam) * terms["nda"]
+    return loss
+
+
+def generator_loss(d_fake: torch.Tensor, kind: str = "hinge") -> torch.Tensor:
+    """The generator loss of ``kind``, unchanged by NDA. ``d_fake``: (B,) outputs on G(z)."""
+    _check_kind(kind)
+    return _LOSSES[kind][2](check_tensor(d_fake, "d_fake"))
+
+
+class NDADiscriminatorLoss(nn.Module):
+    """Module form of :func:`nda_discriminator_loss` with ``kind`` and ``lam`` fixed."""
+
+    def __init__(self, kind: str = "hinge", lam: float = DEFAULT_LAMBDA) -> None:
+        super().__init__()
+        _check_kind(kind)
+        self.kind = kind
+        self.lam = _check_lambda(lam)
+
+    def forward(self, d_real: torch.Tensor, d_fake: torch.Tensor, d_nda: torch.Tensor | None) -> torch.Tensor:
+        return nda_discriminator_loss(d_real, d_fake, d_nda, self.kind, self.lam)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, lam={self.lam}"
+
+
+def _check_features(name: str, value: torch.Tensor, rank: int, shape_text: str) -> torch.Tensor:
+    check_tensor(value, name)
+    if value.dim() != rank or not value.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor of shape {shape_text}, got {tuple(value.shape)} {value.dtype}.")
+    return value
+
+
+def info_nce_logits(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    queue: torch.Tensor | None = None,
+    nda: torch.Tensor | None = None,
+    temperature: float = 0.07,
+) -> torch.Tensor:
+    """Logits ``[q.k | q.queue | q.nda_m] / T`` of shape (B, 1 + K + M), features L2-normalised.
+
+    Args:
+        q: (B, D) queries. k: (B, D) positive keys. queue: (K, D) shared negatives.
+        nda: (B, M, D) per-sample NDA negatives.
+    """
+    temperature = check_positive(temperature, "temperature", "MoCo uses 0.07 (CIFAR) or 0.2 (ImageNet-100).")
+    _check_features("q", q, 2, "(B, D)")
+    _check_features("k", k, 2, "(B, D)")
+    if k.shape != q.shape:
+        raise ValueError(f"k must have the shape of q {tuple(q.shape)}, got {tuple(k.shape)}.")
+    q = F.normalize(q, dim=1)
+    parts = [(q * F.normalize(k, dim=1)).sum(1, keepdim=True)]
+    if queue is not None:
+        _check_features("queue", queue, 2, f"(K, {q.shape[1]})")
+        if queue.shape[1] != q.shape[1]:
+            raise ValueError(f"queue has feature size {queue.shape[1]} but q has {q.shape[1]}; they must match.")
+        parts.append(q @ F.normalize(queue, dim=1).t())
+    if nda is not None:
+        _check_features("nda", nda, 3, f"(B, M, {q.shape[1]})")
+        if nda.shape[0] != q.shape[0] or nda.shape[2] != q.shape[1]:
+            raise ValueError(f"nda must have shape ({q.shape[0]}, M, {q.shape[1]}), got {tuple(nda.shape)}.")
+        parts.append(torch.bmm(F.normalize(nda, dim=2), q.unsqueeze(2)).squeeze(2))
+    return torch.cat(parts, dim=1) / temperature
+
+
+def nda_info_nce(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    queue: torch.Tensor | None = None,
+    nda: torch.Tensor | None = None,
+    temperature: float = 0.07,
+) -> torch.Tensor:
+    """NDA InfoNCE: cross-entropy of :func:`info_nce_logits` with the positive at index 0.
+
+    Example:
+        >>> import torch
+        >>> q = torch.tensor([[1.0, 0.0]]); k = torch.tensor([[1.0, 0.0]])
+        >>> nda = torch.tensor([[[0.0, 1.0]]])
+        >>> round(float(nda_info_nce(q, k, None, nda, temperature=1.0)), 4)  # -log(e / (e + 1))
+        0.3133
+    """
+    logits = info_nce_logits(q, k, queue, nda, temperature)
+    targets = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    return F.cross_entropy(logits, targets)
+
+
+class NDAInfoNCELoss(nn.Module):
+    """Module form of :func:`nda_info_nce` with a fixed ``temperature``."""
+
+    def __init__(self, temperature: float = 0.07) -> None:
+        super().__init__()
+        self.temperature = check_positive(temperature, "temperature")
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        queue: torch.Tensor | None = None,
+        nda: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return nda_info_nce(q, k, queue, nda, self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"

@@ -1,0 +1,534 @@
+"""NDA transforms as modules that draw per-sample parameters and apply ``nda_core.functional``.
+
+Every transform is called as ``t(x, generator=None, return_params=False)`` on a batch of
+images (B, C, H, W) or clips (B, C, T, H, W), float or uint8, on any device. It returns a
+tensor of the same shape, dtype and device (and the drawn parameters when asked), and
+``t.apply(x, params)`` replays a draw exactly.
+
+Example:
+    >>> import torch, nda_core
+    >>> t = nda_core.build("jigsaw", k=2)
+    >>> x = torch.rand(8, 3, 32, 32)
+    >>> out, params = t(x, generator=torch.Generator().manual_seed(0), return_params=True)
+    >>> torch.equal(t.apply(x, params), out)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import torch
+from torch import nn
+
+from nda_core import functional as F
+from nda_core import random as R
+from nda_core._checks import (
+    check_batch,
+    check_generator,
+    check_int,
+    check_positive,
+    check_probability,
+    check_weights,
+)
+
+Params = dict[str, Any]
+
+#: Box sides are drawn uniformly in [1/3, 1/2] of the image side (paper, Appendix B).
+BOX_MIN_FRACTION = 1.0 / 3.0
+BOX_MAX_FRACTION = 1.0 / 2.0
+#: Beta(alpha, alpha) with alpha = 20 puts 95% of mixup weights within about 0.5 +- 0.15.
+MIXUP_ALPHA = 20.0
+#: Standard deviation of the Gaussian-noise NDA, as a fraction of the value range.
+NOISE_STD = 0.25
+STITCH_ORIENTATIONS = ("random", "horizontal", "vertical")
+
+
+class NDATransform(nn.Module):
+    """Base class: draws parameters per sample, then applies a pure function.
+
+    Subclasses set ``name`` and ``needs_partner`` and implement ``draw_params`` and ``apply``.
+    """
+
+    name: ClassVar[str] = ""
+    needs_partner: ClassVar[bool] = False
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, return_params: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, Params]:
+        """Transform every sample of ``x`` into a negative.
+
+        Args:
+            x: (B, C, H, W) or (B, C, T, H, W), float or uint8.
+            generator: source of randomness; the global CPU generator when None.
+            return_params: also return the drawn parameters (for ``apply``).
+        """
+        check_batch(x, min_batch=2 if self.needs_partner else 1, why=f"the {self.name!r} NDA")
+        check_generator(generator, x)
+        params = self.draw_params(x.shape, generator)
+        out = self.apply(x, params)
+        return (out, params) if return_params else out
+
+    def draw_params(
+        self,
+        shape: torch.Size | Sequence[int],
+        generator: torch.Generator | None = None,
+        self_index: torch.Tensor | None = None,
+        source_size: int | None = None,
+    ) -> Params:
+        """Draw the parameters for a batch of ``shape``.
+
+        ``self_index`` (B,) and ``source_size`` place the batch inside a larger source batch
+        that partners are drawn from (default: the batch itself).
+        """
+        raise NotImplementedError
+
+    def apply(self, x: torch.Tensor, params: Params, source: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply drawn ``params`` to ``x``; partners index into ``source`` (default ``x``)."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, so that ``build({"type": name, **config()})`` rebuilds it."""
+        return {}
+
+
+def _self_index(shape: Sequence[int], generator: torch.Generator | None, self_index: torch.Tensor | None) -> torch.Tensor:
+    if self_index is None:
+        return torch.arange(shape[0], device=R.generator_device(generator))
+    return self_index
+
+
+class _PartnerTransform(NDATransform):
+    """A transform that pairs every sample with a different sample of the source batch."""
+
+    needs_partner = True
+
+    def _partners(
+        self,
+        shape: Sequence[int],
+        generator: torch.Generator | None,
+        self_index: torch.Tensor | None,
+        source_size: int | None,
+    ) -> torch.Tensor:
+        source_size = shape[0] if source_size is None else source_size
+        if source_size < 2:
+            raise ValueError(
+                f"the {self.name!r} NDA needs a batch of at least 2 samples to pair each with a "
+                f"different one, got a batch of {source_size}; pass a larger batch."
+            )
+        return R.partners(_self_index(shape, generator, self_index), source_size, generator)
+
+
+class Jigsaw(NDATransform):
+    """Cut every image into k x k patches and shuffle them with a non-identity permutation.
+
+    Args:
+        k: patches per side (default 2, the paper's best). H and W must be divisible by k.
+    """
+
+    name = "jigsaw"
+
+    def __init__(self, k: int = 2) -> None:
+        super().__init__()
+        self.k = check_int(k, "k", 2, "jigsaw needs at least 2 x 2 patches; use k=2 (the paper's best).")
+
+    def config(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {"permutation": R.non_identity_permutations(shape[0], self.k * self.k, generator)}
+
+    def apply(self, x, params, source=None):
+        return F.jigsaw(x, params["permutation"], self.k)
+
+
+class Stitch(_PartnerTransform):
+    """Join half of every image with the matching other half of a different image.
+
+    Args:
+        orientation: ``"horizontal"`` (left | right halves side by side), ``"vertical"``
+            (top / bottom) or ``"random"`` (either, per sample).
+    """
+
+    name = "stitch"
+
+    def __init__(self, orientation: str = "random") -> None:
+        super().__init__()
+        if orientation not in STITCH_ORIENTATIONS:
+            raise ValueError(f"orientation must be one of {list(STITCH_ORIENTATIONS)}, got {orientation!r}.")
+        self.orientation = orientation
+
+    def config(self) -> dict[str, Any]:
+        return {"orientation": self.orientation}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        batch = shape[0]
+        partner = self._partners(shape, generator, self_index, source_size)
+        if self.orientation == "random":
+            vertical = R.bernoulli(batch, 0.5, generator)
+        else:
+            vertical = torch.full((batch,), self.orientation == "vertical", device=partner.device)
+        return {"partner": partner, "vertical": vertical, "own_first": R.bernoulli(batch, 0.5, generator)}
+
+    def apply(self, x, params, source=None):
+        return F.stitch(x, params["partner"], params["vertical"], params["own_first"], source)
+
+
+class _BoxTransform(NDATransform):
+    def __init__(self, min_fraction: float = BOX_MIN_FRACTION, max_fraction: float = BOX_MAX_FRACTION) -> None:
+        super().__init__()
+        self.min_fraction = check_probability(min_fraction, "min_fraction", low_open=True)
+        self.max_fraction = check_probability(max_fraction, "max_fraction", low_open=True)
+        if self.min_fraction > self.max_fraction:
+            raise ValueError(
+                f"min_fraction ({min_fraction}) must not exceed max_fraction ({max_fraction}); "
+                f"the paper uses 1/3 and 1/2."
+            )
+
+    def config(self) -> dict[str, Any]:
+        return {"min_fraction": self.min_fraction, "max_fraction": self.max_fraction}
+
+    def _boxes(self, shape, generator) -> torch.Tensor:
+        return R.boxes(shape[0], shape[-2], shape[-1], generator, self.min_fraction, self.max_fraction)
+
+
+class Cutout(_BoxTransform):
+    """Fill a box (sides in [1/3, 1/2] of H and W) with its own per-channel mean."""
+
+    name = "cutout"
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {"boxes": self._boxes(shape, generator)}
+
+    def apply(self, x, params, source=None):
+        return F.cutout(x, params["boxes"])
+
+
+class CutMix(_BoxTransform, _PartnerTransform):
+    """Replace a box (sides in [1/3, 1/2] of H and W) with the same box of a different image."""
+
+    name = "cutmix"
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {
+            "partner": self._partners(shape, generator, self_index, source_size),
+            "boxes": self._boxes(shape, generator),
+        }
+
+    def apply(self, x, params, source=None):
+        return F.cutmix(x, params["boxes"], params["partner"], source)
+
+
+class Mixup(_PartnerTransform):
+    """Blend every image with a different one: g * x_i + (1 - g) * x_j, g ~ Beta(alpha, alpha).
+
+    Args:
+        alpha: Beta parameter; large values concentrate g near 0.5 (default 20).
+    """
+
+    name = "mixup"
+
+    def __init__(self, alpha: float = MIXUP_ALPHA) -> None:
+        super().__init__()
+        self.alpha = check_positive(alpha, "alpha", "a large alpha (e.g. 20) keeps the weight near 0.5.")
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {
+            "partner": self._partners(shape, generator, self_index, source_size),
+            "weight": R.beta(shape[0], self.alpha, generator),
+        }
+
+    def apply(self, x, params, source=None):
+        return F.mixup(x, params["weight"], params["partner"], source)
+
+
+class VFlip(NDATransform):
+    """Flip every image upside down (no parameters)."""
+
+    name = "vflip"
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {}
+
+    def apply(self, x, params, source=None):
+        return F.vflip(x)
+
+
+class GaussianNoise(NDATransform):
+    """Add Gaussian noise; ``std`` is a fraction of the value range (1 for float, 255 for uint8)."""
+
+    name = "noise"
+
+    def __init__(self, std: float = NOISE_STD) -> None:
+        super().__init__()
+        self.std = check_positive(std, "std")
+
+    def config(self) -> dict[str, Any]:
+        return {"std": self.std}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        return {"noise": torch.randn(tuple(shape), generator=generator, device=R.generator_device(generator))}
+
+    def apply(self, x, params, source=None):
+        return F.gaussian_noise(x, params["noise"], self.std)
+
+
+def _apply_to_subsets(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    parts: Sequence[tuple[NDATransform, torch.Tensor, Params]],
+    source: torch.Tensor,
+) -> torch.Tensor:
+    """Write ``transform.apply`` of the rows ``index`` of ``x`` into ``out`` for every part."""
+    for transform, index, params in parts:
+        if index.numel() == 0:
+            continue
+        index = index.to(x.device)
+        out.index_copy_(0, index, transform.apply(x.index_select(0, index), params, source))
+    return out
+
+
+class Mixture(NDATransform):
+    """Pick one of several NDAs per sample, with probabilities proportional to ``weights``.
+
+    Args:
+        transforms: NDA specs (names, dicts or modules), e.g. ``["jigsaw", "stitch"]``.
+        weights: one non-negative weight per transform (default equal).
+    """
+
+    name = "mixture"
+
+    def __init__(self, transforms: Sequence[Any], weights: Sequence[float] | None = None) -> None:
+        super().__init__()
+        if isinstance(transforms, (str, dict)) or not isinstance(transforms, Sequence) or len(transforms) == 0:
+            raise ValueError(
+                f"transforms must be a non-empty list of NDA specs, got {transforms!r}; "
+                f"e.g. transforms=['jigsaw', 'stitch']."
+            )
+        self.transforms = nn.ModuleList(build(spec) for spec in transforms)
+        self.weights = check_weights([1.0] * len(transforms) if weights is None else weights, len(transforms))
+
+    @property
+    def needs_partner(self) -> bool:  # type: ignore[override]
+        return any(t.needs_partner for t in self.transforms)
+
+    def config(self) -> dict[str, Any]:
+        specs = [{"type": t.name, **t.config()} for t in self.transforms]
+        return {"transforms": specs, "weights": self.weights}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        batch = shape[0]
+        self_index = _self_index(shape, generator, self_index)
+        probs = torch.tensor(self.weights, dtype=torch.float64, device=self_index.device)
+        choice = torch.multinomial(probs, batch, replacement=True, generator=generator)
+        components = []
+        for position, transform in enumerate(self.transforms):
+            index = (choice == position).nonzero().flatten()
+            sub_shape = (index.numel(),) + tuple(shape[1:])
+            drawn = transform.draw_params(sub_shape, generator, self_index[index], source_size or batch)
+            components.append({"index": index, "params": drawn})
+        return {"choice": choice, "components": components}
+
+    def apply(self, x, params, source=None):
+        parts = [(t, c["index"], c["params"]) for t, c in zip(self.transforms, params["components"])]
+        return _apply_to_subsets(x, torch.empty_like(x), parts, x if source is None else source)
+
+
+class Noisy(NDATransform):
+    """Let a fraction ``p_clean`` of samples through unchanged (the paper's noisy-NDA ablation).
+
+    Args:
+        nda: the NDA applied to the other samples.
+        p_clean: probability that a sample is returned unchanged, in [0, 1).
+    """
+
+    name = "noisy"
+
+    def __init__(self, nda: Any, p_clean: float) -> None:
+        super().__init__()
+        self.nda = build(nda)
+        self.p_clean = check_probability(p_clean, "p_clean", high_open=True)
+
+    @property
+    def needs_partner(self) -> bool:  # type: ignore[override]
+        return self.nda.needs_partner
+
+    def config(self) -> dict[str, Any]:
+        return {"nda": {"type": self.nda.name, **self.nda.config()}, "p_clean": self.p_clean}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        batch = shape[0]
+        self_index = _self_index(shape, generator, self_index)
+        clean = R.bernoulli(batch, self.p_clean, generator)
+        index = (~clean).nonzero().flatten()
+        sub_shape = (index.numel(),) + tuple(shape[1:])
+        drawn = self.nda.draw_params(sub_shape, generator, self_index[index], source_size or batch)
+        return {"clean": clean, "index": index, "params": drawn}
+
+    def apply(self, x, params, source=None):
+        parts = [(self.nda, params["index"], params["params"])]
+        return _apply_to_subsets(x, x.clone(), parts, x if source is None else source)
+
+
+class DatasetNegatives(NDATransform):
+    """Negatives drawn from a bank of other images (the paper's "other datasets" NDA).
+
+    Every sample of the input batch is replaced by a random image of the bank; the bank must
+    hold samples of the same shape and value format (dtype, normalisation) as the batch.
+
+    Args:
+        images: (N, C, H, W) or (N, C, T, H, W) tensor, or a map-style dataset whose items are
+            tensors or ``(tensor, label)`` pairs.
+    """
+
+    name = "other_dataset"
+
+    def __init__(self, images: Any = None) -> None:
+        super().__init__()
+        if images is None:
+            raise ValueError(
+                f"the {self.name!r} NDA needs images=: a tensor (N, C, H, W) or a dataset of tensors "
+                f"to draw negatives from."
+            )
+        self.images = images
+        self.indices = self._candidate_indices()
+        if len(self.indices) == 0:
+            raise ValueError(f"the {self.name!r} NDA found no images to draw negatives from; pass a non-empty bank.")
+
+    def _candidate_indices(self) -> torch.Tensor:
+        return torch.arange(len(self.images))
+
+    def config(self) -> dict[str, Any]:
+        return {"images": f"<{len(self.indices)} images>"}
+
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+        picks = torch.randint(0, len(self.indices), (shape[0],), generator=generator, device=R.generator_device(generator))
+        return {"index": self.indices[picks.cpu()]}
+
+    def _item(self, index: int) -> torch.Tensor:
+        item = self.images[index]
+        if isinstance(item, (tuple, list)):
+            item = item[0]
+        if not isinstance(item, torch.Tensor):
+            raise TypeError(
+                f"the {self.name!r} NDA needs tensor images, but item {index} is {type(item).__name__}; "
+                f"add a ToTensor-like transform to the dataset."
+            )
+        return item
+
+    def apply(self, x, params, source=None):
+        index = params["index"]
+        if isinstance(self.images, torch.Tensor):
+            drawn = self.images.index_select(0, index.to(self.images.device))
+        else:
+            drawn = torch.stack([self._item(int(i)) for i in index])
+        if drawn.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"the {self.name!r} NDA bank holds samples of shape {tuple(drawn.shape[1:])} but the batch has "
+                f"{tuple(x.shape[1:])}; resize the bank to the training resolution."
+            )
+        return drawn.to(device=x.device, dtype=x.dtype)
+
+
+class OtherClassNegatives(DatasetNegatives):
+    """Negatives drawn from images of classes other than the modelled ones.
+
+    Args:
+        images: tensor or dataset as for ``other_dataset``.
+        labels: (N,) labels of ``images`` (default: the dataset's ``targets``).
+        classes: the modelled classes; negatives come from every other class.
+    """
+
+    name = "other_classes"
+
+    def __init__(self, images: Any = None, labels: Any = None, classes: Sequence[int] | None = None) -> None:
+        if classes is None or len(classes) == 0:
+            raise ValueError(
+                "the 'other_classes' NDA needs classes=[...], the labels of the modelled classes; "
+                "negatives are drawn from all other classes."
+            )
+        if labels is None:
+            labels = getattr(images, "targets", None)
+        if labels is None:
+            raise ValueError(
+                "the 'other_classes' NDA needs labels= (one per image) when the dataset has no 'targets'."
+            )
+        self._labels = torch.as_tensor(labels).long().flatten()
+        self._classes = [int(c) for c in classes]
+        super().__init__(images)
+        if len(self._labels) != len(images):
+            raise ValueError(f"labels has {len(self._labels)} entries but there are {len(images)} images; give one label per image.")
+
+    def _candidate_indices(self) -> torch.Tensor:
+        modelled = torch.isin(self._labels, torch.tensor(self._classes))
+        return (~modelled).nonzero().flatten()
+
+    def config(self) -> dict[str, Any]:
+        return {"classes": self._classes, "images": f"<{len(self.indices)} images of other classes>"}
+
+
+_REGISTRY: dict[str, type[NDATransform]] = {
+    cls.name: cls
+    for cls in (
+        Jigsaw,
+        Stitch,
+        Cutout,
+        CutMix,
+        Mixup,
+        VFlip,
+        GaussianNoise,
+        Mixture,
+        Noisy,
+        DatasetNegatives,
+        OtherClassNegatives,
+    )
+}
+
+
+def available() -> list[str]:
+    """Names of every NDA that ``build`` accepts."""
+    return sorted(_REGISTRY)
+
+
+def build(spec: Any, **kwargs: Any) -> NDATransform:
+    """Build an NDA transform from a name, a dict ``{"type": name, ...}`` or a module.
+
+    Example:
+        >>> build({"type": "jigsaw", "k": 2})
+        Jigsaw(k=2)
+    """
+    if isinstance(spec, NDATransform):
+        if kwargs:
+            raise ValueError(f"build() got an NDA module and arguments {sorted(kwargs)}; pass a name or a dict instead.")
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        if "type" not in spec:
+            raise ValueError(f"an NDA spec dict needs a 'type' key naming one of {available()}, got {spec!r}.")
+        name = spec.pop("type")
+        kwargs = {**spec, **kwargs}
+    elif isinstance(spec, str):
+        name = spec
+    else:
+        raise TypeError(
+            f"an NDA spec must be a name, a dict with 'type' or an NDATransform, got {type(spec).__name__}; "
+            f"known names: {available()}."
+        )
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown NDA {name!r}; known NDAs: {available()}.")
+    cls = _REGISTRY[name]
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        if "argument" not in str(error):
+            raise
+        import inspect
+
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        raise TypeError(f"NDA {name!r} got arguments {sorted(kwargs)}; it accepts {accepted} ({error}).") from None

@@ -1,0 +1,1 @@
+"""Ready-made framework config files (mmselfsup configs, StudioGAN YAML, DPC configs)."""

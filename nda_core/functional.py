@@ -272,10 +272,16 @@ def vflip(x: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_noise(x: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Tensor:
-    """Add ``std * noise`` to ``x``; for uint8 ``std`` is scaled by 255 and the result clamped."""
+    """Add ``std * noise`` to ``x``; for uint8 ``std`` is scaled by 255 and the result clamped.
+
+    ``noise`` has the shape of ``x`` or, for clips, (B, C, 1, H, W): one field on every frame.
+    """
     check_batch(x)
-    if noise.shape != x.shape:
-        raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}.")
+    if torch.broadcast_shapes(noise.shape, x.shape) != x.shape or noise.dim() != x.dim():
+        raise ValueError(
+            f"noise must broadcast to the shape of x {tuple(x.shape)} (one field per clip may have T=1), "
+            f"got {tuple(noise.shape)}."
+        )
     if x.is_floating_point():
         return x + std * noise.to(x.device, x.dtype)
     noisy = x.float() + (255.0 * std) * noise.to(x.device, torch.float32)

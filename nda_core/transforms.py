@@ -261,7 +261,10 @@ class VFlip(NDATransform):
 
 
 class GaussianNoise(NDATransform):
-    """Add Gaussian noise; ``std`` is a fraction of the value range (1 for float, 255 for uint8)."""
+    """Add Gaussian noise; ``std`` is a fraction of the value range (1 for float, 255 for uint8).
+
+    A clip gets the same noise field on every frame.
+    """
 
     name = "noise"
 
@@ -273,7 +276,8 @@ class GaussianNoise(NDATransform):
         return {"std": self.std}
 
     def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        return {"noise": torch.randn(tuple(shape), generator=generator, device=R.generator_device(generator))}
+        noise_shape = tuple(shape[:2]) + (1,) * (len(shape) - 4) + tuple(shape[-2:])  # one field per clip
+        return {"noise": torch.randn(noise_shape, generator=generator, device=R.generator_device(generator))}
 
     def apply(self, x, params, source=None):
         return F.gaussian_noise(x, params["noise"], self.std)

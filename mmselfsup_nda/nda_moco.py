@@ -1,0 +1,119 @@
+"""The NDA part of NDA-MoCo-v2, shared by the mmselfsup and the mmpretrain models.
+
+For every query image the model builds ``num_nda_views`` NDA images on the device from the
+batch (views alternate between the query image and the key image, as in the paper), encodes
+them (default: momentum encoder, no gradient, batch-shuffled like the keys), and gives them to
+:class:`~mmselfsup_nda.head.NDAContrastiveHead` as per-sample negatives beside the queue.
+Only the positive keys are enqueued; NDA features never are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmselfsup_nda.head import NDAContrastiveHead
+from mmselfsup_nda.transforms import build_nda
+
+__all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin"]
+
+#: ``key``: momentum encoder without gradients (paper's cost); ``query``: the trained encoder.
+NDA_ENCODERS = ("key", "query")
+#: One NDA of the query image and one of the key image (the paper's setting).
+DEFAULT_NDA_VIEWS = 2
+_VIEWS_PER_PAIR = 2  # views alternate query image, key image
+_MOCO_INPUTS = 2  # query and key views; further inputs are NDA views made by the pipeline
+
+
+class NDAMoCoMixin:
+    """Adds NDA negatives to a MoCo model; needs ``backbone``, ``neck``, ``head``, ``encoder_k``,
+    ``queue`` and ``_dequeue_and_enqueue`` from the framework's ``MoCo`` and ``_shuffle`` /
+    ``_unshuffle`` batch-shuffle functions from the subclass."""
+
+    _shuffle: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    _unshuffle: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    backbone: nn.Module
+    neck: nn.Module
+    head: nn.Module
+    encoder_k: nn.Module
+    queue: torch.Tensor
+
+    def _init_nda(self, nda: Any, nda_encoder: str, num_nda_views: int) -> None:
+        self.nda_spec = nda
+        self.nda = None if nda is None else build_nda(nda, "model nda")
+        if nda_encoder not in NDA_ENCODERS:
+            raise ValueError(
+                f"model nda_encoder must be one of {list(NDA_ENCODERS)}, got {nda_encoder!r}; 'key' (default) "
+                f"encodes NDA images with the momentum encoder as the paper does."
+            )
+        if isinstance(num_nda_views, bool) or not isinstance(num_nda_views, int) or num_nda_views < 1:
+            raise ValueError(
+                f"model num_nda_views must be an integer >= 1, got {num_nda_views!r}; the paper uses 2 "
+                f"(one NDA of the query image, one of the key image)."
+            )
+        if not isinstance(self.head, NDAContrastiveHead):
+            raise TypeError(
+                f"NDAMoCo needs head=dict(type='NDAContrastiveHead', temperature=...), got "
+                f"{type(self.head).__name__}; set model.head.type='NDAContrastiveHead'."
+            )
+        self.nda_encoder = nda_encoder
+        self.num_nda_views = num_nda_views
+
+    @torch.no_grad()
+    def _momentum_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised momentum-encoder features, batch-shuffled across ranks as MoCo does for BN."""
+        shuffled, idx_unshuffle = type(self)._shuffle(images)
+        features = F.normalize(self.encoder_k(shuffled)[0], dim=1)
+        return type(self)._unshuffle(features, idx_unshuffle)
+
+    @torch.no_grad()
+    def make_nda_images(self, im_q: torch.Tensor, im_k: torch.Tensor) -> torch.Tensor:
+        """(num_nda_views * B, C, H, W): view v is an NDA of the query (v even) or key (v odd) image."""
+        views = []
+        for view in range(self.num_nda_views):
+            source = im_q if view % _VIEWS_PER_PAIR == 0 else im_k
+            try:
+                views.append(self.nda(source))
+            except ValueError as error:
+                raise ValueError(
+                    f"model nda={self.nda_spec!r} cannot be applied to the input batch of shape "
+                    f"{tuple(source.shape)}: {error}"
+                ) from None
+        return torch.cat(views)
+
+    def _nda_features(self, im_q: torch.Tensor, im_k: torch.Tensor, extra_views: list[torch.Tensor]) -> torch.Tensor | None:
+        """(B, M, D) normalised features of the NDA views, or None without NDA."""
+        chunks = []
+        if self.nda is not None:
+            chunks.append(self.make_nda_images(im_q, im_k))
+        chunks += list(extra_views)
+        if not chunks:
+            return None
+        images = torch.cat(chunks)
+        if self.nda_encoder == "key":
+            features = self._momentum_features(images)
+        else:
+            features = F.normalize(self.neck(self.backbone(images))[0], dim=1)
+        batch = im_q.shape[0]
+        return features.view(-1, batch, features.shape[1]).transpose(0, 1)
+
+    def nda_loss(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """MoCo-v2 step with NDA negatives; returns the head's loss and logit means."""
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < _MOCO_INPUTS:
+            raise ValueError(
+                f"NDAMoCo needs at least 2 views per image (query, key), got "
+                f"{len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__}; use "
+                f"dict(type='MultiView', num_views=2, ...) in the train pipeline."
+            )
+        im_q, im_k = inputs[0], inputs[1]
+        q = F.normalize(self.neck(self.backbone(im_q))[0], dim=1)
+        with torch.no_grad():
+            self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
+            k = self._momentum_features(im_k)
+        nda = self._nda_features(im_q, im_k, list(inputs[_MOCO_INPUTS:]))
+        out = self.head(q, k, self.queue.clone().detach().t(), nda)
+        self._dequeue_and_enqueue(k)  # positive keys only: NDA features never enter the queue
+        return out

@@ -1,0 +1,76 @@
+"""``NDAView``: a per-sample NDA step for mmselfsup / mmpretrain data pipelines.
+
+Where each NDA is offered:
+
+* In the model (``NDAMoCo(nda=...)``), on the batch tensor on the device: every ``nda_core``
+  NDA, including the two-image ones (``stitch``, ``cutmix``, ``mixup``) that pair each image
+  with another image of the batch, and mixtures. This is the recommended place: it is fast
+  and makes NDA views of the very query and key images, as the paper does.
+* In the data pipeline (``NDAView``), on one image at a time: only single-image NDAs
+  (``jigsaw``, ``cutout``, ``vflip``, ``noise``, ``other_dataset``, ``other_classes``, and
+  mixtures/``noisy`` of those). A per-sample pipeline has no partner image, so a two-image
+  NDA raises ``ValueError`` here. Put ``NDAView`` at the end of an extra ``MultiView`` branch;
+  ``NDAMoCo`` treats every input after the first two as NDA negatives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+import nda_core
+
+__all__ = ["NDAView", "build_nda"]
+
+_IMAGE_KEY = "img"
+_GRAY_NDIM = 2
+
+
+def build_nda(spec: Any, where: str) -> nda_core.NDATransform:
+    """``nda_core.build(spec)`` with errors that say which config entry was wrong."""
+    try:
+        return nda_core.build(spec)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
+
+
+class NDAView(BaseTransform):
+    """Replace ``results['img']`` (H, W[, C] array) by an NDA of it.
+
+    Args:
+        nda: an ``nda_core`` spec of a single-image NDA, e.g. ``dict(type='jigsaw', k=2)``.
+
+    Example (three views: query, key, jigsaw of a third augmented view)::
+
+        dict(type='MultiView', num_views=[2, 1],
+             transforms=[view_pipeline, view_pipeline + [dict(type='NDAView', nda=dict(type='jigsaw'))]])
+    """
+
+    def __init__(self, nda: Any = "jigsaw") -> None:
+        self.nda = build_nda(nda, "NDAView nda")
+        if self.nda.needs_partner:
+            raise ValueError(
+                f"NDAView got nda={nda!r}, a two-image NDA that pairs each image with another image of "
+                f"the batch; a per-sample pipeline has no partner. Use it in the model instead "
+                f"(model=dict(type='NDAMoCo', nda={nda!r})) or pick a single-image NDA "
+                f"(jigsaw, cutout, vflip, noise)."
+            )
+
+    def transform(self, results: dict) -> dict:
+        image = results[_IMAGE_KEY]
+        if not isinstance(image, np.ndarray):
+            raise TypeError(
+                f"NDAView expects results['img'] to be a numpy array (H, W[, C]), got {type(image).__name__}; "
+                f"place NDAView before PackSelfSupInputs / PackInputs."
+            )
+        gray = image.ndim == _GRAY_NDIM
+        batch = torch.from_numpy(np.ascontiguousarray(image[..., None] if gray else image)).permute(2, 0, 1)[None]
+        negative = self.nda(batch)[0].permute(1, 2, 0).numpy()
+        results[_IMAGE_KEY] = negative[..., 0] if gray else negative
+        return results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nda={self.nda!r})"

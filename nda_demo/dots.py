@@ -1,0 +1,201 @@
+"""Numerosity images (paper, Appendix A): canvases with an exact number of non-touching dots.
+
+The generator places each dot in its own cell of a regular grid (cells drawn without
+replacement, a random offset inside the cell), so dots never touch and the count of every
+image is exact. :func:`count_dots` counts the dots of any image, real or generated, as the
+8-connected components of the thresholded image that are at least ``min_pixels`` large.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "DEFAULT_RADIUS",
+    "DotsConfig",
+    "max_dots",
+    "make_dots",
+    "make_count_mixture",
+    "label_components",
+    "component_sizes",
+    "count_dots",
+    "check_counts",
+]
+
+#: Canvas side in pixels.
+DEFAULT_SIZE = 32
+#: Dot radius in pixels.
+DEFAULT_RADIUS = 2.5
+#: Background pixels kept between a dot and the border of its grid cell (so dots never touch).
+CELL_MARGIN = 1
+#: Pixel values of the images the generator makes: background and dot (the GAN's tanh range).
+BACKGROUND_VALUE = -1.0
+DOT_VALUE = 1.0
+#: A pixel is "ink" when its value is above this (midway between background and dot).
+INK_THRESHOLD = 0.0
+#: Components smaller than this many pixels are speckle, not dots (a real dot has about 21).
+MIN_DOT_PIXELS = 4
+
+
+class DotsConfig:
+    """Geometry of the numerosity canvas: ``size`` x ``size`` pixels, dots of ``radius``."""
+
+    def __init__(self, size: int = DEFAULT_SIZE, radius: float = DEFAULT_RADIUS) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 4:
+            raise ValueError(f"size must be an int >= 4 (canvas side in pixels), got {size!r}.")
+        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0.5 <= radius <= size / 2:
+            raise ValueError(f"radius must be a number in [0.5, size/2={size / 2}] pixels, got {radius!r}.")
+        self.size = size
+        self.radius = float(radius)
+        self.cell = int(math.ceil(2 * self.radius)) + 2 * CELL_MARGIN
+        self.cells_per_side = size // self.cell
+
+    @property
+    def capacity(self) -> int:
+        """The most dots that fit on the canvas (one per grid cell)."""
+        return self.cells_per_side**2
+
+    def __repr__(self) -> str:
+        return f"DotsConfig(size={self.size}, radius={self.radius}, capacity={self.capacity})"
+
+
+def max_dots(size: int = DEFAULT_SIZE, radius: float = DEFAULT_RADIUS) -> int:
+    """The largest count :func:`make_dots` can draw on a ``size`` canvas with dots of ``radius``."""
+    return DotsConfig(size, radius).capacity
+
+
+def check_counts(counts: Sequence[int] | int, name: str, config: DotsConfig, minimum: int = 0) -> list[int]:
+    """Validate dot counts: ints in ``[minimum, config.capacity]``; returns them as a list."""
+    values = [counts] if isinstance(counts, int) and not isinstance(counts, bool) else list(counts)
+    if not values:
+        raise ValueError(f"{name} is empty; give at least one dot count.")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must hold ints, got {value!r} ({type(value).__name__}).")
+        if value < minimum:
+            raise ValueError(f"{name} holds {value}, but dot counts must be >= {minimum}.")
+        if value > config.capacity:
+            raise ValueError(
+                f"{name} holds {value}, but at most {config.capacity} dots of radius {config.radius} fit on a "
+                f"{config.size}x{config.size} canvas without touching; use a smaller count, a smaller radius "
+                f"or a larger size."
+            )
+    return values
+
+
+def make_dots(
+    count: int,
+    n: int,
+    config: DotsConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw ``n`` images (n, 1, size, size) in [-1, 1], each with exactly ``count`` dots.
+
+    Example:
+        >>> images = make_dots(6, 4, generator=torch.Generator().manual_seed(0))
+        >>> images.shape, count_dots(images).tolist()
+        (torch.Size([4, 1, 32, 32]), [6, 6, 6, 6])
+    """
+    config = config or DotsConfig()
+    check_counts(count, "count", config)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0 (number of images), got {n!r}.")
+    size, cell, per_side = config.size, config.cell, config.cells_per_side
+    images = torch.full((n, 1, size, size), BACKGROUND_VALUE)
+    if n == 0 or count == 0:
+        return images
+    # choose `count` distinct cells per image
+    cells = torch.rand(n, config.capacity, generator=generator).argsort(dim=1)[:, :count]
+    rows, cols = cells // per_side, cells % per_side
+    # the grid is centred on the canvas; the dot centre moves freely inside its cell's margin
+    offset = (size - per_side * cell) / 2
+    free = cell - 2 * CELL_MARGIN - 2 * config.radius
+    jitter = torch.rand(n, count, 2, generator=generator) * free
+    low = CELL_MARGIN + config.radius
+    centre_y = offset + rows * cell + low + jitter[..., 0]
+    centre_x = offset + cols * cell + low + jitter[..., 1]
+    pixel = torch.arange(size, dtype=torch.float32) + 0.5
+    dist_y = (pixel.view(1, 1, size, 1) - centre_y.view(n, count, 1, 1)).pow(2)
+    dist_x = (pixel.view(1, 1, 1, size) - centre_x.view(n, count, 1, 1)).pow(2)
+    inside = (dist_y + dist_x <= config.radius**2).any(dim=1)
+    images[:, 0][inside] = DOT_VALUE
+    return images
+
+
+def make_count_mixture(
+    counts: Sequence[int],
+    n: int,
+    config: DotsConfig | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images whose dot counts are drawn uniformly from ``counts``; returns (images, counts)."""
+    config = config or DotsConfig()
+    values = check_counts(counts, "counts", config)
+    picks = torch.randint(0, len(values), (n,), generator=generator)
+    labels = torch.tensor(values)[picks]
+    images = torch.empty(n, 1, config.size, config.size)
+    for value in values:
+        index = (labels == value).nonzero().flatten()
+        images[index] = make_dots(value, index.numel(), config, generator)
+    return images, labels
+
+
+def label_components(mask: torch.Tensor) -> torch.Tensor:
+    """8-connected component labels of a boolean batch (B, H, W); 0 is background.
+
+    Every foreground pixel starts with its own label and repeatedly takes the largest label
+    among its foreground neighbours until nothing changes, so each component ends up labelled
+    by its largest pixel index (exact; the number of rounds is the largest component diameter).
+    """
+    if mask.dim() != 3 or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor (B, H, W), got {mask.dtype} of shape {tuple(mask.shape)}.")
+    batch, height, width = mask.shape
+    labels = torch.arange(1, height * width + 1, dtype=torch.float32).view(1, height, width).expand(batch, -1, -1)
+    labels = labels * mask
+    while True:
+        spread = F.max_pool2d(labels.unsqueeze(1), kernel_size=3, stride=1, padding=1).squeeze(1) * mask
+        if torch.equal(spread, labels):
+            return labels.long()
+        labels = spread
+
+
+def component_sizes(mask: torch.Tensor) -> list[torch.Tensor]:
+    """Per image of a bool batch (B, H, W), the pixel counts of its 8-connected components."""
+    labels = label_components(mask)
+    sizes = []
+    for image_labels in labels:
+        _, counts = torch.unique(image_labels[image_labels > 0], return_counts=True)
+        sizes.append(counts)
+    return sizes
+
+
+def count_dots(
+    images: torch.Tensor, threshold: float = INK_THRESHOLD, min_pixels: int = MIN_DOT_PIXELS
+) -> torch.Tensor:
+    """Number of dots in each image of (B, 1, H, W) or (B, H, W): components of at least ``min_pixels``.
+
+    Args:
+        images: values in [-1, 1] (dots bright); generated images are thresholded at ``threshold``.
+        threshold: a pixel is part of a dot when its value exceeds this.
+        min_pixels: smaller components are speckle and not counted.
+
+    Returns:
+        (B,) int64 counts.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor (B, 1, H, W), got {type(images).__name__}.")
+    if images.dim() == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"images must have one channel (B, 1, H, W), got shape {tuple(images.shape)}.")
+        images = images[:, 0]
+    if images.dim() != 3:
+        raise ValueError(f"images must be (B, 1, H, W) or (B, H, W), got shape {tuple(images.shape)}.")
+    if isinstance(min_pixels, bool) or not isinstance(min_pixels, int) or min_pixels < 1:
+        raise ValueError(f"min_pixels must be an int >= 1, got {min_pixels!r}.")
+    sizes = component_sizes(images.detach().float().cpu() > threshold)
+    return torch.tensor([int((s >= min_pixels).sum()) for s in sizes], dtype=torch.long)

@@ -1,0 +1,149 @@
+"""NDA-GAN as a PyTorch Lightning module (paper, Section 3).
+
+The discriminator's fake distribution is ``lam * P_G + (1 - lam) * P_NDA``; the loss is
+:func:`nda_core.losses.nda_discriminator_loss`, the generator loss is unchanged. With
+``negatives=None`` (and then ``lam = 1``) the module is the plain GAN with the same
+architecture, optimiser and budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nda_core.losses import ADVERSARIAL_KINDS, generator_loss, nda_discriminator_loss
+from nda_core.transforms import NDATransform
+
+try:
+    import pytorch_lightning as pl
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("nda_demo trains with PyTorch Lightning: pip install 'nda-plugins[eval]'") from error
+
+from nda_demo.models import EMA, Discriminator, Generator
+
+__all__ = ["NDAGAN", "GAN_LR", "GAN_BETAS", "EMA_DECAY"]
+
+#: Adam learning rate of both networks (the paper's BigGAN setting, 2e-4).
+GAN_LR = 2e-4
+#: Adam betas (0, 0.999) as in BigGAN / SNGAN training.
+GAN_BETAS = (0.0, 0.999)
+#: Decay of the generator's moving average used for sampling.
+EMA_DECAY = 0.999
+
+
+class NDAGAN(pl.LightningModule):
+    """Trains ``generator`` against ``discriminator``, with ``negatives`` as extra fakes when given.
+
+    Args:
+        generator: maps (B, latent_dim) codes to images; needs ``latent_dim``.
+        discriminator: maps images to (B,) scores.
+        negatives: an nda_core NDA transform turning a real batch into negatives (e.g.
+            ``build("jigsaw")`` or ``build("other_dataset", images=bank)``); None for the plain GAN.
+        lam: weight of G's samples in the fake mixture (paper 0.25); must be 1 without negatives.
+        kind: adversarial loss (hinge, vanilla, ls, wasserstein).
+        d_steps: discriminator updates per generator update; each uses its own real batch.
+        lr, betas: Adam settings of both networks.
+        ema_decay: decay of the generator's moving average (``self.ema.module`` samples).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        negatives: NDATransform | None = None,
+        lam: float = 0.25,
+        kind: str = "hinge",
+        d_steps: int = 1,
+        lr: float = GAN_LR,
+        betas: tuple[float, float] = GAN_BETAS,
+        ema_decay: float = EMA_DECAY,
+    ) -> None:
+        super().__init__()
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"kind must be one of {list(ADVERSARIAL_KINDS)}, got {kind!r}.")
+        if negatives is None and lam != 1.0:
+            raise ValueError(f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN).")
+        if negatives is not None and not callable(negatives):
+            raise TypeError(f"negatives must be an nda_core NDA transform (callable), got {type(negatives).__name__}.")
+        if isinstance(d_steps, bool) or not isinstance(d_steps, int) or d_steps < 1:
+            raise ValueError(f"d_steps must be an int >= 1 (D updates per G update), got {d_steps!r}.")
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.negatives = negatives
+        self.lam = float(lam)
+        self.kind = kind
+        self.d_steps = d_steps
+        self.lr = lr
+        self.betas = betas
+        self.ema = EMA(generator, ema_decay)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=self.betas)
+        return [opt_g, opt_d]
+
+    def _latents(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.generator.latent_dim, device=self.device)
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One D loss on a real batch: real, G(z) and (NDA run) NDA(real) in one forward pass."""
+        with torch.no_grad():
+            fake = self.generator(self._latents(real.shape[0]))
+        parts = [real, fake]
+        if self.negatives is not None:
+            parts.append(self.negatives(real))
+        scores = self.discriminator(torch.cat(parts)).split([p.shape[0] for p in parts])
+        d_nda = scores[2] if self.negatives is not None else None
+        loss = nda_discriminator_loss(scores[0], scores[1], d_nda, kind=self.kind, lam=self.lam)
+        out = {"loss_d": loss, "d_real": scores[0].mean().detach(), "d_fake": scores[1].mean().detach()}
+        if d_nda is not None:
+            out["d_nda"] = d_nda.mean().detach()
+        return out
+
+    def training_step(self, batch: Any, batch_index: int) -> None:
+        real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if real.shape[0] % self.d_steps != 0:
+            raise ValueError(f"the batch ({real.shape[0]}) must split into d_steps={self.d_steps} equal real batches.")
+        opt_g, opt_d = self.optimizers()
+        for chunk in real.chunk(self.d_steps):
+            stats = self.discriminator_step(chunk)
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(stats["loss_d"])
+            opt_d.step()
+        fake = self.generator(self._latents(real.shape[0] // self.d_steps))
+        loss_g = generator_loss(self.discriminator(fake), self.kind)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        self.ema.update(self.generator)
+        stats["loss_g"] = loss_g.detach()
+        self.log_dict({k: v for k, v in stats.items() if k in ("loss_d", "loss_g")}, prog_bar=True)
+        self.log_dict({k: v for k, v in stats.items() if k not in ("loss_d", "loss_g")})
+
+    @torch.no_grad()
+    def sample(self, n: int, batch_size: int = 500, use_ema: bool = True) -> torch.Tensor:
+        """``n`` generated images from the EMA generator (or the raw one).
+
+        Batch norm uses the statistics of each sampling batch (train mode, no gradients), as the
+        EMA weights have no running statistics of their own.
+        """
+        net: nn.Module = self.ema.module if use_ema else self.generator
+        was_training = net.training
+        net.train()
+        out = []
+        for start in range(0, n, batch_size):
+            out.append(net(self._latents(min(batch_size, n - start))).cpu())
+        net.train(was_training)
+        return torch.cat(out) if out else torch.empty(0)
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Discriminator scores (N,) of images, in batches."""
+        was_training = self.discriminator.training
+        self.discriminator.eval()
+        out = [self.discriminator(part.to(self.device)).cpu() for part in images.split(batch_size)]
+        self.discriminator.train(was_training)
+        return torch.cat(out)

@@ -1,0 +1,189 @@
+"""Losses against slow references written from their equations, and known values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from nda_core import losses
+from nda_core.losses import (
+    NDADiscriminatorLoss,
+    NDAInfoNCELoss,
+    generator_loss,
+    info_nce_logits,
+    nda_discriminator_loss,
+    nda_info_nce,
+)
+
+
+def _softplus(v: float) -> float:
+    return math.log1p(math.exp(v))
+
+
+# Per-sample real and fake terms, straight from each loss's definition.
+REF_REAL = {
+    "hinge": lambda d: max(0.0, 1.0 - d),
+    "vanilla": lambda d: -math.log(1.0 / (1.0 + math.exp(-d))),  # -log sigmoid(d)
+    "logistic": lambda d: _softplus(-d),
+    "ls": lambda d: 0.5 * (d - 1.0) ** 2,
+    "wasserstein": lambda d: -d,
+}
+REF_FAKE = {
+    "hinge": lambda d: max(0.0, 1.0 + d),
+    "vanilla": lambda d: -math.log(1.0 - 1.0 / (1.0 + math.exp(-d))),  # -log(1 - sigmoid(d))
+    "logistic": lambda d: _softplus(d),
+    "ls": lambda d: 0.5 * d**2,
+    "wasserstein": lambda d: d,
+}
+REF_GEN = {
+    "hinge": lambda d: -d,
+    "vanilla": lambda d: -math.log(1.0 / (1.0 + math.exp(-d))),
+    "logistic": lambda d: _softplus(-d),
+    "ls": lambda d: 0.5 * (d - 1.0) ** 2,
+    "wasserstein": lambda d: -d,
+}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def ref_d_loss(real: list[float], fake: list[float], nda: list[float], kind: str, lam: float) -> float:
+    """L_real + lam * L_fake(G(z)) + (1 - lam) * L_fake(NDA(x))."""
+    return (
+        _mean([REF_REAL[kind](d) for d in real])
+        + lam * _mean([REF_FAKE[kind](d) for d in fake])
+        + (1 - lam) * _mean([REF_FAKE[kind](d) for d in nda])
+    )
+
+
+@pytest.mark.parametrize("kind", losses.ADVERSARIAL_KINDS)
+@pytest.mark.parametrize("lam", [0.25, 0.5, 1.0])
+def test_discriminator_loss_matches_the_equation(kind, lam):
+    g = torch.Generator().manual_seed(0)
+    real, fake, nda = (torch.randn(n, generator=g, dtype=torch.float64) * 2 for n in (7, 5, 9))
+    got = float(nda_discriminator_loss(real, fake, nda, kind, lam))
+    assert got == pytest.approx(ref_d_loss(real.tolist(), fake.tolist(), nda.tolist(), kind, lam), rel=1e-12)
+    assert float(NDADiscriminatorLoss(kind, lam)(real, fake, nda)) == pytest.approx(got, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", losses.ADVERSARIAL_KINDS)
+def test_generator_loss_is_unchanged_by_nda(kind):
+    fake = torch.tensor([-1.5, 0.0, 0.7, 3.0], dtype=torch.float64)
+    assert float(generator_loss(fake, kind)) == pytest.approx(_mean([REF_GEN[kind](d) for d in fake.tolist()]), rel=1e-12)
+
+
+def test_known_values_hinge():
+    # real 2 -> relu(1-2)=0; fake 0 -> relu(1+0)=1; nda -2 -> relu(1-2)=0: 0 + 0.25 * 1 + 0.75 * 0
+    assert float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([-2.0]), "hinge", 0.25)) == 0.25
+    # nda 1 -> relu(2) = 2: 0 + 0.25 * 1 + 0.75 * 2 = 1.75
+    assert float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([1.0]), "hinge", 0.25)) == 1.75
+
+
+def test_known_values_vanilla_at_zero_logits():
+    zero = torch.zeros(3)
+    # every term is log 2: log2 + 0.5 log2 + 0.5 log2 = 2 log 2
+    assert float(nda_discriminator_loss(zero, zero, zero, "vanilla", 0.5)) == pytest.approx(2 * math.log(2))
+
+
+def test_lam_one_is_the_plain_gan_and_needs_no_nda():
+    real, fake = torch.tensor([0.3, -0.2]), torch.tensor([0.1, 0.9])
+    plain = float(nda_discriminator_loss(real, fake, None, "hinge", 1.0))
+    assert plain == pytest.approx(_mean([1 - 0.3, 1 + 0.2]) + _mean([1.1, 1.9]))
+
+
+def test_gradients_flow_to_all_three_inputs():
+    real, fake, nda = (torch.randn(4, requires_grad=True) for _ in range(3))
+    nda_discriminator_loss(real, fake, nda, "vanilla", 0.25).backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (real, fake, nda))
+
+
+@pytest.mark.parametrize("lam", [0.0, -0.1, 1.5, float("nan")])
+def test_lam_outside_zero_one(lam):
+    with pytest.raises(ValueError, match=r"lam must lie in \(0, 1\].*0.25"):
+        nda_discriminator_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), "hinge", lam)
+    with pytest.raises(ValueError, match="lam must lie in"):
+        NDADiscriminatorLoss("hinge", lam)
+
+
+def test_bad_kind_and_missing_nda():
+    with pytest.raises(ValueError, match=r"kind must be one of \['hinge'"):
+        nda_discriminator_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), "softmax")
+    with pytest.raises(ValueError, match="d_nda is None but lam=0.25"):
+        nda_discriminator_loss(torch.zeros(2), torch.zeros(2), None, "hinge", 0.25)
+    with pytest.raises(TypeError, match="lam must be a number"):
+        nda_discriminator_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), "hinge", "0.25")
+
+
+# ---------------------------------------------------------------- InfoNCE
+
+
+def _normalise(v: list[float]) -> list[float]:
+    norm = math.sqrt(sum(a * a for a in v))
+    return [a / norm for a in v]
+
+
+def _dot(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b))
+
+
+def ref_info_nce(q, k, queue, nda, temperature) -> float:
+    """mean_i -log( exp(q_i.k_i/T) / (exp(q_i.k_i/T) + sum_j exp(q_i.queue_j/T) + sum_m exp(q_i.nda_im/T)) )."""
+    total = 0.0
+    for i in range(len(q)):
+        qi = _normalise(q[i])
+        logits = [_dot(qi, _normalise(k[i])) / temperature]
+        logits += [_dot(qi, _normalise(n)) / temperature for n in queue]
+        logits += [_dot(qi, _normalise(n)) / temperature for n in nda[i]]
+        total += -logits[0] + math.log(sum(math.exp(v) for v in logits))
+    return total / len(q)
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.2, 1.0])
+@pytest.mark.parametrize("with_queue, with_nda", [(True, True), (True, False), (False, True)])
+def test_info_nce_matches_the_equation(temperature, with_queue, with_nda):
+    g = torch.Generator().manual_seed(1)
+    q, k = torch.randn(5, 8, generator=g, dtype=torch.float64), torch.randn(5, 8, generator=g, dtype=torch.float64)
+    queue = torch.randn(11, 8, generator=g, dtype=torch.float64) if with_queue else None
+    nda = torch.randn(5, 3, 8, generator=g, dtype=torch.float64) if with_nda else None
+    got = float(nda_info_nce(q, k, queue, nda, temperature))
+    expected = ref_info_nce(q.tolist(), k.tolist(), queue.tolist() if with_queue else [],
+                            nda.tolist() if with_nda else [[] for _ in range(5)], temperature)
+    assert got == pytest.approx(expected, rel=1e-10)
+    assert float(NDAInfoNCELoss(temperature)(q, k, queue, nda)) == pytest.approx(got, rel=1e-12)
+
+
+def test_info_nce_known_value():
+    q = torch.tensor([[1.0, 0.0]])
+    k = torch.tensor([[2.0, 0.0]])  # normalised inside: positive logit 1
+    nda = torch.tensor([[[0.0, 5.0]]])  # orthogonal NDA negative: logit 0
+    assert float(nda_info_nce(q, k, None, nda, temperature=1.0)) == pytest.approx(math.log(1 + math.exp(-1)))
+
+
+def test_nda_negatives_raise_the_loss_when_they_resemble_the_query():
+    q = torch.randn(4, 16)
+    k = q + 0.1 * torch.randn(4, 16)
+    far = -q.unsqueeze(1)
+    close = (q + 0.2 * torch.randn(4, 16)).unsqueeze(1)
+    assert nda_info_nce(q, k, None, close) > nda_info_nce(q, k, None, far)
+
+
+def test_info_nce_logit_layout():
+    q = torch.eye(3)
+    logits = info_nce_logits(q, q, torch.eye(3)[:2], torch.eye(3).flip(0).unsqueeze(1).repeat(1, 2, 1), temperature=0.5)
+    assert logits.shape == (3, 1 + 2 + 2)
+    assert torch.equal(logits[:, 0], torch.full((3,), 2.0))
+
+
+def test_info_nce_bad_shapes():
+    q = torch.randn(4, 8)
+    with pytest.raises(ValueError, match=r"nda must have shape \(4, M, 8\)"):
+        nda_info_nce(q, q, None, torch.randn(3, 2, 8))
+    with pytest.raises(ValueError, match=r"nda must be a float tensor of shape \(B, M, 8\)"):
+        nda_info_nce(q, q, None, torch.randn(4, 8))
+    with pytest.raises(ValueError, match="queue has feature size 7"):
+        nda_info_nce(q, q, torch.randn(5, 7))
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        nda_info_nce(q, q, temperature=0.0)

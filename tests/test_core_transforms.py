@@ -1,0 +1,407 @@
+"""Properties of the NDA transforms, checked against slow per-sample references.
+
+Every reference below is written from the paper's definition with Python loops and slicing,
+independently of the vectorised code in ``nda_core.functional``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nda_core
+from nda_core import functional as F
+
+PAIRED = ["stitch", "cutmix", "mixup"]
+SINGLE = ["jigsaw", "cutout", "vflip", "noise"]
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8]
+
+
+def _random_batch(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    return torch.rand(shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------- slow references
+
+
+def ref_jigsaw_sample(image: torch.Tensor, permutation: list[int], k: int) -> torch.Tensor:
+    """Output patch p (row-major) is input patch permutation[p]."""
+    height, width = image.shape[-2:]
+    ph, pw = height // k, width // k
+    out = torch.empty_like(image)
+    for p, src in enumerate(permutation):
+        (oi, oj), (si, sj) = divmod(p, k), divmod(src, k)
+        out[..., oi * ph:(oi + 1) * ph, oj * pw:(oj + 1) * pw] = image[..., si * ph:(si + 1) * ph, sj * pw:(sj + 1) * pw]
+    return out
+
+
+def ref_stitch_sample(own: torch.Tensor, other: torch.Tensor, vertical: bool, own_first: bool) -> torch.Tensor:
+    height, width = own.shape[-2:]
+    out = own.clone()
+    if vertical:
+        rows = slice(height // 2, height) if own_first else slice(0, height // 2)
+        out[..., rows, :] = other[..., rows, :]
+    else:
+        cols = slice(width // 2, width) if own_first else slice(0, width // 2)
+        out[..., :, cols] = other[..., :, cols]
+    return out
+
+
+def ref_cutout_sample(image: torch.Tensor, box: list[int]) -> torch.Tensor:
+    top, left, h, w = box
+    out = image.clone()
+    region = image[..., top:top + h, left:left + w].double()
+    mean = region.mean(dim=(-2, -1), keepdim=True)  # per channel (and frame)
+    if not image.is_floating_point():
+        mean = mean.round()
+    out[..., top:top + h, left:left + w] = mean.to(image.dtype).expand_as(region)
+    return out
+
+
+# ---------------------------------------------------------------- jigsaw
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(2, 4),
+    patch=st.integers(1, 5),
+    batch=st.integers(1, 6),
+    channels=st.integers(1, 3),
+    frames=st.one_of(st.none(), st.integers(1, 3)),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_jigsaw_is_a_permutation_of_patches_and_never_the_input(k, patch, batch, channels, frames, dtype, seed):
+    size = k * patch
+    shape = (batch, channels) + ((frames,) if frames else ()) + (size, size)
+    x = _random_batch(shape, dtype, seed)
+    t = nda_core.build({"type": "jigsaw", "k": k})
+    out, params = t(x, generator=_gen(seed), return_params=True)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    perm = params["permutation"]
+    for b in range(batch):
+        assert sorted(perm[b].tolist()) == list(range(k * k))
+        assert perm[b].tolist() != list(range(k * k))
+        assert torch.equal(out[b], ref_jigsaw_sample(x[b], perm[b].tolist(), k))
+
+
+def test_jigsaw_never_returns_the_unchanged_image_on_real_images(cifar_float):
+    """The official code lets 1 in 23 negatives through unchanged; ours never does."""
+    t = nda_core.build("jigsaw")
+    x = cifar_float
+    unchanged = 0
+    rounds = 60  # 80 images x 60 draws = 4,800 negatives; the official rate would give ~200
+    for seed in range(rounds):
+        out = t(x, generator=_gen(seed))
+        unchanged += int((out == x).flatten(1).all(1).sum())
+    assert unchanged == 0
+
+
+def test_jigsaw_permutations_cover_all_23_non_identity_orders_uniformly():
+    n = 23 * 400
+    perms = nda_core.random.non_identity_permutations(n, 4, _gen(0))
+    counts: dict[tuple[int, ...], int] = {}
+    for row in perms.tolist():
+        counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+    assert (0, 1, 2, 3) not in counts
+    assert set(counts) == set(itertools.permutations(range(4))) - {(0, 1, 2, 3)}
+    expected = n / 23
+    chi2 = sum((c - expected) ** 2 / expected for c in counts.values())
+    assert chi2 < 50  # 22 degrees of freedom: P(chi2 > 50) < 0.001
+
+
+def test_jigsaw_functional_known_values():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    out = F.jigsaw(x, torch.tensor([[1, 0, 3, 2]]), k=2)  # swap left and right halves
+    assert torch.equal(out[0, 0], torch.cat([x[0, 0, :, 2:], x[0, 0, :, :2]], dim=1))
+
+
+# ---------------------------------------------------------------- stitch
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(2, 6),
+    height=st.integers(2, 9),
+    width=st.integers(2, 9),
+    frames=st.one_of(st.none(), st.integers(1, 3)),
+    dtype=st.sampled_from(DTYPES),
+    orientation=st.sampled_from(["random", "horizontal", "vertical"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_stitch_halves_come_from_the_sample_and_a_different_sample(batch, height, width, frames, dtype, orientation, seed):
+    shape = (batch, 3) + ((frames,) if frames else ()) + (height, width)
+    x = _random_batch(shape, dtype, seed)
+    t = nda_core.build({"type": "stitch", "orientation": orientation})
+    out, params = t(x, generator=_gen(seed), return_params=True)
+    for b in range(batch):
+        j = int(params["partner"][b])
+        assert j != b
+        vertical, own_first = bool(params["vertical"][b]), bool(params["own_first"][b])
+        if orientation != "random":
+            assert vertical == (orientation == "vertical")
+        assert torch.equal(out[b], ref_stitch_sample(x[b], x[j], vertical, own_first))
+
+
+def test_stitch_draws_both_orientations_and_sides():
+    out, params = nda_core.build("stitch")(torch.rand(400, 1, 4, 4), generator=_gen(1), return_params=True)
+    assert 0.4 < params["vertical"].float().mean() < 0.6
+    assert 0.4 < params["own_first"].float().mean() < 0.6
+
+
+def test_stitch_of_a_pair_uses_the_other_image():
+    x = torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)])
+    out = nda_core.build("stitch")(x, generator=_gen(0))
+    for b in range(2):  # exactly half of every output comes from the other image
+        assert float(out[b].mean()) == 0.5
+
+
+# ---------------------------------------------------------------- cutout / cutmix
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 6),
+    height=st.integers(2, 40),
+    width=st.integers(2, 40),
+    frames=st.one_of(st.none(), st.integers(1, 3)),
+    dtype=st.sampled_from([torch.float32, torch.float64, torch.uint8]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_cutout_box_size_in_range_and_fill_is_the_box_mean(batch, height, width, frames, dtype, seed):
+    shape = (batch, 3) + ((frames,) if frames else ()) + (height, width)
+    x = _random_batch(shape, dtype, seed)
+    out, params = nda_core.build("cutout")(x, generator=_gen(seed), return_params=True)
+    for b in range(batch):
+        top, left, h, w = params["boxes"][b].tolist()
+        assert math.ceil(height / 3) <= h <= height // 2 or (height < 3 and h == 1)
+        assert math.ceil(width / 3) <= w <= width // 2 or (width < 3 and w == 1)
+        assert 0 <= top and top + h <= height and 0 <= left and left + w <= width
+        expected = ref_cutout_sample(x[b], [top, left, h, w])
+        if dtype == torch.uint8:
+            assert torch.equal(out[b], expected)
+        else:
+            torch.testing.assert_close(out[b], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cutout_fill_equals_patch_mean_on_real_images(cifar_batch):
+    images = cifar_batch[0]
+    out, params = nda_core.build("cutout")(images, generator=_gen(3), return_params=True)
+    for b in range(images.shape[0]):
+        top, left, h, w = params["boxes"][b].tolist()
+        patch = images[b, :, top:top + h, left:left + w].double()
+        fill = out[b, :, top:top + h, left:left + w]
+        assert torch.equal(fill, patch.mean(dim=(1, 2)).round().to(torch.uint8).view(3, 1, 1).expand_as(fill))
+        outside = torch.ones(32, 32, dtype=torch.bool)
+        outside[top:top + h, left:left + w] = False
+        assert torch.equal(out[b][:, outside], images[b][:, outside])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(2, 6),
+    height=st.integers(2, 24),
+    width=st.integers(2, 24),
+    frames=st.one_of(st.none(), st.integers(1, 3)),
+    dtype=st.sampled_from(DTYPES),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_cutmix_box_comes_from_a_different_sample_at_the_same_place(batch, height, width, frames, dtype, seed):
+    shape = (batch, 2) + ((frames,) if frames else ()) + (height, width)
+    x = _random_batch(shape, dtype, seed)
+    out, params = nda_core.build("cutmix")(x, generator=_gen(seed), return_params=True)
+    for b in range(batch):
+        j = int(params["partner"][b])
+        assert j != b
+        top, left, h, w = params["boxes"][b].tolist()
+        expected = x[b].clone()
+        expected[..., top:top + h, left:left + w] = x[j][..., top:top + h, left:left + w]
+        assert torch.equal(out[b], expected)
+
+
+# ---------------------------------------------------------------- mixup
+
+
+def test_mixup_blends_with_a_different_sample_with_a_per_sample_weight():
+    x = torch.rand(64, 3, 8, 8, dtype=torch.float64)
+    t = nda_core.build({"type": "mixup", "alpha": 20.0})
+    out, params = t(x, generator=_gen(0), return_params=True)
+    weights = params["weight"]
+    assert weights.unique().numel() == 64  # one draw per sample, not one per batch
+    for b in range(64):
+        j = int(params["partner"][b])
+        assert j != b
+        g = float(weights[b])
+        torch.testing.assert_close(out[b], g * x[b] + (1 - g) * x[j])
+
+
+@pytest.mark.parametrize("alpha", [2.0, 20.0])
+def test_mixup_weights_follow_beta_alpha_alpha(alpha):
+    n = 20000
+    params = nda_core.build({"type": "mixup", "alpha": alpha}).draw_params((n, 1, 2, 2), _gen(5))
+    w = params["weight"].double()
+    variance = 1.0 / (4.0 * (2.0 * alpha + 1.0))  # Beta(a, a): mean 1/2, var 1 / (4 (2a + 1))
+    assert abs(float(w.mean()) - 0.5) < 4 * math.sqrt(variance / n)
+    assert abs(float(w.var()) / variance - 1.0) < 0.05
+    assert float(w.min()) >= 0.0 and float(w.max()) <= 1.0
+
+
+def test_mixup_uint8_rounds_the_blend():
+    x = torch.tensor([[[[0]]], [[[255]]]], dtype=torch.uint8)
+    out = F.mixup(x, torch.tensor([0.25, 0.25]), torch.tensor([1, 0]))
+    assert out.flatten().tolist() == [191, 64]  # 0.75 * 255 = 191.25, 0.25 * 255 = 63.75
+
+
+# ---------------------------------------------------------------- clips, seeds, dtypes, devices
+
+
+@pytest.mark.parametrize("name", SINGLE + PAIRED)
+def test_a_clip_gets_the_same_transform_on_every_frame(name):
+    x = torch.rand(4, 3, 5, 16, 16)
+    t = nda_core.build(name)
+    out, params = t(x, generator=_gen(7), return_params=True)
+    if name == "noise":  # the noise field is drawn once per clip
+        assert params["noise"].shape[2] == 1
+    for frame in range(x.shape[2]):
+        frame_params = params if name != "noise" else {"noise": params["noise"][:, :, 0]}
+        assert torch.allclose(out[:, :, frame], t.apply(x[:, :, frame], frame_params))
+
+
+@pytest.mark.parametrize("name", SINGLE + PAIRED)
+def test_a_clip_of_one_repeated_frame_stays_one_repeated_frame(name):
+    frame = torch.rand(4, 3, 1, 16, 16)
+    out = nda_core.build(name)(frame.expand(4, 3, 6, 16, 16).contiguous(), generator=_gen(2))
+    assert torch.equal(out, out[:, :, :1].expand_as(out))
+
+
+@pytest.mark.parametrize("name", SINGLE + PAIRED + ["mixture"])
+def test_same_seed_same_output_other_seed_other_output(name):
+    spec = {"type": "mixture", "transforms": ["jigsaw", "stitch", "cutout"]} if name == "mixture" else name
+    t = nda_core.build(spec)
+    x = torch.rand(16, 3, 32, 32)
+    first, second = t(x, generator=_gen(11)), t(x, generator=_gen(11))
+    assert torch.equal(first, second)
+    if name != "vflip":
+        assert not torch.equal(first, t(x, generator=_gen(12)))
+
+
+@pytest.mark.parametrize("name", SINGLE + PAIRED)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shape_dtype_device_are_kept_and_params_replay(name, dtype):
+    x = _random_batch((6, 3, 12, 12), dtype, 0)
+    t = nda_core.build(name)
+    out, params = t(x, generator=_gen(4), return_params=True)
+    assert out.shape == x.shape and out.dtype == dtype and out.device == x.device
+    assert torch.equal(t.apply(x, params), out)
+    assert not torch.equal(out, x)
+
+
+def test_global_generator_is_used_when_none_is_given():
+    x = torch.rand(8, 3, 8, 8)
+    torch.manual_seed(123)
+    first = nda_core.build("cutmix")(x)
+    torch.manual_seed(123)
+    assert torch.equal(first, nda_core.build("cutmix")(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+@pytest.mark.parametrize("name", SINGLE + PAIRED)
+def test_cuda_matches_cpu(name):
+    x = torch.rand(8, 3, 16, 16)
+    t = nda_core.build(name)
+    out, params = t(x, generator=_gen(0), return_params=True)
+    assert torch.allclose(t.apply(x.cuda(), params).cpu(), out, atol=1e-6)
+
+
+def test_non_contiguous_input():
+    x = torch.rand(6, 16, 16, 3).permute(0, 3, 1, 2)
+    for name in SINGLE + PAIRED:
+        t = nda_core.build(name)
+        out, params = t(x, generator=_gen(1), return_params=True)
+        assert torch.equal(out, t.apply(x.contiguous(), params))
+
+
+# ---------------------------------------------------------------- policies
+
+
+def test_mixture_picks_one_component_per_sample_and_pairs_across_the_whole_batch():
+    x = torch.rand(300, 3, 8, 8)
+    names = ["jigsaw", "stitch", "cutmix"]
+    t = nda_core.build({"type": "mixture", "transforms": names, "weights": [1.0, 1.0, 2.0]})
+    out, params = t(x, generator=_gen(0), return_params=True)
+    choice = params["choice"]
+    fractions = [float((choice == c).float().mean()) for c in range(3)]
+    assert abs(fractions[0] - 0.25) < 0.08 and abs(fractions[2] - 0.5) < 0.08
+    for component, part in zip(t.transforms, params["components"]):
+        index = part["index"]
+        assert torch.equal(out[index], component.apply(x[index], part["params"], source=x))
+        if component.needs_partner:
+            assert (part["params"]["partner"] != index).all()
+    assert not (out == x).flatten(1).all(1).any()
+
+
+def test_noisy_lets_a_fraction_through_unchanged():
+    x = torch.rand(2000, 1, 4, 4)
+    out, params = nda_core.build({"type": "noisy", "nda": "jigsaw", "p_clean": 0.3})(x, generator=_gen(0), return_params=True)
+    unchanged = (out == x).flatten(1).all(1)
+    assert torch.equal(unchanged, params["clean"])
+    assert abs(float(unchanged.float().mean()) - 0.3) < 0.04
+
+
+def test_other_classes_draws_only_from_other_classes(cifar_batch):
+    images, labels = cifar_batch
+    t = nda_core.build({"type": "other_classes", "images": images, "labels": labels, "classes": [0, 1]})
+    x = images[labels < 2]
+    out, params = t(x, generator=_gen(0), return_params=True)
+    assert out.shape == x.shape
+    drawn_labels = labels[params["index"]]
+    assert not torch.isin(drawn_labels, torch.tensor([0, 1])).any()
+    assert torch.equal(out, images[params["index"]])
+
+
+def test_other_dataset_reads_a_map_style_dataset():
+    bank = [(torch.full((3, 4, 4), float(i)), i) for i in range(5)]
+    out, params = nda_core.build({"type": "other_dataset", "images": bank})(torch.zeros(7, 3, 4, 4), generator=_gen(0), return_params=True)
+    assert out[:, 0, 0, 0].tolist() == params["index"].float().tolist()
+
+
+def test_available_and_build_round_trip():
+    names = nda_core.available()
+    assert {"jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise", "mixture", "noisy",
+            "other_classes", "other_dataset"} <= set(names)
+    t = nda_core.build({"type": "jigsaw", "k": 4})
+    assert isinstance(t, torch.nn.Module) and t.k == 4
+    rebuilt = nda_core.build({"type": "mixture", **nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}).config()})
+    assert [c.name for c in rebuilt.transforms] == ["jigsaw", "vflip"]
+
+
+@pytest.mark.parametrize("name", PAIRED)
+def test_two_image_transforms_never_pair_a_sample_with_itself(name):
+    t = nda_core.build(name)
+    for batch in (2, 3, 17):
+        params = t.draw_params((20000 // batch * batch, 1, 4, 4), _gen(batch))
+        partner = params["partner"]
+        assert (partner != torch.arange(partner.numel())).all()
+        assert partner.min() >= 0 and partner.max() < partner.numel()
+    for seed in range(50):  # a batch of two always pairs the two images
+        _, params = t(torch.rand(2, 1, 4, 4), generator=_gen(seed), return_params=True)
+        assert params["partner"].tolist() == [1, 0]
+
+
+def test_partners_are_uniform_over_the_other_samples():
+    partner = nda_core.random.partners(torch.zeros(30000, dtype=torch.long), 4, _gen(0))
+    counts = torch.bincount(partner, minlength=4)
+    assert counts[0] == 0
+    assert ((counts[1:].float() / 10000 - 1).abs() < 0.05).all()

@@ -14,7 +14,15 @@
    with ``TypeError``. :func:`strip_collate_scope` wraps ``build_dataloader`` to drop that key
    (collate functions live in mmengine's root ``FUNCTIONS`` registry, which has no scopes).
 
-Both are idempotent and leave configs without these problems untouched.
+3. Negative hue jitter under numpy 2. mmcv 2.0.1's ``adjust_hue`` shifts the hue channel by
+   ``np.uint8(hue_factor * 255)``; numpy >= 2 refuses to convert a negative number to uint8
+   (``OverflowError: Python integer -5 out of bounds for uint8``), so MoCo-v2's
+   ``ColorJitter(hue=0.1)`` crashes on about half of the images. :func:`fix_negative_hue_shift`
+   replaces ``adjust_hue`` where mmcv, mmcls, mmselfsup and mmpretrain look it up with a version
+   that turns a negative shift into the equivalent shift modulo 256 (the wrap-around that uint8
+   arithmetic gave under numpy 1); non-negative shifts go to mmcv's own function unchanged.
+
+All are idempotent and leave configs without these problems untouched.
 """
 
 from __future__ import annotations
@@ -24,10 +32,16 @@ import importlib.util
 from functools import wraps
 from typing import Any
 
+import numpy as np
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
-__all__ = ["drop_missing_registry_locations", "strip_collate_scope", "apply_all"]
+__all__ = ["drop_missing_registry_locations", "strip_collate_scope", "fix_negative_hue_shift", "apply_all"]
+
+HUE_LEVELS = 256  # uint8 hue channel (cv2 HSV_FULL and Pillow HSV)
+HUE_SCALE = 255  # mmcv maps hue_factor in [-0.5, 0.5] to a shift of hue_factor * 255
+_COLOR_NDIM = 3
+_HUE_MODULES = ("mmcv", "mmcv.image", "mmcv.image.photometric", "mmselfsup.datasets.transforms.processing")
 
 SCOPE_KEY = "_scope_"
 _PATCH_MARKER = "_nda_plugins_strips_collate_scope"
@@ -82,8 +96,54 @@ def strip_collate_scope() -> None:
     Runner.build_dataloader = staticmethod(build_dataloader)
 
 
+def _shift_hue(img: np.ndarray, shift: int, backend: str) -> np.ndarray:
+    """Add ``shift`` (0..255) to the uint8 hue channel of a BGR image, wrapping around."""
+    if backend == "pillow":
+        from PIL import Image
+
+        hue, saturation, value = Image.fromarray(np.ascontiguousarray(img[..., ::-1])).convert("HSV").split()
+        hue = Image.fromarray(((np.asarray(hue, dtype=np.int64) + shift) % HUE_LEVELS).astype(np.uint8), "L")
+        rgb = Image.merge("HSV", (hue, saturation, value)).convert("RGB")
+        return np.asarray(rgb, dtype=img.dtype)[..., ::-1]
+    import cv2
+
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int64) + shift) % HUE_LEVELS).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
+
+
+def fix_negative_hue_shift() -> None:
+    """Route negative ``hue_factor`` values of mmcv's ``adjust_hue`` to a wrap-around shift."""
+    import importlib
+
+    import mmcv.image.photometric as photometric
+
+    original = photometric.adjust_hue
+    if getattr(original, _PATCH_MARKER, False):
+        return
+
+    @wraps(original)
+    def adjust_hue(img: np.ndarray, hue_factor: float, backend: str | None = None) -> np.ndarray:
+        if hue_factor >= 0 or not -0.5 <= hue_factor or not isinstance(img, np.ndarray) or img.ndim != _COLOR_NDIM:
+            return original(img, hue_factor, backend=backend)
+        resolved = backend or photometric.imread_backend
+        if resolved not in ("cv2", "pillow"):
+            return original(img, hue_factor, backend=backend)  # raises mmcv's own error
+        return _shift_hue(img, int(hue_factor * HUE_SCALE) % HUE_LEVELS, resolved)
+
+    setattr(adjust_hue, _PATCH_MARKER, True)
+    for name in _HUE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if getattr(module, "adjust_hue", None) is original:
+            module.adjust_hue = adjust_hue
+
+
 def apply_all(registry_modules: list[Any]) -> None:
-    """Apply both workarounds (registry locations of each module in ``registry_modules``)."""
+    """Apply the workarounds (registry locations of each module in ``registry_modules``)."""
     for module in registry_modules:
         drop_missing_registry_locations(module)
     strip_collate_scope()
+    fix_negative_hue_shift()

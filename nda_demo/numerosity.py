@@ -48,7 +48,7 @@ class NumerosityConfig:
     kind: str = "hinge"
     size: int = 32
     radius: float = 2.5
-    width: int = 32
+    width: int = 16
     eval_samples: int = 2000
     train_images: int = TRAIN_IMAGES
     negative_bank: int = NEGATIVE_BANK

@@ -41,6 +41,8 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", ".*module\(s\) in eval mode.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
     os.environ.setdefault("PL_DISABLE_FORK", "1")
 
 

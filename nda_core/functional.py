@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from nda_core._checks import check_batch, spatial_multiple
@@ -83,44 +85,65 @@ def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tens
     planes = x[0, ..., 0, 0].numel()  # channels (times frames)
     ph, pw = height // k, width // k
     # View every image as rows of pw contiguous pixels indexed (b, plane, patch_row, r, patch_col)
-    # and gather whole rows at once: one read and one write of the data.
-    src_row = (permutation // k).view(batch, 1, k, 1, k)
-    src_col = (permutation % k).view(batch, 1, k, 1, k)
-    b = torch.arange(batch, device=x.device).view(batch, 1, 1, 1, 1)
-    c = torch.arange(planes, device=x.device).view(1, planes, 1, 1, 1)
-    r = torch.arange(ph, device=x.device).view(1, 1, 1, ph, 1)
-    rows = (((b * planes + c) * k + src_row) * ph + r) * k + src_col
+    # and gather whole rows at once: one read and one write of the data. The row index is a
+    # per-patch offset (b, patch_row, patch_col) plus a per-row offset (plane, r).
+    device = x.device
+    patch_rows = (permutation // k).view(batch, 1, k, 1, k)
+    patch_cols = (permutation % k).view(batch, 1, k, 1, k)
+    sample_rows = planes * height * k  # rows of pw pixels per sample
+    per_patch = torch.arange(batch, device=device).view(batch, 1, 1, 1, 1) * sample_rows + patch_rows * (ph * k) + patch_cols
+    per_row = (
+        torch.arange(planes, device=device).view(1, planes, 1, 1, 1) * (height * k)
+        + torch.arange(ph, device=device).view(1, 1, 1, ph, 1) * k
+    )
+    rows = per_patch + per_row
     flat = x.contiguous().view(-1, pw)
     return flat.index_select(0, rows.reshape(-1)).view(x.shape)
 
 
-def stitch_mask(
-    shape: torch.Size | tuple[int, ...], vertical: torch.Tensor, own_first: torch.Tensor
+def _stitch_table(height: int, width: int, device: torch.device, keep_own: bool) -> torch.Tensor:
+    """(4, H * W) bool masks of the partner's (or the own) pixels for code = 2 * vertical + own_first."""
+    rows = (torch.arange(height, device=device) >= height // 2).view(height, 1).expand(height, width)
+    cols = (torch.arange(width, device=device) >= width // 2).view(1, width).expand(height, width)
+    masks = [rows if vertical else cols for vertical in (False, True) for _ in (False, True)]
+    own_first = torch.tensor([False, True, False, True], device=device).view(4, 1, 1)
+    take_partner = torch.stack(masks) == own_first
+    return (take_partner != keep_own).view(4, height * width)
+
+
+def _stitch_masks(
+    shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor, keep_own: bool, dtype: torch.dtype
 ) -> torch.Tensor:
+    code = vertical.long() * 2 + own_first.long()
+    table = _stitch_table(shape[-2], shape[-1], vertical.device, keep_own).to(dtype)
+    return table.index_select(0, code).view(-1, shape[-2], shape[-1])
+
+
+def stitch_mask(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor) -> torch.Tensor:
     """Boolean (B, H, W) map of the pixels a stitch takes from the partner.
 
     ``vertical[b]`` False splits the width (left | right), True splits the height
     (top / bottom). The split is at W // 2 (or H // 2). ``own_first[b]`` True keeps the
     sample's own left (or top) part and takes the rest from the partner.
     """
-    height, width = shape[-2:]
-    device = vertical.device
-    rows = torch.arange(height, device=device).view(1, height, 1) >= height // 2
-    cols = torch.arange(width, device=device).view(1, 1, width) >= width // 2
-    vertical = vertical.view(-1, 1, 1).bool()
-    own_first = own_first.view(-1, 1, 1).bool()
-    in_second_part = torch.where(vertical, rows, cols)
-    return in_second_part == own_first
+    return _stitch_masks(shape, vertical, own_first, keep_own=False, dtype=torch.bool)
 
 
-def box_mask(shape: torch.Size | tuple[int, ...], boxes: torch.Tensor) -> torch.Tensor:
-    """Boolean (B, H, W) map of the box ``[top, left, height, width]`` of every sample."""
+def _box_indicators(shape: Sequence[int], boxes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row (B, H, 1) and column (B, 1, W) indicators of every box ``[top, left, h, w]``."""
     height, width = shape[-2:]
     boxes = boxes.long()
-    top, left, box_h, box_w = (boxes[:, i].view(-1, 1, 1) for i in range(4))
-    rows = torch.arange(height, device=boxes.device).view(1, height, 1)
-    cols = torch.arange(width, device=boxes.device).view(1, 1, width)
-    return (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+    rows = torch.arange(height, device=boxes.device).view(1, height)
+    cols = torch.arange(width, device=boxes.device).view(1, width)
+    in_rows = (rows >= boxes[:, :1]) & (rows < boxes[:, :1] + boxes[:, 2:3])
+    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 1:2] + boxes[:, 3:4])
+    return in_rows.to(dtype).unsqueeze(2), in_cols.to(dtype).unsqueeze(1)
+
+
+def box_mask(shape: Sequence[int], boxes: torch.Tensor) -> torch.Tensor:
+    """Boolean (B, H, W) map of the box ``[top, left, height, width]`` of every sample."""
+    in_rows, in_cols = _box_indicators(shape, boxes, torch.bool)
+    return in_rows & in_cols
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -128,30 +151,34 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.view(x.shape[0], -1, x.shape[-2] * x.shape[-1])
 
 
-def _select_(base: torch.Tensor, other: torch.Tensor, take_other: torch.Tensor) -> torch.Tensor:
-    """In place ``base = where(take_other, other, base)`` without ``torch.where``'s slow CPU path.
+def _select(base: torch.Tensor, other: torch.Tensor, take_other: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """``where(take_other, other, base)`` without ``torch.where``'s slow broadcasting CPU path.
 
-    ``base``: contiguous (B, P, N); ``other`` broadcasts to it; ``take_other``: (B, 1, N) bool.
-    Floats use ``lerp`` with weights 0 and 1, which returns either end exactly for finite
-    values; uint8 uses bit masks.
+    ``base``: contiguous (B, P, N); ``other`` broadcasts to it; ``take_other``: (B, 1, N) of
+    0 and 1 in ``base``'s dtype. Floats use ``lerp`` with weights 0 and 1, which returns
+    either end exactly for finite values; uint8 uses bit masks. ``inplace`` writes into ``base``.
     """
     if base.is_floating_point():
-        return base.lerp_(other, take_other.to(base.dtype))
-    bits = take_other.to(base.dtype).neg_()  # 0 or all bits set
+        return base.lerp_(other, take_other) if inplace else torch.lerp(base, other, take_other)
+    bits = take_other.neg()  # 0 or all bits set
     diff = torch.bitwise_xor(base, other).bitwise_and_(bits)
-    return base.bitwise_xor_(diff)
+    return base.bitwise_xor_(diff) if inplace else torch.bitwise_xor(base, diff)
+
+
+def _paste(x: torch.Tensor, keep_own: torch.Tensor, partner: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
+    """``x`` where ``keep_own`` (B, H, W, 0/1 in x's dtype) is 1, else ``source[partner]``."""
+    source = x if source is None else source
+    partner = _check_partner(partner, x, source)
+    out = source.index_select(0, partner)
+    _select(_flat(out), _flat(x.contiguous()), keep_own.view(x.shape[0], 1, -1), inplace=True)
+    return out
 
 
 def paste_from_partner(
     x: torch.Tensor, mask: torch.Tensor, partner: torch.Tensor, source: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Take the pixels where ``mask`` (B, H, W) is True from ``source[partner]``, the rest from ``x``."""
-    source = x if source is None else source
-    partner = _check_partner(partner, x, source)
-    out = source.index_select(0, partner)
-    keep_own = ~mask.to(x.device).view(x.shape[0], 1, -1)
-    _select_(_flat(out), _flat(x.contiguous()), keep_own)
-    return out
+    return _paste(x, mask.to(x.device).logical_not().to(x.dtype), partner, source)
 
 
 def stitch(
@@ -171,8 +198,8 @@ def stitch(
         source: batch the partner halves come from.
     """
     check_batch(x)
-    mask = stitch_mask(x.shape, vertical.to(x.device), own_first.to(x.device))
-    return paste_from_partner(x, mask, partner, source)
+    keep_own = _stitch_masks(x.shape, vertical.to(x.device), own_first.to(x.device), keep_own=True, dtype=x.dtype)
+    return _paste(x, keep_own, partner, source)
 
 
 def _box_sums(x: torch.Tensor, mask_rows: torch.Tensor, mask_cols: torch.Tensor) -> torch.Tensor:
@@ -196,23 +223,16 @@ def cutout(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """
     check_batch(x)
     boxes = boxes.to(x.device).long()
-    height, width = x.shape[-2:]
-    rows = torch.arange(height, device=x.device).view(1, height)
-    cols = torch.arange(width, device=x.device).view(1, width)
-    in_rows = (rows >= boxes[:, :1]) & (rows < boxes[:, :1] + boxes[:, 2:3])
-    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 1:2] + boxes[:, 3:4])
     # Sum in float32 (float64 for float64 input): 16-bit sums lose precision, uint8 cannot.
     work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    sums = _box_sums(x.to(work_dtype), in_rows.to(work_dtype), in_cols.to(work_dtype))
-    area = (boxes[:, 2] * boxes[:, 3]).to(work_dtype).view(-1, 1)
-    means = sums / area
+    in_rows, in_cols = _box_indicators(x.shape, boxes, work_dtype)
+    sums = _box_sums(x.to(work_dtype), in_rows, in_cols)
+    means = sums / (boxes[:, 2] * boxes[:, 3]).to(work_dtype).view(-1, 1)
     if not x.is_floating_point():
         means = means.round()
     fill = means.to(x.dtype).view(x.shape[0], -1, 1)
-    in_box = (in_rows.view(-1, height, 1) & in_cols.view(-1, 1, width)).view(x.shape[0], 1, -1)
-    out = x.clone(memory_format=torch.contiguous_format)
-    _select_(_flat(out), fill, in_box)
-    return out
+    in_box = (in_rows * in_cols).to(x.dtype).view(x.shape[0], 1, -1)
+    return _select(_flat(x.contiguous()), fill, in_box, inplace=False).view(x.shape)
 
 
 def cutmix(
@@ -226,7 +246,9 @@ def cutmix(
         partner: (B,) index into ``source`` (default ``x``).
     """
     check_batch(x)
-    return paste_from_partner(x, box_mask(x.shape, boxes.to(x.device)), partner, source)
+    in_rows, in_cols = _box_indicators(x.shape, boxes.to(x.device), x.dtype)
+    keep_own = torch.addcmul(torch.ones((), dtype=x.dtype, device=x.device), in_rows, in_cols, value=-1)
+    return _paste(x, keep_own, partner, source)
 
 
 def mixup(

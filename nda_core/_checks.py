@@ -97,7 +97,7 @@ def check_weights(weights: Sequence[float], count: int, name: str = "weights") -
     return weights
 
 
-def check_generator(generator: Any, x: torch.Tensor) -> None:
+def check_generator(generator: Any) -> None:
     """Check that ``generator`` is None or a torch.Generator (any device)."""
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(

@@ -64,7 +64,7 @@ class NDATransform(nn.Module):
             return_params: also return the drawn parameters (for ``apply``).
         """
         check_batch(x, min_batch=2 if self.needs_partner else 1, why=f"the {self.name!r} NDA")
-        check_generator(generator, x)
+        check_generator(generator)
         params = self.draw_params(x.shape, generator)
         out = self.apply(x, params)
         return (out, params) if return_params else out

@@ -7,9 +7,9 @@ Add to a MoCo-v2 config::
                  head=dict(type='NDAContrastiveHead', temperature=0.07))
 
 Importing this package registers ``NDAMoCo``, ``NDAContrastiveHead`` and ``NDAView`` into the
-registries of every installed framework (mmselfsup and/or mmpretrain), and works around two
-upstream bugs that stop stock mmselfsup 1.0.0 configs from training (see
-``mmselfsup_nda._workarounds``).
+registries of every installed framework (mmselfsup and/or mmpretrain), registers the
+``CPUAwareDistributedDataParallel`` model wrapper, and works around upstream bugs that stop
+stock mmselfsup 1.0.0 configs from training and resuming (see ``mmselfsup_nda._workarounds``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ try:
 except ImportError as _error:
     raise ImportError(f"mmselfsup_nda needs mmengine and mmcv: {INSTALL_HINT} ({_error})") from _error
 
+from mmengine.registry import MODEL_WRAPPERS  # noqa: E402
+
 from mmselfsup_nda import _workarounds  # noqa: E402
+from mmselfsup_nda.distributed import CPUAwareDistributedDataParallel  # noqa: E402
 from mmselfsup_nda.head import NDAContrastiveHead  # noqa: E402
 from mmselfsup_nda.transforms import NDAView  # noqa: E402
 
@@ -65,5 +68,8 @@ if not FRAMEWORKS:
     raise ImportError(f"mmselfsup_nda needs mmselfsup 1.x or mmpretrain 1.2, neither is installed: {INSTALL_HINT}")
 
 _workarounds.apply_all(_registry_modules)
+MODEL_WRAPPERS.register_module(
+    name="CPUAwareDistributedDataParallel", module=CPUAwareDistributedDataParallel, force=True
+)
 
-__all__ = ["FRAMEWORKS", "INSTALL_HINT", "NDAContrastiveHead", "NDAMoCo", "NDAView"]
+__all__ = ["CPUAwareDistributedDataParallel", "FRAMEWORKS", "INSTALL_HINT", "NDAContrastiveHead", "NDAMoCo", "NDAView"]

@@ -1,4 +1,4 @@
-"""Workarounds for two upstream bugs that stop stock mmselfsup 1.0.0 configs from training.
+"""Workarounds for upstream bugs that stop stock mmselfsup 1.0.0 configs from training here.
 
 1. Missing registry location (open-mmlab/mmselfsup#745). mmselfsup 1.0.0's ``RUNNERS``,
    ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` registries name ``mmselfsup.engine.runner`` as the
@@ -22,6 +22,14 @@
    that turns a negative shift into the equivalent shift modulo 256 (the wrap-around that uint8
    arithmetic gave under numpy 1); non-negative shifts go to mmcv's own function unchanged.
 
+4. Resuming under torch >= 2.6. ``torch.load`` now defaults to ``weights_only=True``, but
+   mmengine 0.10.7 loads local checkpoints with a bare ``torch.load`` while its own checkpoints
+   hold the message hub's ``HistoryBuffer`` and numpy arrays: ``--resume`` and ``load_from``
+   fail with ``UnpicklingError: Weights only load failed``. :func:`load_local_checkpoints_fully`
+   registers, through mmengine's ``CheckpointLoader.register_scheme`` extension point, a local
+   loader that passes ``weights_only=False`` -- mmengine's behaviour before torch 2.6. As then,
+   load only checkpoints you trust (ones your own runs wrote).
+
 All are idempotent and leave configs without these problems untouched.
 """
 
@@ -36,7 +44,13 @@ import numpy as np
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
-__all__ = ["drop_missing_registry_locations", "strip_collate_scope", "fix_negative_hue_shift", "apply_all"]
+__all__ = [
+    "drop_missing_registry_locations",
+    "strip_collate_scope",
+    "fix_negative_hue_shift",
+    "load_local_checkpoints_fully",
+    "apply_all",
+]
 
 HUE_LEVELS = 256  # uint8 hue channel (cv2 HSV_FULL and Pillow HSV)
 HUE_SCALE = 255  # mmcv maps hue_factor in [-0.5, 0.5] to a shift of hue_factor * 255
@@ -141,9 +155,29 @@ def fix_negative_hue_shift() -> None:
             module.adjust_hue = adjust_hue
 
 
+def load_from_local_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local checkpoint loader with ``weights_only=False`` (its pre-torch-2.6 behaviour)."""
+    import os.path
+
+    import torch
+
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f"checkpoint {filename!r} can not be found; pass the path of a .pth file.")
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def load_local_checkpoints_fully() -> None:
+    """Register :func:`load_from_local_checkpoint` as mmengine's loader for local paths."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    CheckpointLoader.register_scheme(prefixes="", loader=load_from_local_checkpoint, force=True)
+
+
 def apply_all(registry_modules: list[Any]) -> None:
     """Apply the workarounds (registry locations of each module in ``registry_modules``)."""
     for module in registry_modules:
         drop_missing_registry_locations(module)
     strip_collate_scope()
     fix_negative_hue_shift()
+    load_local_checkpoints_fully()

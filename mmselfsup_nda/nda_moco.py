@@ -121,6 +121,7 @@ class NDAMoCoMixin:
             self.encoder_k.update_parameters(nn.Sequential(self.backbone, self.neck))
             k = self._momentum_features(im_k)
         nda = self._nda_features(im_q, im_k, list(inputs[_MOCO_INPUTS:]))
-        out = self.head(q, k, self.queue.clone().detach().t(), nda)
+        # (K, D) copy: contiguous rows normalise fast, and the enqueue below cannot alias it
+        out = self.head(q, k, self.queue.detach().t().contiguous(), nda)
         self._dequeue_and_enqueue(k)  # positive keys only: NDA features never enter the queue
         return out

@@ -71,7 +71,7 @@ def max_dots(size: int = DEFAULT_SIZE, radius: float = DEFAULT_RADIUS) -> int:
 
 def check_counts(counts: Sequence[int] | int, name: str, config: DotsConfig, minimum: int = 0) -> list[int]:
     """Validate dot counts: ints in ``[minimum, config.capacity]``; returns them as a list."""
-    values = [counts] if isinstance(counts, int) and not isinstance(counts, bool) else list(counts)
+    values = list(counts) if isinstance(counts, (list, tuple, range, torch.Tensor)) else [counts]
     if not values:
         raise ValueError(f"{name} is empty; give at least one dot count.")
     for value in values:

@@ -41,8 +41,8 @@ class NumerosityConfig:
     target: int = 6
     negatives: tuple[int, ...] = (4, 5, 7)
     heldout: tuple[int, ...] = (3, 8, 9)
-    steps: int = 3000
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 32
     lam: float = 0.25
     d_steps: int = 1
     kind: str = "hinge"
@@ -68,6 +68,11 @@ def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
         )
     if config.target in heldout:
         raise ValueError(f"heldout {list(config.heldout)} includes the target count {config.target}; remove it.")
+    if set(heldout) & set(negatives):
+        raise ValueError(
+            f"heldout {list(config.heldout)} shares counts {sorted(set(heldout) & set(negatives))} with negatives "
+            f"{list(config.negatives)}; held-out counts must be ones the NDA run never saw."
+        )
     if not 0.0 < config.lam <= 1.0:
         raise ValueError(f"lam must lie in (0, 1] (paper: 0.25), got {config.lam!r}.")
     return dots
@@ -86,6 +91,7 @@ class RunResult:
     auroc_negatives: float  # D: target-count vs negative-count real images (trained counts)
     auroc_heldout: float | None  # D: target-count vs held-out counts (never shown)
     seconds: float
+    cpu_seconds: float
     samples: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
 
     def summary(self) -> dict[str, Any]:
@@ -116,9 +122,9 @@ def run_numerosity(
         kind=config.kind,
         d_steps=config.d_steps,
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     fit_steps(module, images, config.steps, config.batch_size, generator, progress=progress)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     samples = module.sample(config.eval_samples)
     counts = count_dots(samples)
     values, freq = counts.unique(return_counts=True)
@@ -133,5 +139,6 @@ def run_numerosity(
         auroc_negatives=auroc(d_target, module.score(score_negatives)),
         auroc_heldout=auroc(d_target, module.score(score_heldout)) if score_heldout is not None else None,
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         samples=samples[:64],
     )

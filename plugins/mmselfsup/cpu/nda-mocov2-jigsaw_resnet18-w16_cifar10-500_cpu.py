@@ -1,30 +1,11 @@
 # CPU smoke-scale NDA-MoCo-v2: 500 real CIFAR-10 images (50 per class), ResNet-18 CIFAR stem
-# at 1/4 width (16 base channels), batch 32, 2 epochs; finishes in about a minute on 2 cores.
+# at 1/4 width (16 base channels), batch 32, 2 epochs; a few minutes on 2 CPU cores.
 #   mim train mmselfsup plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py --work-dir W
-_base_ = ['../_base_/nda-mocov2_resnet18_cifar10.py']
+_base_ = ['../_base_/mocov2_resnet18-w16_cifar10-500_cpu.py']
 
-width = 16
-feat_dim = 128
-batch_size = 32
-max_epochs = 2
 model = dict(
-    queue_len=256,  # a multiple of the global batch (32 per rank, up to 8 ranks)
-    feat_dim=feat_dim,
-    momentum=0.99,
-    backbone=dict(stem_channels=width, base_channels=width),
-    neck=dict(in_channels=width * 8, hid_channels=feat_dim, out_channels=feat_dim))
-train_dataloader = dict(
-    batch_size=batch_size,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(ann_file='{{fileDirname}}/../data/cifar10_train_500.txt'))
-optimizer = dict(lr=0.3 * batch_size / 256)
-optim_wrapper = dict(optimizer=optimizer)
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0, end=max_epochs)
-]
-train_cfg = dict(max_epochs=max_epochs)
-default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1, max_keep_ckpts=2))
-log_processor = dict(window_size=5)
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed=0)
+    type='NDAMoCo',
+    nda=dict(type='jigsaw', k=2),
+    nda_encoder='key',
+    num_nda_views=2,
+    head=dict(type='NDAContrastiveHead', temperature=0.07))

@@ -1,0 +1,142 @@
+"""NDA-MoCo-v2 vs MoCo-v2 training-step time at equal batch, measured in one run.
+
+Both models are built through mmselfsup's registry and stepped with mmengine's
+``model.train_step`` (data preprocessor, forward, backward, SGD step) on the same real CIFAR-10
+batch; steps alternate between the two models so that machine load hits both alike. On a shared
+machine the timings are noisy, so the ratios use the fastest step of each model (the least
+disturbed measurement, as ``timeit`` does); the median ratio of adjacent steps is printed too.
+
+Floor: a MoCo step costs about 4 forward-units per image (query forward + backward ~ 3, key
+forward 1); every NDA image through the momentum encoder adds one unit, so with M NDA views per
+query the floor is (4 + M) / 4 (1.5 for the paper's M = 2). The script also measures the floor
+directly (MoCo step + M timed key-encoder forwards) and reports the ratio against both; target:
+within 5% of the floor. The paper reports 1.09 s -> 1.36 s (1.25x) for the forward computation
+alone; the forward-only ratio is printed beside it.
+
+    python benchmarks/moco_step.py --batch 32 --width 32 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+MOCO_UNITS = 4.0  # query forward + backward (~3) + key forward (1), per image
+TARGET_SLACK = 1.05  # within 5% of the floor
+PAPER_FORWARD_S = (1.09, 1.36)  # MoCo vs NDA-MoCo forward computation, paper Sec. 5
+WARMUP_STEPS = 2
+QUEUE_LEN = 4096
+FEAT_DIM = 128
+
+
+def build(nda: bool, width: int, num_nda_views: int, nda_encoder: str = "key"):
+    from mmselfsup.registry import MODELS
+
+    model = dict(
+        type="NDAMoCo" if nda else "MoCo",
+        queue_len=QUEUE_LEN,
+        feat_dim=FEAT_DIM,
+        momentum=0.99,
+        data_preprocessor=dict(
+            type="SelfSupDataPreprocessor", mean=(125.3, 123.0, 113.9), std=(51.6, 50.8, 51.3), bgr_to_rgb=False
+        ),
+        backbone=dict(type="mmcls.ResNet_CIFAR", depth=18, stem_channels=width, base_channels=width, out_indices=[3]),
+        neck=dict(type="MoCoV2Neck", in_channels=width * 8, hid_channels=FEAT_DIM * 4, out_channels=FEAT_DIM, with_avg_pool=True),
+        head=dict(type="NDAContrastiveHead" if nda else "ContrastiveHead", temperature=0.07),
+    )
+    if nda:
+        model.update(nda=dict(type="jigsaw", k=2), num_nda_views=num_nda_views, nda_encoder=nda_encoder)
+    else:
+        model["head"]["loss"] = dict(type="mmcls.CrossEntropyLoss")
+    return MODELS.build(model)
+
+
+def optim_wrapper(model):
+    from mmengine.optim import OptimWrapper
+
+    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--width", type=int, default=32, help="ResNet-18 base channels (64 = full width)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
+    parser.add_argument("--views", type=int, default=2, help="NDA views per query")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    import mmselfsup_nda  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmselfsup.structures import SelfSupDataSample
+    from nda_core.data import cifar10_root, load_image_folder
+
+    init_default_scope("mmselfsup")
+    images, _, _ = load_image_folder(cifar10_root() / "train", per_class=max(1, args.batch // 10 + 1), seed=0)
+    images = images[: args.batch]
+    data = {"inputs": [images.clone(), images.flip(3)], "data_samples": [SelfSupDataSample() for _ in images]}
+
+    models = {"moco": build(False, args.width, args.views), "nda": build(True, args.width, args.views)}
+    models["nda_query"] = build(True, args.width, args.views, nda_encoder="query")
+    wrappers = {name: optim_wrapper(model) for name, model in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    forward: dict[str, list[float]] = {"moco": [], "nda": []}
+    key_forward: list[float] = []
+
+    def forward_only(model):
+        with torch.no_grad():
+            inputs, samples = model.data_preprocessor(data, True)
+            model.loss(inputs, samples)
+
+    for step in range(WARMUP_STEPS + args.steps):
+        for name, model in models.items():
+            elapsed = timed(lambda: model.train_step(data, wrappers[name]))
+            if step >= WARMUP_STEPS:
+                times[name].append(elapsed)
+        for name in forward:
+            elapsed = timed(lambda: forward_only(models[name]))
+            if step >= WARMUP_STEPS:
+                forward[name].append(elapsed)
+        moco = models["moco"]
+        batch = moco.data_preprocessor(data, True)[0][1]
+        with torch.no_grad():
+            elapsed = timed(lambda: moco.encoder_k(batch))
+        if step >= WARMUP_STEPS:
+            key_forward.append(elapsed)
+        print(f"step {step + 1}/{WARMUP_STEPS + args.steps}", flush=True)
+
+    best = {name: min(values) for name, values in times.items()}
+    ratio = best["nda"] / best["moco"]
+    paired = statistics.median(n / m for n, m in zip(times["nda"], times["moco"]))
+    nominal_floor = (MOCO_UNITS + args.views) / MOCO_UNITS
+    measured_floor = (best["moco"] + args.views * min(key_forward)) / best["moco"]
+    forward_ratio = min(forward["nda"]) / min(forward["moco"])
+    print(f"\nbatch {args.batch}, ResNet-18 CIFAR stem width {args.width}, 32x32 real CIFAR-10, "
+          f"{args.views} jigsaw NDA views/query, {args.steps} timed steps each, {args.threads} threads (CPU)")
+    for name in models:
+        print(f"  {name:10s} step best {best[name] * 1e3:8.1f} ms  median {statistics.median(times[name]) * 1e3:8.1f} ms")
+    print(f"  key-encoder forward of B images: best {min(key_forward) * 1e3:.1f} ms")
+    print(f"NDA-MoCo / MoCo step ratio (best):   {ratio:.3f}   (median of adjacent-step ratios {paired:.3f})")
+    print(f"floor (4 + M) / 4 units:             {nominal_floor:.3f}  -> ratio / floor = {ratio / nominal_floor:.3f}")
+    print(f"floor measured (MoCo + M key fwd):   {measured_floor:.3f}  -> ratio / floor = {ratio / measured_floor:.3f}")
+    verdict = "met" if ratio / measured_floor <= TARGET_SLACK else "NOT met"
+    print(f"target ratio / measured floor <= {TARGET_SLACK:.2f}: {verdict}")
+    print(f"query-encoder NDA / MoCo step ratio: {best['nda_query'] / best['moco']:.3f}")
+    paper = PAPER_FORWARD_S[1] / PAPER_FORWARD_S[0]
+    print(f"forward only (best): NDA-MoCo / MoCo = {forward_ratio:.3f}; paper {PAPER_FORWARD_S[0]} s -> "
+          f"{PAPER_FORWARD_S[1]} s = {paper:.3f}; floor here (2 + M) / 2 = {(2 + args.views) / 2:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+# Plain MoCo-v2 baseline on CIFAR10, the NDA paper's settings (see ../_base_/mocov2_resnet18_cifar10.py).
+_base_ = ['../_base_/mocov2_resnet18_cifar10.py']

@@ -1,0 +1,107 @@
+"""Shared helpers of the mmselfsup_nda tests: tiny real-data configs and a gloo rank worker."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+MMSELFSUP_CPU_NDA = ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+MMSELFSUP_CPU_MOCO = ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py"
+MMSELFSUP_CPU_LINEAR = ROOT / "plugins/mmselfsup/cpu/linear_resnet18-w16_cifar10-500_cpu.py"
+MMPRETRAIN_CPU_NDA = ROOT / "plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+
+BATCH = 8
+WIDTH = 8  # ResNet-18 base channels: output features WIDTH * 8
+FEAT_DIM = 16
+QUEUE_LEN = 32  # a multiple of the global batch on 1 and 2 ranks
+IMAGES_PER_CLASS = 2  # 20 images: 2 iterations of 8 per epoch (drop_last)
+THREADS = 2
+
+
+def write_subset(path: Path, split: str = "train", per_class: int = IMAGES_PER_CLASS) -> Path:
+    """An mmcls ann file with the first ``per_class`` real CIFAR-10 images of each class."""
+    from nda_core.data import cifar10_root
+
+    root = cifar10_root() / split
+    lines = []
+    for label, name in enumerate(sorted(p.name for p in root.iterdir() if p.is_dir())):
+        files = sorted(p.name for p in (root / name).iterdir())[:per_class]
+        lines += [f"{name}/{file} {label}" for file in files]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_config(config: Path, work_dir: Path, ann_file: Path, max_epochs: int = 1, **options: Any):
+    """Load ``config`` and shrink it to a few real iterations: batch 8, width 8, queue 32."""
+    from mmengine.config import Config
+    from nda_core.data import cifar10_root
+
+    torch.set_num_threads(THREADS)
+    cfg = Config.fromfile(str(config))
+    momentum = {"mmpretrain": 0.01}.get(cfg.default_scope, 0.99)
+    cfg.merge_from_dict(
+        {
+            "work_dir": str(work_dir),
+            "experiment_name": f"test_{uuid.uuid4().hex[:8]}",
+            "model.queue_len": QUEUE_LEN,
+            "model.feat_dim": FEAT_DIM,
+            "model.momentum": momentum,
+            "model.backbone.stem_channels": WIDTH,
+            "model.backbone.base_channels": WIDTH,
+            "model.neck.in_channels": WIDTH * 8,
+            "model.neck.hid_channels": FEAT_DIM,
+            "model.neck.out_channels": FEAT_DIM,
+            "train_dataloader.batch_size": BATCH,
+            "train_dataloader.dataset.data_root": str(cifar10_root()),
+            "train_dataloader.dataset.ann_file": str(ann_file),
+            "train_cfg.max_epochs": max_epochs,
+            "param_scheduler": [dict(type="ConstantLR", factor=1.0, by_epoch=True)],
+            "default_hooks.logger.interval": 1,
+            "default_hooks.checkpoint.interval": 1,
+            "log_processor.window_size": 1,
+            **options,
+        }
+    )
+    return cfg
+
+
+def gloo_worker(rank: int, world_size: int, port: int, config: str, work_dir: str, ann_file: str, out: str) -> None:
+    """One CPU rank: join a gloo group, train with mmengine's real Runner, save what it saw."""
+    import torch.distributed as dist
+    from mmengine.runner import Runner
+
+    import mmselfsup_nda  # noqa: F401  (registers NDAMoCo and the CPU DDP wrapper)
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
+    )
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    cfg = tiny_config(Path(config), Path(work_dir), Path(ann_file), max_epochs=1)
+    cfg.launcher = "pytorch"
+    cfg.model_wrapper_cfg = dict(type="CPUAwareDistributedDataParallel")
+    runner = Runner.from_cfg(cfg)
+    model = runner.model.module
+    seen: dict[str, Any] = {"keys": []}
+    original = model._dequeue_and_enqueue
+
+    def record_keys(keys: torch.Tensor) -> None:
+        seen["keys"].append(keys.detach().clone())
+        original(keys)
+
+    model._dequeue_and_enqueue = record_keys
+    runner.train()
+    seen.update(
+        rank=rank,
+        iters=runner.iter,
+        queue=model.queue.detach().clone(),
+        queue_ptr=int(model.queue_ptr),
+        backbone=[p.detach().clone() for p in model.backbone.parameters()],
+    )
+    torch.save(seen, out.format(rank))
+    dist.destroy_process_group()

@@ -33,6 +33,9 @@ DEFAULT_SIZE = 32
 DEFAULT_RADIUS = 2.5
 #: Background pixels kept between a dot and the border of its grid cell (so dots never touch).
 CELL_MARGIN = 1
+#: Smallest canvas side and dot radius the generator accepts.
+MIN_SIZE = 4
+MIN_RADIUS = 0.5
 #: Pixel values of the images the generator makes: background and dot (the GAN's tanh range).
 BACKGROUND_VALUE = -1.0
 DOT_VALUE = 1.0
@@ -46,10 +49,10 @@ class DotsConfig:
     """Geometry of the numerosity canvas: ``size`` x ``size`` pixels, dots of ``radius``."""
 
     def __init__(self, size: int = DEFAULT_SIZE, radius: float = DEFAULT_RADIUS) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 4:
-            raise ValueError(f"size must be an int >= 4 (canvas side in pixels), got {size!r}.")
-        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not 0.5 <= radius <= size / 2:
-            raise ValueError(f"radius must be a number in [0.5, size/2={size / 2}] pixels, got {radius!r}.")
+        if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE:
+            raise ValueError(f"size must be an int >= {MIN_SIZE} (canvas side in pixels), got {size!r}.")
+        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not MIN_RADIUS <= radius <= size / 2:
+            raise ValueError(f"radius must be a number in [{MIN_RADIUS}, size/2={size / 2}] pixels, got {radius!r}.")
         self.size = size
         self.radius = float(radius)
         self.cell = int(math.ceil(2 * self.radius)) + 2 * CELL_MARGIN

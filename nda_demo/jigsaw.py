@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,7 +25,7 @@ from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
 from nda_demo.training import fit_steps, seed_all
 
-__all__ = ["JigsawConfig", "JigsawResult", "load_real_images", "run_jigsaw", "CORRUPTIONS"]
+__all__ = ["JigsawConfig", "JigsawResult", "load_real_images", "run_jigsaw", "validate_jigsaw", "CORRUPTIONS"]
 
 #: Corruptions scored against clean held-out images (name -> nda_core spec); jigsaw is the trained NDA.
 CORRUPTIONS: dict[str, Any] = {
@@ -82,6 +81,18 @@ class JigsawResult:
         }
 
 
+def validate_jigsaw(config: JigsawConfig) -> None:
+    """Check the sizes of ``config`` before any data is loaded."""
+    for name, minimum in (("steps", 1), ("batch_size", 2), ("train_per_class", 1), ("eval_per_class", 1), ("fid_samples", 0)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+    if config.fid_samples == 1:
+        raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images.")
+    if not 0.0 < config.lam <= 1.0:
+        raise ValueError(f"lam must lie in (0, 1] (paper: 0.25), got {config.lam!r}.")
+
+
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 images -> float in [-1, 1] (the generator's tanh range)."""
     return images.float().div(127.5).sub(1.0)
@@ -89,6 +100,7 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 def load_real_images(config: JigsawConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, held-out test) CIFAR-10 images as uint8 (N, 3, 32, 32)."""
+    validate_jigsaw(config)
     root = cifar10_root(config.data)
     train, _, _ = load_image_folder(root / "train", per_class=config.train_per_class, seed=0)
     test, _, _ = load_image_folder(root / "test", per_class=config.eval_per_class, seed=0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,6 +74,10 @@ def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
         )
     if not 0.0 < config.lam <= 1.0:
         raise ValueError(f"lam must lie in (0, 1] (paper: 0.25), got {config.lam!r}.")
+    for name in ("eval_samples", "train_images", "negative_bank", "score_images"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
     return dots
 
 

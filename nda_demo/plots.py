@@ -12,8 +12,13 @@ __all__ = ["plot_count_distributions", "save_grid", "plot_paired"]
 
 #: Pixel gap between images of a sample grid.
 GRID_PADDING = 2
-#: Resolution of saved figures.
+#: Resolution and sizes (inches) of saved figures.
 FIGURE_DPI = 120
+WIDE_FIGURE = (7, 4)
+NARROW_FIGURE = (4.5, 4)
+#: Total width of one bar group and the error-bar cap size.
+GROUP_WIDTH = 0.8
+CAP_SIZE = 2
 
 
 def _pyplot():
@@ -40,13 +45,13 @@ def plot_count_distributions(
     path.parent.mkdir(parents=True, exist_ok=True)
     every = [c for runs in counts.values() for seed_counts in runs for c in seed_counts]
     support = np.arange(0, max(every + [target]) + 2)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / max(1, len(counts))
+    fig, ax = plt.subplots(figsize=WIDE_FIGURE)
+    width = GROUP_WIDTH / max(1, len(counts))
     for index, (label, runs) in enumerate(counts.items()):
         shares = np.stack([np.bincount(np.asarray(r, dtype=int), minlength=len(support))[: len(support)] / max(1, len(r)) for r in runs])
         mean = shares.mean(0)
         spread = np.stack([mean - shares.min(0), shares.max(0) - mean])
-        ax.bar(support + (index - (len(counts) - 1) / 2) * width, mean, width, yerr=spread, capsize=2, label=f"{label} ({len(runs)} seeds)")
+        ax.bar(support + (index - (len(counts) - 1) / 2) * width, mean, width, yerr=spread, capsize=CAP_SIZE, label=f"{label} ({len(runs)} seeds)")
     ax.axvline(target, color="grey", linestyle=":", linewidth=1)
     ax.set_xticks(support)
     ax.set_xlabel("dots in generated image")
@@ -83,7 +88,7 @@ def plot_paired(values: Mapping[str, Sequence[float]], path: str | Path, ylabel:
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(values)
     matrix = np.array([values[label] for label in labels])  # (runs, seeds)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig, ax = plt.subplots(figsize=NARROW_FIGURE)
     for seed_index in range(matrix.shape[1]):
         ax.plot(range(len(labels)), matrix[:, seed_index], marker="o", color="tab:blue", alpha=0.7)
     ax.set_xticks(range(len(labels)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 import torch
@@ -43,7 +42,6 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*GPU available but not used.*")
     warnings.filterwarnings("ignore", ".*module\(s\) in eval mode.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    os.environ.setdefault("PL_DISABLE_FORK", "1")
 
 
 def fit_steps(

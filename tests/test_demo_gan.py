@@ -10,7 +10,7 @@ import torch
 import nda_core
 from nda_core.losses import nda_discriminator_loss
 from nda_demo.cli import main
-from nda_demo.dots import DotsConfig, count_dots, make_count_mixture, make_dots
+from nda_demo.dots import count_dots, make_count_mixture, make_dots
 from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
 from nda_demo.numerosity import NumerosityConfig, run_numerosity

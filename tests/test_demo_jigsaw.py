@@ -37,6 +37,13 @@ def test_both_runs_train_and_report_the_paper_measures(cifar, nda):
     assert result.fidkid is None
 
 
+def test_bad_settings_are_value_errors_before_loading(capsys):
+    assert main(["jigsaw", "--fid-samples", "-5"]) == 2
+    assert "fid_samples must be an int >= 0" in capsys.readouterr().err
+    assert main(["jigsaw", "--steps", "0"]) == 2
+    assert "steps must be an int >= 1" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # Inception features of 40 images
 def test_cli_jigsaw_with_kid_and_fid(tmp_path, capsys):
     out = tmp_path / "cifar"

@@ -43,9 +43,8 @@ class NDAMoCoMixin:
 
     def _init_nda(self, nda: Any, nda_encoder: str, num_nda_views: int) -> None:
         self.nda_spec = nda
-        # Held outside the module tree: NDATransform.apply(x, params) shadows nn.Module.apply(fn),
-        # which mmengine calls recursively on the model (weight init, sync-BN conversion).
-        self._nda_holder = (None if nda is None else build_nda(nda, "model nda"),)
+        # A submodule (it has no weights), so that it follows the model across devices.
+        self.nda = None if nda is None else build_nda(nda, "model nda")
         if nda_encoder not in NDA_ENCODERS:
             raise ValueError(
                 f"model nda_encoder must be one of {list(NDA_ENCODERS)}, got {nda_encoder!r}; 'key' (default) "
@@ -63,11 +62,6 @@ class NDAMoCoMixin:
             )
         self.nda_encoder = nda_encoder
         self.num_nda_views = num_nda_views
-
-    @property
-    def nda(self) -> Any:
-        """The ``nda_core`` transform made on the batch (None: only pipeline NDA views)."""
-        return self._nda_holder[0]
 
     @torch.no_grad()
     def _momentum_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -3,14 +3,14 @@
 Every transform is called as ``t(x, generator=None, return_params=False)`` on a batch of
 images (B, C, H, W) or clips (B, C, T, H, W), float or uint8, on any device. It returns a
 tensor of the same shape, dtype and device (and the drawn parameters when asked), and
-``t.apply(x, params)`` replays a draw exactly.
+``t.replay(x, params)`` replays a draw exactly.
 
 Example:
     >>> import torch, nda_core
     >>> t = nda_core.build("jigsaw", k=2)
     >>> x = torch.rand(8, 3, 32, 32)
     >>> out, params = t(x, generator=torch.Generator().manual_seed(0), return_params=True)
-    >>> torch.equal(t.apply(x, params), out)
+    >>> torch.equal(t.replay(x, params), out)
     True
 """
 
@@ -47,7 +47,8 @@ STITCH_ORIENTATIONS = ("random", "horizontal", "vertical")
 class NDATransform(nn.Module):
     """Base class: draws parameters per sample, then applies a pure function.
 
-    Subclasses set ``name`` and ``needs_partner`` and implement ``draw_params`` and ``apply``.
+    Subclasses set ``name`` and ``needs_partner`` and implement ``draw_params`` and ``replay``
+    (not ``apply``: ``nn.Module.apply(fn)`` must keep working for frameworks that call it).
     """
 
     name: ClassVar[str] = ""
@@ -61,12 +62,12 @@ class NDATransform(nn.Module):
         Args:
             x: (B, C, H, W) or (B, C, T, H, W), float or uint8.
             generator: source of randomness; the global CPU generator when None.
-            return_params: also return the drawn parameters (for ``apply``).
+            return_params: also return the drawn parameters (for ``replay``).
         """
         check_batch(x, min_batch=2 if self.needs_partner else 1, why=f"the {self.name!r} NDA")
         check_generator(generator)
         params = self.draw_params(x.shape, generator)
-        out = self.apply(x, params)
+        out = self.replay(x, params)
         return (out, params) if return_params else out
 
     def draw_params(
@@ -83,7 +84,7 @@ class NDATransform(nn.Module):
         """
         raise NotImplementedError
 
-    def apply(self, x: torch.Tensor, params: Params, source: torch.Tensor | None = None) -> torch.Tensor:
+    def replay(self, x: torch.Tensor, params: Params, source: torch.Tensor | None = None) -> torch.Tensor:
         """Apply drawn ``params`` to ``x``; partners index into ``source`` (default ``x``)."""
         raise NotImplementedError
 
@@ -141,7 +142,7 @@ class Jigsaw(NDATransform):
     def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
         return {"permutation": R.non_identity_permutations(shape[0], self.k * self.k, generator)}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.jigsaw(x, params["permutation"], self.k)
 
 
@@ -173,7 +174,7 @@ class Stitch(_PartnerTransform):
             vertical = torch.full((batch,), self.orientation == "vertical", device=partner.device)
         return {"partner": partner, "vertical": vertical, "own_first": R.bernoulli(batch, 0.5, generator)}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.stitch(x, params["partner"], params["vertical"], params["own_first"], source)
 
 
@@ -203,7 +204,7 @@ class Cutout(_BoxTransform):
     def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
         return {"boxes": self._boxes(shape, generator)}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.cutout(x, params["boxes"])
 
 
@@ -218,7 +219,7 @@ class CutMix(_BoxTransform, _PartnerTransform):
             "boxes": self._boxes(shape, generator),
         }
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.cutmix(x, params["boxes"], params["partner"], source)
 
 
@@ -244,7 +245,7 @@ class Mixup(_PartnerTransform):
             "weight": R.beta(shape[0], self.alpha, generator),
         }
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.mixup(x, params["weight"], params["partner"], source)
 
 
@@ -256,7 +257,7 @@ class VFlip(NDATransform):
     def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
         return {}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.vflip(x)
 
 
@@ -279,7 +280,7 @@ class GaussianNoise(NDATransform):
         noise_shape = tuple(shape[:2]) + (1,) * (len(shape) - 4) + tuple(shape[-2:])  # one field per clip
         return {"noise": torch.randn(noise_shape, generator=generator, device=R.generator_device(generator))}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         return F.gaussian_noise(x, params["noise"], self.std)
 
 
@@ -289,12 +290,12 @@ def _apply_to_subsets(
     parts: Sequence[tuple[NDATransform, torch.Tensor, Params]],
     source: torch.Tensor,
 ) -> torch.Tensor:
-    """Write ``transform.apply`` of the rows ``index`` of ``x`` into ``out`` for every part."""
+    """Write ``transform.replay`` of the rows ``index`` of ``x`` into ``out`` for every part."""
     for transform, index, params in parts:
         if index.numel() == 0:
             continue
         index = index.to(x.device)
-        out.index_copy_(0, index, transform.apply(x.index_select(0, index), params, source))
+        out.index_copy_(0, index, transform.replay(x.index_select(0, index), params, source))
     return out
 
 
@@ -339,7 +340,7 @@ class Mixture(NDATransform):
             components.append({"index": index, "params": drawn})
         return {"choice": choice, "components": components}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         parts = [(t, c["index"], c["params"]) for t, c in zip(self.transforms, params["components"])]
         return _apply_to_subsets(x, torch.empty_like(x), parts, x if source is None else source)
 
@@ -375,7 +376,7 @@ class Noisy(NDATransform):
         drawn = self.nda.draw_params(sub_shape, generator, self_index[index], source_size or batch)
         return {"clean": clean, "index": index, "params": drawn}
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         parts = [(self.nda, params["index"], params["params"])]
         return _apply_to_subsets(x, x.clone(), parts, x if source is None else source)
 
@@ -426,7 +427,7 @@ class DatasetNegatives(NDATransform):
             )
         return item
 
-    def apply(self, x, params, source=None):
+    def replay(self, x, params, source=None):
         index = params["index"]
         if isinstance(self.images, torch.Tensor):
             drawn = self.images.index_select(0, index.to(self.images.device))

@@ -276,7 +276,7 @@ def test_a_clip_gets_the_same_transform_on_every_frame(name):
         assert params["noise"].shape[2] == 1
     for frame in range(x.shape[2]):
         frame_params = params if name != "noise" else {"noise": params["noise"][:, :, 0]}
-        assert torch.allclose(out[:, :, frame], t.apply(x[:, :, frame], frame_params))
+        assert torch.allclose(out[:, :, frame], t.replay(x[:, :, frame], frame_params))
 
 
 @pytest.mark.parametrize("name", SINGLE + PAIRED)
@@ -304,7 +304,7 @@ def test_shape_dtype_device_are_kept_and_params_replay(name, dtype):
     t = nda_core.build(name)
     out, params = t(x, generator=_gen(4), return_params=True)
     assert out.shape == x.shape and out.dtype == dtype and out.device == x.device
-    assert torch.equal(t.apply(x, params), out)
+    assert torch.equal(t.replay(x, params), out)
     assert not torch.equal(out, x)
 
 
@@ -322,7 +322,7 @@ def test_cuda_matches_cpu(name):
     x = torch.rand(8, 3, 16, 16)
     t = nda_core.build(name)
     out, params = t(x, generator=_gen(0), return_params=True)
-    assert torch.allclose(t.apply(x.cuda(), params).cpu(), out, atol=1e-6)
+    assert torch.allclose(t.replay(x.cuda(), params).cpu(), out, atol=1e-6)
 
 
 def test_non_contiguous_input():
@@ -330,7 +330,7 @@ def test_non_contiguous_input():
     for name in SINGLE + PAIRED:
         t = nda_core.build(name)
         out, params = t(x, generator=_gen(1), return_params=True)
-        assert torch.equal(out, t.apply(x.contiguous(), params))
+        assert torch.equal(out, t.replay(x.contiguous(), params))
 
 
 # ---------------------------------------------------------------- policies
@@ -346,7 +346,7 @@ def test_mixture_picks_one_component_per_sample_and_pairs_across_the_whole_batch
     assert abs(fractions[0] - 0.25) < 0.08 and abs(fractions[2] - 0.5) < 0.08
     for component, part in zip(t.transforms, params["components"]):
         index = part["index"]
-        assert torch.equal(out[index], component.apply(x[index], part["params"], source=x))
+        assert torch.equal(out[index], component.replay(x[index], part["params"], source=x))
         if component.needs_partner:
             assert (part["params"]["partner"] != index).all()
     assert not (out == x).flatten(1).all(1).any()
@@ -405,3 +405,11 @@ def test_partners_are_uniform_over_the_other_samples():
     counts = torch.bincount(partner, minlength=4)
     assert counts[0] == 0
     assert ((counts[1:].float() / 10000 - 1).abs() < 0.05).all()
+
+
+def test_module_apply_still_walks_submodules():
+    """Frameworks call ``model.apply(fn)`` on models that hold NDA transforms (mmengine does)."""
+    seen = []
+    model = torch.nn.Sequential(torch.nn.Identity(), nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}))
+    model.apply(lambda module: seen.append(type(module).__name__))
+    assert {"Mixture", "Jigsaw", "VFlip"} <= set(seen)

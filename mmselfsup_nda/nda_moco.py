@@ -18,7 +18,7 @@ from torch import nn
 from mmselfsup_nda.head import NDAContrastiveHead
 from mmselfsup_nda.transforms import build_nda
 
-__all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin"]
+__all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin", "register_components"]
 
 #: ``key``: momentum encoder without gradients (paper's cost); ``query``: the trained encoder.
 NDA_ENCODERS = ("key", "query")
@@ -40,6 +40,16 @@ class NDAMoCoMixin:
     head: nn.Module
     encoder_k: nn.Module
     queue: torch.Tensor
+
+    def __init__(
+        self, nda: Any = None, nda_encoder: str = "key", num_nda_views: int = DEFAULT_NDA_VIEWS, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)  # the framework's MoCo
+        self._init_nda(nda, nda_encoder, num_nda_views)
+
+    def loss(self, inputs: list[torch.Tensor], data_samples: list, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Training forward: the NDA InfoNCE loss and the logged logit means."""
+        return self.nda_loss(inputs)
 
     def _init_nda(self, nda: Any, nda_encoder: str, num_nda_views: int) -> None:
         self.nda_spec = nda
@@ -119,3 +129,12 @@ class NDAMoCoMixin:
         out = self.head(q, k, self.queue.detach().t().contiguous(), nda)
         self._dequeue_and_enqueue(k)  # positive keys only: NDA features never enter the queue
         return out
+
+
+def register_components(models: Any, transforms: Any, nda_moco: type) -> None:
+    """Register ``nda_moco``, NDAContrastiveHead and NDAView into a framework's registries."""
+    from mmselfsup_nda.transforms import NDAView
+
+    models.register_module(name="NDAMoCo", module=nda_moco, force=True)
+    models.register_module(name="NDAContrastiveHead", module=NDAContrastiveHead, force=True)
+    transforms.register_module(name="NDAView", module=NDAView, force=True)

@@ -70,7 +70,9 @@ def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tens
         k: patches per side.
 
     Returns:
-        Tensor like ``x``.
+        Tensor like ``x``. A non-identity permutation changes every image whose patches differ
+        from each other (every natural image); an image with repeated patches (a constant
+        image, say) can come out unchanged.
     """
     check_batch(x)
     height, width = x.shape[-2:]

@@ -80,7 +80,8 @@ def test_head_rejects_bad_temperature():
 
 
 def test_nda_view_jigsaw_is_a_permutation_of_patches():
-    image = np.arange(32 * 32 * 3, dtype=np.uint8).reshape(32, 32, 3)
+    # random pixels: all four patches differ (a uint8 ramp would repeat its top half below)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     out = NDAView(nda=dict(type="jigsaw", k=2)).transform({"img": image.copy()})["img"]
     assert out.shape == image.shape and out.dtype == image.dtype
     assert not np.array_equal(out, image)

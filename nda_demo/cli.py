@@ -235,9 +235,9 @@ def _add_numerosity(parser: argparse.ArgumentParser, steps: int, seeds: Sequence
     defaults = NumerosityConfig()
     parser.add_argument("--target", type=int, default=defaults.target, help="dots in every training image (default 6)")
     parser.add_argument("--negatives", type=int, nargs="+", default=list(defaults.negatives),
-                        help="dot counts used as NDA negatives (default 4 5 7)")
+                        help="dot counts used as NDA negatives (default 4 5 7 8; the paper's Fig. 6 uses 4 5 7)")
     parser.add_argument("--heldout", type=int, nargs="*", default=list(defaults.heldout),
-                        help="counts never shown to either D, to test what D learned (default 3 8 9)")
+                        help="counts never shown to either D, to test what D learned (default 3 9)")
     parser.add_argument("--samples", type=int, default=defaults.eval_samples, help="generated samples counted per run")
 
 

@@ -31,7 +31,7 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from nda_core.metrics import _pyplot
+    from nda_core.metrics import pyplot
 
     names = SHOW_DEFAULT if args.nda == ["all"] else args.nda
     transforms = [nda_core.build(name) for name in names]  # fails early on unknown names
@@ -40,7 +40,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     images = images[: args.images]
     generator = torch.Generator().manual_seed(args.seed)
     rows = [("original", images)] + [(name, t(images, generator=generator)) for name, t in zip(names, transforms)]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(rows), images.shape[0], figsize=(1.2 * images.shape[0], 1.25 * len(rows)), squeeze=False)
     for r, (label, batch) in enumerate(rows):
         for c in range(batch.shape[0]):
@@ -58,22 +58,27 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
+def _run_bench(rest: list[str]) -> int:
     if not BENCHMARK_SCRIPT.is_file():
         print("nda bench runs benchmarks/transforms.py from a source checkout of nda-plugins; none found.", file=sys.stderr)
         return 2
-    sys.argv = [str(BENCHMARK_SCRIPT), *args.rest]
+    sys.argv = [str(BENCHMARK_SCRIPT), *rest]
     runpy.run_path(str(BENCHMARK_SCRIPT), run_name="__main__")
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _run_demo(rest: list[str]) -> int:
     try:
         from nda_demo.cli import main as demo_main
     except ImportError as error:
         print(f"nda demo needs the demo's extras: pip install 'nda-plugins[eval]' ({error})", file=sys.stderr)
         return 2
-    return int(demo_main(args.rest) or 0)
+    return int(demo_main(rest) or 0)
+
+
+# Commands whose arguments belong to another program: everything after the name is passed on
+# as it is (argparse's REMAINDER would reject an option in first place, e.g. `nda demo --seeds 0`).
+PASS_THROUGH = {"bench": (_run_bench, "run the transform benchmark"), "demo": (_run_demo, "run the demo")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,14 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--images", type=int, default=SHOW_IMAGES, help="images per row (at most 10)")
     show.add_argument("--seed", type=int, default=0)
     show.set_defaults(run=_cmd_show)
-    for name, run, text in (("bench", _cmd_bench, "run the transform benchmark"), ("demo", _cmd_demo, "run the demo")):
-        sub = commands.add_parser(name, help=text, add_help=False)
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
-        sub.set_defaults(run=run)
+    for name, (_, text) in PASS_THROUGH.items():
+        commands.add_parser(name, help=f"{text} (arguments: nda {name} --help)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASS_THROUGH:
+        return PASS_THROUGH[argv[0]][0](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -249,7 +249,7 @@ def cutmix(
     """
     check_batch(x)
     in_rows, in_cols = _box_indicators(x.shape, boxes.to(x.device), x.dtype)
-    keep_own = torch.addcmul(torch.ones((), dtype=x.dtype, device=x.device), in_rows, in_cols, value=-1)
+    keep_own = (in_rows * in_cols).neg_().add_(1)  # 1 - in_box (wraps correctly for uint8 too)
     return _paste(x, keep_own, partner, source)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from nda_core._checks import check_tensor
 
-__all__ = ["auroc", "separation", "cosine_distance", "plot_score_histogram", "plot_histograms"]
+__all__ = ["auroc", "separation", "cosine_distance", "plot_score_histogram", "plot_histograms", "pyplot"]
 
 
 def _as_1d(name: str, values: Any) -> torch.Tensor:
@@ -85,7 +85,8 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1.0 - F.cosine_similarity(a.float(), b.float(), dim=1)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (ImportError names the extra to install)."""
     try:
         import matplotlib
 
@@ -100,7 +101,7 @@ def plot_histograms(
     series: dict[str, Any], path: str | Path, title: str = "", xlabel: str = "score", bins: int = 50
 ) -> Path:
     """Save overlaid histograms of several score series (label -> values) to ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))

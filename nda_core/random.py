@@ -6,6 +6,8 @@ one row of integers or floats per sample.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -14,20 +16,13 @@ import torch
 # Rounds of vectorised redraws for the rare identity permutation before the remaining rows get
 # a random transposition; the chance of needing it is (1 / (k*k)!) ** rounds.
 IDENTITY_REDRAW_ROUNDS = 32
+# Up to this many items (k*k <= 6, so k = 2) permutations are drawn from a table of all n! - 1.
+PERMUTATION_TABLE_MAX_ITEMS = 6
 
 
 def generator_device(generator: torch.Generator | None) -> torch.device:
     """Device on which parameters drawn with ``generator`` live."""
     return torch.device("cpu") if generator is None else generator.device
-
-
-def uniform_integers(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """One integer per entry, uniform on the closed range [low, high] (elementwise)."""
-    low = low.long()
-    high = high.long()
-    u = torch.rand(low.shape, generator=generator, device=generator_device(generator), dtype=torch.float64)
-    span = (high - low + 1).to(u.device)
-    return low.to(u.device) + torch.minimum((u * span).long(), span - 1)
 
 
 def partners(
@@ -40,11 +35,20 @@ def partners(
     return draw + (draw >= self_index).long()
 
 
+@functools.lru_cache(maxsize=8)
+def _permutation_table(n: int, device: torch.device) -> torch.Tensor:
+    """All (n! - 1, n) permutations of ``range(n)`` except the identity (the first one)."""
+    return torch.tensor(list(itertools.permutations(range(n)))[1:], device=device)
+
+
 def non_identity_permutations(batch: int, n: int, generator: torch.Generator | None) -> torch.Tensor:
     """(batch, n) permutations of ``range(n)``, uniform over all permutations but the identity."""
     if n < 2:
         raise ValueError(f"a non-identity permutation needs at least 2 items, got n={n}; use k >= 2.")
     device = generator_device(generator)
+    if n <= PERMUTATION_TABLE_MAX_ITEMS:  # draw a row of the table: exact and one call
+        table = _permutation_table(n, device)
+        return table[torch.randint(0, table.shape[0], (batch,), generator=generator, device=device)]
     identity = torch.arange(n, device=device)
     perms = torch.rand(batch, n, generator=generator, device=device).argsort(dim=1)
     for _ in range(IDENTITY_REDRAW_ROUNDS):
@@ -71,25 +75,26 @@ def boxes(
     max_fraction: float,
 ) -> torch.Tensor:
     """(batch, 4) boxes ``[top, left, h, w]`` inside the image with h in
-    [ceil(min_fraction * H), floor(max_fraction * H)] and w likewise."""
+    [ceil(min_fraction * H), floor(max_fraction * H)] and w likewise, all uniform."""
     device = generator_device(generator)
-
-    def side(size: int, axis: str) -> tuple[torch.Tensor, torch.Tensor]:
-        low, high = math.ceil(min_fraction * size - 1e-9), math.floor(max_fraction * size + 1e-9)
-        if high < max(low, 1):
+    low, high = [], []
+    for size, axis in ((height, "H"), (width, "W")):
+        side_low = max(math.ceil(min_fraction * size - 1e-9), 1)
+        side_high = math.floor(max_fraction * size + 1e-9)
+        if side_high < side_low:
             raise ValueError(
                 f"{axis}={size} is too small for a box with sides in "
                 f"[{min_fraction:.3g}, {max_fraction:.3g}] of {axis}; use images with {axis} >= 2."
             )
-        low = max(low, 1)
-        return (torch.full((batch,), low, device=device), torch.full((batch,), high, device=device))
-
-    box_h = uniform_integers(*side(height, "H"), generator)
-    box_w = uniform_integers(*side(width, "W"), generator)
-    zeros = torch.zeros(batch, dtype=torch.long, device=device)
-    top = uniform_integers(zeros, height - box_h, generator)
-    left = uniform_integers(zeros, width - box_w, generator)
-    return torch.stack([top, left, box_h, box_w], dim=1)
+        low.append(side_low)
+        high.append(side_high)
+    u = torch.rand(batch, 4, generator=generator, device=device, dtype=torch.float64)
+    low_t = torch.tensor(low, device=device)
+    span = torch.tensor(high, device=device) - low_t + 1
+    sides = low_t + torch.minimum((u[:, 2:] * span).long(), span - 1)  # (h, w)
+    room = torch.tensor([height, width], device=device) - sides + 1
+    corner = torch.minimum((u[:, :2] * room).long(), room - 1)  # (top, left)
+    return torch.cat([corner, sides], dim=1)
 
 
 def bernoulli(batch: int, p: float, generator: torch.Generator | None) -> torch.Tensor:

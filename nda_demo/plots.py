@@ -8,6 +8,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from nda_core.metrics import pyplot
+
 __all__ = ["plot_count_distributions", "save_grid", "plot_paired"]
 
 #: Pixel gap between images of a sample grid.
@@ -21,17 +23,6 @@ GROUP_WIDTH = 0.8
 CAP_SIZE = 2
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("plots need matplotlib: pip install 'nda-plugins[eval]'") from error
-    return plt
-
-
 def plot_count_distributions(
     counts: Mapping[str, Sequence[Sequence[int]]], target: int, path: str | Path, title: str = ""
 ) -> Path:
@@ -40,7 +31,7 @@ def plot_count_distributions(
     ``counts[label]`` holds one list of per-sample counts per seed; bars show the mean share
     over seeds and the error bars its min-max range.
     """
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     every = [c for runs in counts.values() for seed_counts in runs for c in seed_counts]
@@ -66,7 +57,7 @@ def plot_count_distributions(
 
 def save_grid(images: torch.Tensor, path: str | Path, columns: int = 8) -> Path:
     """Save images in [-1, 1] (N, C, H, W) as one PNG grid."""
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
@@ -83,7 +74,7 @@ def save_grid(images: torch.Tensor, path: str | Path, columns: int = 8) -> Path:
 
 def plot_paired(values: Mapping[str, Sequence[float]], path: str | Path, ylabel: str, title: str = "") -> Path:
     """Per-seed values of two or more runs, one line per seed (paired comparison)."""
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = list(values)

@@ -413,3 +413,20 @@ def test_module_apply_still_walks_submodules():
     model = torch.nn.Sequential(torch.nn.Identity(), nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}))
     model.apply(lambda module: seen.append(type(module).__name__))
     assert {"Mixture", "Jigsaw", "VFlip"} <= set(seen)
+
+
+def test_rejection_path_for_larger_k_is_uniform_and_never_identity():
+    perms = nda_core.random.non_identity_permutations(20000, 9, _gen(3))  # k = 3: no table
+    assert not (perms == torch.arange(9)).all(1).any()
+    assert torch.equal(perms.sort(1).values, torch.arange(9).expand(20000, 9))
+    first = torch.bincount(perms[:, 0], minlength=9).float() / 20000
+    assert ((first - 1 / 9).abs() < 0.015).all()
+
+
+def test_box_sides_and_corners_are_uniform_over_their_ranges():
+    boxes = nda_core.random.boxes(30000, 30, 12, _gen(0), 1 / 3, 1 / 2)
+    top, left, h, w = boxes.T
+    assert set(h.tolist()) == set(range(10, 16)) and set(w.tolist()) == set(range(4, 7))
+    assert ((torch.bincount(h)[10:].float() / 30000 - 1 / 6).abs() < 0.02).all()
+    assert (top + h <= 30).all() and (left + w <= 12).all() and top.min() == 0 and left.min() == 0
+    assert ((top + h) == 30).any() and ((left + w) == 12).any()

@@ -5,7 +5,6 @@ Images are decoded with Pillow, imported only here (``pip install 'nda-plugins[e
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from pathlib import Path
@@ -35,7 +34,8 @@ def shared_data_dir() -> Path:
 def extract_archive(archive: str | Path, dest: str | Path | None = None) -> Path:
     """Extract a tar archive once into ``dest`` (default: the cache) and return that folder.
 
-    A marker file makes later calls free; a half-finished extraction is redone.
+    A marker file (archive name and size) makes later calls free; a half-finished extraction,
+    or one of a different archive, is redone.
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -43,17 +43,17 @@ def extract_archive(archive: str | Path, dest: str | Path | None = None) -> Path
             f"archive {str(archive)!r} does not exist; pass the path of a .tar/.tar.xz file "
             f"(the offline data lives in ../shared/data, or set NDA_DATA)."
         )
-    if dest is None:
-        digest = hashlib.sha1(str(archive.resolve()).encode()).hexdigest()[:8]
-        dest = cache_dir() / f"{archive.name.split('.')[0]}-{digest}"
+    if dest is None:  # a fixed name, so that configs can point at it: ~/.cache/nda-plugins/cifar10-jpeg
+        dest = cache_dir() / archive.name.split(".")[0]
     dest = Path(dest)
     marker = dest / ".extracted"
-    if marker.exists():
+    stamp = f"{archive.name} {archive.stat().st_size}"
+    if marker.exists() and marker.read_text() == stamp:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
-    marker.touch()
+    marker.write_text(stamp)
     return dest
 
 

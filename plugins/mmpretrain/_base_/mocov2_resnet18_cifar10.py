@@ -8,7 +8,7 @@ custom_imports = dict(imports=['mmselfsup_nda'], allow_failed_imports=False)
 # CIFAR-10 image-folder tree: $NDA_CIFAR10_ROOT, else the tree that
 # `python -c "import nda_core.data as d; print(d.cifar10_root())"` extracts into the cache.
 cifar10_root_env = '{{$NDA_CIFAR10_ROOT:unset}}'
-cifar10_root = ('{{$HOME:/root}}/.cache/nda-plugins/cifar10-jpeg-4cb40b9d'
+cifar10_root = ('{{$HOME:/root}}/.cache/nda-plugins/cifar10-jpeg'
                 if cifar10_root_env == 'unset' else cifar10_root_env)
 
 data_preprocessor = dict(

@@ -10,7 +10,7 @@ _base_ = ['mmcls::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmselfsup_nda'], allow_failed_imports=False)
 
 cifar10_root_env = '{{$NDA_CIFAR10_ROOT:unset}}'
-cifar10_root = ('{{$HOME:/root}}/.cache/nda-plugins/cifar10-jpeg-4cb40b9d'
+cifar10_root = ('{{$HOME:/root}}/.cache/nda-plugins/cifar10-jpeg'
                 if cifar10_root_env == 'unset' else cifar10_root_env)
 pretrained = '{{$NDA_PRETRAINED:set-model.backbone.init_cfg.checkpoint}}'
 

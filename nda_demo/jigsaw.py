@@ -23,7 +23,7 @@ from nda_core.data import cifar10_root, load_image_folder
 from nda_core.metrics import auroc, separation
 from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
-from nda_demo.training import fit_steps, seed_all
+from nda_demo.training import GANBudget, fit_steps, seed_all
 
 __all__ = ["JigsawConfig", "JigsawResult", "load_real_images", "run_jigsaw", "validate_jigsaw", "CORRUPTIONS"]
 
@@ -41,15 +41,9 @@ EVAL_SEED = 12345
 
 
 @dataclass
-class JigsawConfig:
+class JigsawConfig(GANBudget):
     """Settings of the jigsaw-NDA comparison (defaults: ``nda demo jigsaw``)."""
 
-    steps: int = 1000
-    batch_size: int = 32
-    lam: float = 0.25
-    d_steps: int = 1
-    kind: str = "hinge"
-    width: int = 16
     train_per_class: int = 1000
     eval_per_class: int = 50  # held-out test images per class for D scores and KID/FID
     fid_samples: int = 250  # generated images for KID/FID (0 skips them)

@@ -21,7 +21,7 @@ from nda_core.metrics import auroc
 from nda_demo.dots import DotsConfig, check_counts, count_dots, make_count_mixture, make_dots
 from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
-from nda_demo.training import fit_steps, seed_all
+from nda_demo.training import GANBudget, fit_steps, seed_all
 
 __all__ = ["NumerosityConfig", "RunResult", "run_numerosity", "validate_numerosity"]
 
@@ -34,7 +34,7 @@ SCORE_IMAGES = 1_000
 
 
 @dataclass
-class NumerosityConfig:
+class NumerosityConfig(GANBudget):
     """Settings of one numerosity comparison (defaults: the `nda demo numerosity` command)."""
 
     target: int = 6
@@ -42,14 +42,8 @@ class NumerosityConfig:
     # CPU scale where 4, 5, 7 did not (docs/results.md)
     negatives: tuple[int, ...] = (4, 5, 7, 8)
     heldout: tuple[int, ...] = (3, 9)
-    steps: int = 1000
-    batch_size: int = 32
-    lam: float = 0.25
-    d_steps: int = 1
-    kind: str = "hinge"
     size: int = 32
     radius: float = 2.5
-    width: int = 16
     eval_samples: int = 2000
     train_images: int = TRAIN_IMAGES
     negative_bank: int = NEGATIVE_BANK

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
@@ -12,10 +13,22 @@ import pytorch_lightning as pl
 
 from nda_demo.gan import NDAGAN
 
-__all__ = ["fit_steps", "seed_all", "set_threads", "DEFAULT_THREADS"]
+__all__ = ["GANBudget", "fit_steps", "seed_all", "set_threads", "DEFAULT_THREADS"]
 
 #: CPU threads the demo uses by default (the target machine is a 2-core laptop).
 DEFAULT_THREADS = 2
+
+
+@dataclass
+class GANBudget:
+    """Training settings shared by the demo's experiments: the same for the plain and the NDA run."""
+
+    steps: int = 1000  # generator steps
+    batch_size: int = 32
+    lam: float = 0.25  # weight of G's samples in the fake mixture; 1 - lam goes to the NDA images
+    d_steps: int = 1  # discriminator steps per generator step
+    kind: str = "hinge"  # adversarial loss (nda_core.losses)
+    width: int = 16  # base channel width of G and D
 
 
 def set_threads(threads: int | None) -> None:

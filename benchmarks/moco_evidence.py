@@ -36,16 +36,6 @@ JIGSAW_SEED = 1234
 THREADS = 2
 
 
-def write_subset(root: Path, split: str, per_class: int, path: Path) -> Path:
-    """mmcls ann file with the first ``per_class`` images of each class of ``root/split``."""
-    lines = []
-    for label, name in enumerate(sorted(p.name for p in (root / split).iterdir() if p.is_dir())):
-        files = sorted(p.name for p in (root / split / name).iterdir())[:per_class]
-        lines += [f"{name}/{file} {label}" for file in files]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def train(config: Path, work_dir: Path, ann_file: Path, data_root: Path, epochs: int, seed: int):
     """Pre-train with mmengine's Runner; returns the trained model."""
     from mmengine.config import Config
@@ -104,14 +94,15 @@ def main() -> None:
 
     import mmselfsup_nda  # noqa: F401
     import nda_core
-    from nda_core.data import cifar10_root
+    from nda_core.data import cifar10_root, load_image_folder
+    from mmselfsup_nda.data import write_ann_file
     from nda_core.metrics import cosine_distance, plot_histograms
 
     args.out.mkdir(parents=True, exist_ok=True)
     root = cifar10_root()
-    ann_file = write_subset(root, "train", args.train_per_class, args.out / "train_subset.txt")
-    train_images, train_labels, classes = _first_per_class(root / "train", args.train_per_class)
-    test_images, test_labels, _ = _first_per_class(root / "test", args.test_per_class)
+    ann_file = write_ann_file(root / "train", args.train_per_class, args.out / "train_subset.txt")
+    train_images, train_labels, classes = load_image_folder(root / "train", args.train_per_class, seed=None)
+    test_images, test_labels, _ = load_image_folder(root / "test", args.test_per_class, seed=None)
     jigsaw = nda_core.build({"type": "jigsaw", "k": 2})
     generator = torch.Generator().manual_seed(JIGSAW_SEED)
     test_jigsaw = jigsaw(test_images, generator=generator)
@@ -174,21 +165,6 @@ def main() -> None:
               f"          {stats['proj_cos_dist_x_other_mean']['mean']:.4f} +- {stats['proj_cos_dist_x_other_mean']['std']:.4f}")
     print(f"seeds {args.seeds}, {args.epochs} epochs, {len(train_images)} train / {len(test_images)} test images; "
           f"results in {args.out}")
-
-
-def _first_per_class(folder: Path, per_class: int):
-    """uint8 RGB images, labels and classes of the first ``per_class`` files of each class."""
-    import numpy as np
-    from PIL import Image
-
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        for file in sorted((folder / name).iterdir())[:per_class]:
-            with Image.open(file) as image:
-                images.append(np.asarray(image.convert("RGB")))
-            labels.append(label)
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels), classes
 
 
 if __name__ == "__main__":

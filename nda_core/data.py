@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["cache_dir", "shared_data_dir", "extract_archive", "cifar10_root", "load_image_folder"]
+__all__ = ["cache_dir", "shared_data_dir", "extract_archive", "cifar10_root", "class_files", "load_image_folder"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CIFAR10_ARCHIVE = "cifar10-jpeg.tar.xz"
@@ -74,16 +74,47 @@ def cifar10_root(path: str | Path | None = None) -> Path:
     raise ValueError(f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 image-folder root.")
 
 
+def class_files(
+    root: str | Path, per_class: int | None = None, seed: int | None = 0
+) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The image files of an image-folder tree ``root/<class>/<image>`` with their labels.
+
+    Args:
+        root: folder with one sub-folder per class (labels follow the sorted class names).
+        per_class: images per class (default: all); drawn at random with ``seed``, or the first
+            ``per_class`` by file name when ``seed`` is None (the same on every machine).
+
+    Returns:
+        ``(files, classes)``: ``(path, label)`` pairs and the class names.
+    """
+    root = Path(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not classes:
+        raise ValueError(f"{str(root)!r} holds no class folders; pass a folder laid out as root/<class>/<image>.")
+    rng = np.random.default_rng(seed)
+    picked: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if per_class is not None and per_class < len(files):
+            chosen = range(per_class) if seed is None else sorted(rng.choice(len(files), per_class, replace=False))
+            files = [files[i] for i in chosen]
+        picked += [(file, label) for file in files]
+    if not picked:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}.")
+    return picked, classes
+
+
 def load_image_folder(
     root: str | Path,
     per_class: int | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Read an image-folder tree ``root/<class>/<image>`` into a uint8 tensor.
 
     Args:
         root: folder with one sub-folder per class.
-        per_class: images per class, drawn at random with ``seed`` (default: all).
+        per_class: images per class (default: all), chosen as in :func:`class_files`.
+        seed: random choice of the images, or None for the first ``per_class`` by name.
 
     Returns:
         ``(images, labels, classes)``: (N, C, H, W) uint8, (N,) int64 and the class names.
@@ -92,21 +123,10 @@ def load_image_folder(
         from PIL import Image
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("reading images needs Pillow: pip install 'nda-plugins[eval]'") from error
-    root = Path(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not classes:
-        raise ValueError(f"{str(root)!r} holds no class folders; pass a folder laid out as root/<class>/<image>.")
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if per_class is not None and per_class < len(files):
-            files = [files[i] for i in sorted(rng.choice(len(files), per_class, replace=False))]
-        for file in files:
-            with Image.open(file) as image:
-                images.append(np.asarray(image.convert("RGB")))
-            labels.append(label)
-    if not images:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}.")
+    files, classes = class_files(root, per_class, seed)
+    images = []
+    for file, _ in files:
+        with Image.open(file) as image:
+            images.append(np.asarray(image.convert("RGB")))
     stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return stacked, torch.tensor(labels, dtype=torch.long), classes
+    return stacked, torch.tensor([label for _, label in files], dtype=torch.long), classes

@@ -26,14 +26,9 @@ THREADS = 2
 def write_subset(path: Path, split: str = "train", per_class: int = IMAGES_PER_CLASS) -> Path:
     """An mmcls ann file with the first ``per_class`` real CIFAR-10 images of each class."""
     from nda_core.data import cifar10_root
+    from mmselfsup_nda.data import write_ann_file
 
-    root = cifar10_root() / split
-    lines = []
-    for label, name in enumerate(sorted(p.name for p in root.iterdir() if p.is_dir())):
-        files = sorted(p.name for p in (root / name).iterdir())[:per_class]
-        lines += [f"{name}/{file} {label}" for file in files]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_ann_file(cifar10_root() / split, per_class, path)
 
 
 def tiny_config(config: Path, work_dir: Path, ann_file: Path, max_epochs: int = 1, **options: Any):

@@ -75,3 +75,13 @@ def test_load_image_folder_reads_real_cifar(cifar_root):
 def test_load_image_folder_bad_root(tmp_path):
     with pytest.raises(ValueError, match="holds no class folders"):
         load_image_folder(tmp_path)
+
+
+def test_class_files_first_per_class_is_by_name_and_seeded_choice_is_reproducible(cifar_root):
+    from nda_core.data import class_files
+
+    first, classes = class_files(cifar_root / "test", per_class=2, seed=None)
+    assert len(first) == 20 and [label for _, label in first[:4]] == [0, 0, 1, 1]
+    names = sorted(p.name for p in (cifar_root / "test" / classes[0]).iterdir())
+    assert [p.name for p, _ in first[:2]] == names[:2]
+    assert class_files(cifar_root / "test", 3, seed=5)[0] == class_files(cifar_root / "test", 3, seed=5)[0]

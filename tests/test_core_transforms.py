@@ -430,3 +430,15 @@ def test_box_sides_and_corners_are_uniform_over_their_ranges():
     assert ((torch.bincount(h)[10:].float() / 30000 - 1 / 6).abs() < 0.02).all()
     assert (top + h <= 30).all() and (left + w <= 12).all() and top.min() == 0 and left.min() == 0
     assert ((top + h) == 30).any() and ((left + w) == 12).any()
+
+
+def test_public_masks_match_what_stitch_and_cutmix_do():
+    x = torch.rand(6, 2, 8, 10)
+    out, params = nda_core.build("stitch")(x, generator=_gen(0), return_params=True)
+    mask = F.stitch_mask(x.shape, params["vertical"], params["own_first"])
+    assert mask.dtype == torch.bool and mask.float().mean(dim=(1, 2)).eq(0.5).all()
+    assert torch.equal(F.paste_from_partner(x, mask, params["partner"]), out)
+    out, params = nda_core.build("cutmix")(x, generator=_gen(1), return_params=True)
+    mask = F.box_mask(x.shape, params["boxes"])
+    assert torch.equal(mask.sum(dim=(1, 2)), params["boxes"][:, 2] * params["boxes"][:, 3])
+    assert torch.equal(F.paste_from_partner(x, mask, params["partner"]), out)

@@ -49,35 +49,75 @@ def check_batch(x: Any, name: str = "x", min_batch: int = 1, why: str = "") -> t
     return x
 
 
-def check_int(value: Any, name: str, minimum: int, hint: str = "") -> int:
-    """Check that ``value`` is an integer at least ``minimum``."""
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _fix(hint: str) -> str:
+    return f" {hint}" if hint else ""
+
+
+def check_int(value: Any, name: str, minimum: int | None = None, hint: str = "", maximum: int | None = None) -> int:
+    """Check that ``value`` is an int (not a bool) in [``minimum``, ``maximum``] (ends optional)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}). {hint}".rstrip())
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}. {hint}".rstrip())
+        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.{_fix(hint)}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}.{_fix(hint)}")
     return value
 
 
-def check_probability(value: Any, name: str, low_open: bool = False, high_open: bool = False) -> float:
+def check_number(
+    value: Any,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    hint: str = "",
+) -> float:
+    """Check that ``value`` is a finite real number (not a bool) in the interval from ``low`` to
+    ``high`` (either end optional; ``low_open`` / ``high_open`` exclude the end). Returns a float."""
+    interval = ("(" if low_open or low is None else "[") + f"{'-inf' if low is None else f'{low:g}'}, "
+    interval += f"{'inf' if high is None else f'{high:g}'}" + (")" if high_open or high is None else "]")
+    if not _is_number(value):
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+    number = float(value)
+    finite = -float("inf") < number < float("inf")
+    low_ok = low is None or (number > low if low_open else number >= low)
+    high_ok = high is None or (number < high if high_open else number <= high)
+    if not (finite and low_ok and high_ok):
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}.{_fix(hint)}")
+    return number
+
+
+def check_probability(value: Any, name: str, low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
     """Check that ``value`` is a number in [0, 1] (ends open where asked)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r} ({type(value).__name__}).")
-    value = float(value)
-    lo_ok = value > 0 if low_open else value >= 0
-    hi_ok = value < 1 if high_open else value <= 1
-    if not (lo_ok and hi_ok):
-        interval = ("(" if low_open else "[") + "0, 1" + (")" if high_open else "]")
-        raise ValueError(f"{name} must lie in {interval}, got {value}; pass a value in {interval}.")
-    return value
+    return check_number(value, name, 0.0, 1.0, low_open, high_open, hint)
 
 
 def check_positive(value: Any, name: str, hint: str = "") -> float:
     """Check that ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).")
-    value = float(value)
-    if not (value > 0 and value < float("inf")):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}. {hint}".rstrip())
+    if not _is_number(value):
+        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+    number = float(value)
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.{_fix(hint)}")
+    return number
+
+
+def check_bool(value: Any, name: str, hint: str = "") -> bool:
+    """Check that ``value`` is a bool (not 0/1 or a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any], hint: str = "") -> Any:
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.{_fix(hint)}")
     return value
 
 

@@ -1,26 +1,61 @@
-"""The ``nda`` console command: a thin front end over nda_core and the demo.
+"""The ``nda`` console command: a host that packages plug their sub-commands into.
+
+``nda_core`` provides three commands itself and knows no package above it::
 
     nda list                          every NDA with its one-line description
     nda show all --out grid.png       a grid of every NDA applied to real CIFAR-10 images
-    nda bench [...]                   the transform benchmark (benchmarks/transforms.py)
-    nda demo [...]                    the main demonstration (nda_demo)
+    nda data cifar10                  prepare the CIFAR-10 image folders that configs and demos read
+
+Every other sub-command is found through the entry-point group ``nda.commands``. A package
+declares one in its ``pyproject.toml``::
+
+    [project.entry-points."nda.commands"]
+    demo = "nda_demo.cli:main"
+
+The object is a function ``main(argv: list[str] | None = None) -> int`` that parses its own
+arguments (the same function serves ``python -m nda_demo``); the first line of its docstring
+is the help text shown by ``nda --help``. The host sets ``sys.argv[0]`` to ``"nda <name>"``
+so that argparse's default ``prog`` reads right. A module whose optional dependencies are
+missing raises ``ImportError`` naming the install command; the host prints it and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import runpy
 import sys
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 import nda_core
-from nda_core.data import cifar10_root, load_image_folder
 
+__all__ = ["ENTRY_POINT_GROUP", "main", "build_parser", "plugin_commands"]
+
+ENTRY_POINT_GROUP = "nda.commands"
 SHOW_DEFAULT = ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise"]
 SHOW_IMAGES = 8
-BENCHMARK_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "transforms.py"
+# Status of `nda <plugin>` when the plugin cannot be loaded (a missing extra).
+EXIT_USAGE = 2
+
+
+def plugin_commands() -> dict[str, EntryPoint]:
+    """Sub-commands that installed packages declare in the ``nda.commands`` entry-point group."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, entry)
+    return found
+
+
+def _help_of(entry: EntryPoint) -> str:
+    """First docstring line of the plugin's ``main``, or why it cannot be loaded."""
+    try:
+        command = entry.load()
+    except ImportError as error:
+        return f"(unavailable: {error})"
+    lines = (command.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else f"({entry.value})"
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
@@ -31,6 +66,7 @@ def _cmd_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from nda_core.data import cifar10_root, load_image_folder
     from nda_core.metrics import pyplot
 
     names = SHOW_DEFAULT if args.nda == ["all"] else args.nda
@@ -58,55 +94,78 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_bench(rest: list[str]) -> int:
-    if not BENCHMARK_SCRIPT.is_file():
-        print("nda bench runs benchmarks/transforms.py from a source checkout of nda-plugins; none found.", file=sys.stderr)
-        return 2
-    sys.argv = [str(BENCHMARK_SCRIPT), *rest]
-    runpy.run_path(str(BENCHMARK_SCRIPT), run_name="__main__")
+def _cmd_data(args: argparse.Namespace) -> int:
+    from nda_core.data import prepare_cifar10
+
+    root = prepare_cifar10(args.source, force=args.force)
+    print(f"CIFAR-10 image folders ready at {root} (train/, test/); configs and demos read them from there.")
     return 0
 
 
-def _run_demo(rest: list[str]) -> int:
+def _run_plugin(name: str, entry: EntryPoint, argv: list[str]) -> int:
     try:
-        from nda_demo.cli import main as demo_main
+        command: Callable[[list[str]], int | None] = entry.load()
     except ImportError as error:
-        print(f"nda demo needs the demo's extras: pip install 'nda-plugins[eval]' ({error})", file=sys.stderr)
-        return 2
-    return int(demo_main(rest) or 0)
+        message = str(error)
+        if "pip install" not in message:
+            message += f" (nda {name} comes from {entry.value}; install the extra of the package that provides it)"
+        print(f"nda {name}: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.argv = [f"nda {name}", *argv]
+    return int(command(argv) or 0)
 
 
-# Commands whose arguments belong to another program: everything after the name is passed on
-# as it is (argparse's REMAINDER would reject an option in first place, e.g. `nda demo --seeds 0`).
-PASS_THROUGH = {"bench": (_run_bench, "run the transform benchmark"), "demo": (_run_demo, "run the demo")}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nda", description="Negative Data Augmentation tools.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.ArgumentParser:
+    plugins = plugin_commands() if plugins is None else plugins
+    parser = argparse.ArgumentParser(
+        prog="nda",
+        description="Negative Data Augmentation tools. Installed packages add sub-commands through the "
+        f"'{ENTRY_POINT_GROUP}' entry-point group.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("list", help="list every NDA").set_defaults(run=_cmd_list)
-    show = commands.add_parser("show", help="save a grid of NDAs applied to real images")
+    show = commands.add_parser("show", help="save a grid of NDAs applied to real CIFAR-10 images")
     show.add_argument("nda", nargs="+", help=f"NDA names, or 'all' for {SHOW_DEFAULT}")
-    show.add_argument("--data", help="CIFAR-10 image-folder root or cifar10-jpeg.tar.xz (default: ../shared/data)")
-    show.add_argument("--out", default="nda-grid.png", help="output PNG")
-    show.add_argument("--images", type=int, default=SHOW_IMAGES, help="images per row (at most 10)")
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--data", help="CIFAR-10 image-folder root or cifar10-jpeg.tar.xz (default: the prepared folder)")
+    show.add_argument("--out", default="nda-grid.png", help="output PNG (default: %(default)s)")
+    show.add_argument("--images", type=int, default=SHOW_IMAGES, help="images per row, at most 10 (default: %(default)s)")
+    show.add_argument("--seed", type=int, default=0, help="seed of the images and the NDA draws (default: %(default)s)")
     show.set_defaults(run=_cmd_show)
-    for name, (_, text) in PASS_THROUGH.items():
-        commands.add_parser(name, help=f"{text} (arguments: nda {name} --help)", add_help=False)
+    data = commands.add_parser(
+        "data",
+        help="prepare CIFAR-10 image folders (from the offline archive or a CIFAR-10 you have)",
+        description="Extract or convert CIFAR-10 into the image-folder tree (train/<class>/*, test/<class>/*) "
+        "that the configs, demos and examples read. Run it once per machine.",
+    )
+    data.add_argument("dataset", choices=["cifar10"], help="dataset to prepare")
+    data.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="cifar10-jpeg.tar.xz, torchvision's cifar-10-python.tar.gz or cifar-10-batches-py folder, or an "
+        "image-folder root (default: the offline archive in ../shared/data or $NDA_DATA)",
+    )
+    data.add_argument("--force", action="store_true", help="prepare again even if the folder is ready")
+    data.set_defaults(run=_cmd_data)
+    for name, entry in sorted(plugins.items()):
+        if name in commands.choices:
+            continue  # built-in commands win
+        commands.add_parser(name, help=_help_of(entry), add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in PASS_THROUGH:
-        return PASS_THROUGH[argv[0]][0](argv[1:])
-    args = build_parser().parse_args(argv)
+    plugins = plugin_commands()
+    builtin = {"list", "show", "data"}
+    if argv and argv[0] in plugins and argv[0] not in builtin:
+        return _run_plugin(argv[0], plugins[argv[0]], argv[1:])
+    args = build_parser(plugins).parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         print(f"nda {args.command}: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -6,16 +6,36 @@ Images are decoded with Pillow, imported only here (``pip install 'nda-plugins[e
 from __future__ import annotations
 
 import os
+import pickle
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["cache_dir", "shared_data_dir", "extract_archive", "cifar10_root", "class_files", "load_image_folder"]
+__all__ = [
+    "cache_dir",
+    "shared_data_dir",
+    "extract_archive",
+    "cifar10_default_root",
+    "prepare_cifar10",
+    "cifar10_root",
+    "class_files",
+    "load_image_folder",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CIFAR10_ARCHIVE = "cifar10-jpeg.tar.xz"
+#: Environment variable that points configs, demos and examples at a CIFAR-10 image-folder root.
+CIFAR10_ROOT_ENV = "NDA_CIFAR10_ROOT"
+CIFAR10_FOLDER = "cifar10-jpeg"
+# torchvision's python version of CIFAR-10 (cifar-10-python.tar.gz) and its batch files.
+_TV_FOLDER = "cifar-10-batches-py"
+_TV_SPLITS = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_CIFAR_SIDE = 32
+_PREPARE_HINT = "nda data cifar10"
 
 
 def cache_dir() -> Path:
@@ -51,23 +71,120 @@ def extract_archive(archive: str | Path, dest: str | Path | None = None) -> Path
     if marker.exists() and marker.read_text() == stamp:
         return dest
     dest.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    print(f"nda-plugins: extracting {archive} to {dest} (once; about 10 s for CIFAR-10) ...", file=sys.stderr, flush=True)
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")
     marker.write_text(stamp)
+    print(f"nda-plugins: extracted in {time.perf_counter() - start:.0f} s.", file=sys.stderr, flush=True)
+    return dest
+
+
+def cifar10_default_root() -> Path:
+    """Where configs, demos and examples read CIFAR-10: ``$NDA_CIFAR10_ROOT``, else
+    ``cache_dir() / "cifar10-jpeg"`` (``$NDA_CACHE``, ``$XDG_CACHE_HOME/nda-plugins`` or
+    ``~/.cache/nda-plugins``). The one source of truth for that path."""
+    if os.environ.get(CIFAR10_ROOT_ENV):
+        return Path(os.environ[CIFAR10_ROOT_ENV])
+    return cache_dir() / CIFAR10_FOLDER
+
+
+def _is_ready(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def _convert_torchvision_batches(batches: Path, dest: Path) -> None:
+    """Write torchvision's pickled CIFAR-10 batches as PNG image folders under ``dest``."""
+    try:
+        from PIL import Image
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError("converting CIFAR-10 needs Pillow: pip install 'nda-plugins[eval]'") from error
+    with open(batches / "batches.meta", "rb") as handle:
+        classes = [name.decode() if isinstance(name, bytes) else name for name in pickle.load(handle, encoding="bytes")[b"label_names"]]
+    print(f"nda-plugins: converting {batches} to PNG image folders in {dest} (once; about a minute) ...", file=sys.stderr, flush=True)
+    for split, names in _TV_SPLITS.items():
+        counts = [0] * len(classes)
+        for name in names:
+            with open(batches / name, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1)
+            for image, label in zip(images, batch[b"labels"]):
+                folder = dest / split / classes[label]
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(folder / f"{counts[label]:04d}.png")
+                counts[label] += 1
+
+
+def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = None, force: bool = False) -> Path:
+    """Make the CIFAR-10 image-folder tree (``train/<class>/*``, ``test/<class>/*``) at ``dest``.
+
+    Args:
+        source: the offline ``cifar10-jpeg.tar.xz`` (default: the one in :func:`shared_data_dir`),
+            torchvision's ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py``
+            folder, or an image-folder root that already has ``train/`` and ``test/`` (then
+            nothing is copied and that root is returned).
+        dest: target folder (default :func:`cifar10_default_root`).
+        force: prepare again even when ``dest`` is ready.
+
+    Returns:
+        The root that holds ``train/`` and ``test/``.
+    """
+    source = Path(source).expanduser() if source is not None else shared_data_dir() / CIFAR10_ARCHIVE
+    dest = Path(dest).expanduser() if dest is not None else cifar10_default_root()
+    if source.is_dir() and _is_ready(source):
+        return source
+    if _is_ready(dest) and not force:
+        return dest
+    if source.is_dir() and (source / "batches.meta").is_file():
+        _convert_torchvision_batches(source, dest)
+    elif source.is_dir() and (source / _TV_FOLDER / "batches.meta").is_file():
+        _convert_torchvision_batches(source / _TV_FOLDER, dest)
+    elif source.is_file() and source.name.startswith("cifar-10-python"):
+        unpacked = extract_archive(source, cache_dir() / "cifar-10-python")
+        _convert_torchvision_batches(unpacked / _TV_FOLDER, dest)
+    elif source.is_file():
+        extract_archive(source, dest)
+    else:
+        raise ValueError(
+            f"CIFAR-10 source {str(source)!r} does not exist or is not a CIFAR-10 archive or folder; pass "
+            f"`{_PREPARE_HINT} --from PATH` with cifar10-jpeg.tar.xz, torchvision's cifar-10-python.tar.gz or "
+            f"cifar-10-batches-py folder, or an image-folder root with train/ and test/."
+        )
+    if not _is_ready(dest):
+        raise ValueError(f"{str(source)!r} did not give train/ and test/ folders under {str(dest)!r}; is it CIFAR-10?")
     return dest
 
 
 def cifar10_root(path: str | Path | None = None) -> Path:
     """Root of the CIFAR-10 image-folder tree (``train/<class>/*.jpg``, ``test/...``).
 
-    ``path`` may be that folder or the ``cifar10-jpeg.tar.xz`` archive; by default the
-    archive in the shared data folder is extracted to the cache.
+    ``path`` may be that folder or the ``cifar10-jpeg.tar.xz`` archive. By default it is
+    :func:`cifar10_default_root`, prepared from the offline archive on first use when that
+    archive exists; otherwise a ``ValueError`` says to run ``nda data cifar10 --from PATH``.
     """
-    path = Path(path) if path is not None else shared_data_dir() / CIFAR10_ARCHIVE
+    if path is None:
+        default = cifar10_default_root()
+        if _is_ready(default):
+            return default
+        if os.environ.get(CIFAR10_ROOT_ENV):
+            raise ValueError(
+                f"{CIFAR10_ROOT_ENV}={default} holds no train/ and test/ folders; point it at a CIFAR-10 "
+                f"image-folder root, or unset it and run `{_PREPARE_HINT}`."
+            )
+        if not (shared_data_dir() / CIFAR10_ARCHIVE).is_file():
+            raise ValueError(
+                f"CIFAR-10 is not prepared at {default} and the offline archive {shared_data_dir() / CIFAR10_ARCHIVE} "
+                f"is missing; run `{_PREPARE_HINT} --from PATH` with a CIFAR-10 you have (cifar10-jpeg.tar.xz, "
+                f"cifar-10-python.tar.gz or an image-folder root)."
+            )
+        return prepare_cifar10()
+    path = Path(path)
     if path.is_dir():
         root = path
-    else:
+    elif path.is_file():
         root = extract_archive(path)
+    else:
+        raise ValueError(f"CIFAR-10 path {str(path)!r} does not exist; pass an image-folder root or cifar10-jpeg.tar.xz.")
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
         if (candidate / "train").is_dir():
             return candidate

@@ -12,9 +12,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nda_core._checks import check_tensor
+from nda_core._checks import check_int, check_positive, check_tensor
 
-__all__ = ["auroc", "separation", "cosine_distance", "plot_score_histogram", "plot_histograms", "pyplot"]
+__all__ = [
+    "auroc",
+    "separation",
+    "cosine_distance",
+    "knn_predict",
+    "knn_accuracy",
+    "plot_score_histogram",
+    "plot_histograms",
+    "pyplot",
+]
+
+#: Neighbours and temperature of the similarity-weighted kNN (Wu et al. 2018, as in MoCo's and
+#: lightly's kNN monitors): votes exp(cos / T) of the k most similar training features.
+KNN_K = 200
+KNN_TEMPERATURE = 0.1
+_KNN_CHUNK = 1024  # test features per similarity matrix block
 
 
 def _as_1d(name: str, values: Any) -> torch.Tensor:
@@ -83,6 +98,60 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(f"a and b must both have shape (N, D), got {tuple(a.shape)} and {tuple(b.shape)}.")
     return 1.0 - F.cosine_similarity(a.float(), b.float(), dim=1)
+
+
+def knn_predict(
+    features: torch.Tensor,
+    bank: torch.Tensor,
+    bank_labels: torch.Tensor,
+    num_classes: int,
+    k: int = KNN_K,
+    temperature: float = KNN_TEMPERATURE,
+) -> torch.Tensor:
+    """(N, num_classes) kNN class scores of ``features`` (N, D) against a labelled ``bank`` (K, D).
+
+    Features are L2-normalised; each of the ``k`` most cosine-similar bank entries votes for
+    its label with weight ``exp(similarity / temperature)``.
+    """
+    check_tensor(features, "features")
+    check_tensor(bank, "bank")
+    if features.dim() != 2 or bank.dim() != 2 or features.shape[1] != bank.shape[1]:
+        raise ValueError(
+            f"features (N, D) and bank (K, D) must be 2-D with the same D, got {tuple(features.shape)} and "
+            f"{tuple(bank.shape)}; flatten or pool the representations first."
+        )
+    if bank_labels.shape != (bank.shape[0],):
+        raise ValueError(f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}.")
+    check_int(num_classes, "num_classes", 2)
+    check_int(k, "k", 1, "use e.g. k=200 (or fewer than the bank size).")
+    temperature = check_positive(temperature, "temperature", "the usual kNN monitor uses 0.1.")
+    k = min(k, bank.shape[0])
+    bank = F.normalize(bank.float(), dim=1)
+    labels = bank_labels.to(bank.device).long()
+    scores = []
+    for chunk in F.normalize(features.float(), dim=1).split(_KNN_CHUNK):
+        similarity, index = (chunk.to(bank.device) @ bank.t()).topk(k, dim=1)
+        votes = torch.zeros(chunk.shape[0], num_classes, device=bank.device)
+        scores.append(votes.scatter_add_(1, labels[index], (similarity / temperature).exp()))
+    return torch.cat(scores)
+
+
+def knn_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    k: int = KNN_K,
+    temperature: float = KNN_TEMPERATURE,
+    num_classes: int | None = None,
+) -> float:
+    """Top-1 accuracy (in %) of the similarity-weighted kNN classifier of :func:`knn_predict`.
+
+    The one kNN evaluation that the evidence of every adapter reports, so numbers compare.
+    """
+    classes = int(max(train_labels.max(), test_labels.max())) + 1 if num_classes is None else num_classes
+    scores = knn_predict(test_features, train_features, train_labels, classes, k, temperature)
+    return float((scores.argmax(1).cpu() == test_labels.cpu().long()).double().mean() * 100)
 
 
 def pyplot():

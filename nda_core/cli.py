@@ -10,10 +10,10 @@ Every other sub-command is found through the entry-point group ``nda.commands``.
 declares one in its ``pyproject.toml``::
 
     [project.entry-points."nda.commands"]
-    demo = "nda_demo.cli:main"
+    mycommand = "my_package.cli:main"
 
 The object is a function ``main(argv: list[str] | None = None) -> int`` that parses its own
-arguments (the same function serves ``python -m nda_demo``); the first line of its docstring
+arguments (the same function serves ``python -m my_package``); the first line of its docstring
 is the help text shown by ``nda --help``. The host sets ``sys.argv[0]`` to ``"nda <name>"``
 so that argparse's default ``prog`` reads right. A module whose optional dependencies are
 missing raises ``ImportError`` naming the install command; the host prints it and exits 2.

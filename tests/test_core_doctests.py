@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["nda_core", "nda_core.functional", "nda_core.transforms", "nda_core.losses", "nda_core.metrics"]
+MODULES = ["nda_core", "nda_core.functional", "nda_core.transforms", "nda_core.losses", "nda_core.metrics", "nda_core.workarounds"]
 
 
 @pytest.mark.parametrize("name", MODULES)

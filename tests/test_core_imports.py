@@ -1,0 +1,129 @@
+"""nda_core is the ground floor: it imports nothing above it, and `nda` finds commands by entry point."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import nda_core
+
+CORE = Path(nda_core.__file__).resolve().parent
+ROOT = CORE.parent
+PROJECT_PACKAGES = {"nda_demo", "mmselfsup_nda", "lightly_nda", "studiogan_nda", "video_dpc", "plugins", "benchmarks"}
+# What nda_core may import at module level: the standard library, torch and numpy.
+ALLOWED_TOP_LEVEL = {"torch", "numpy", "nda_core", "__future__"}
+
+
+def _imports(tree: ast.AST, module_level_only: bool) -> list[tuple[str, int]]:
+    """Top-level package names imported in ``tree`` with their line numbers."""
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module.split(".")[0], node.lineno))
+    return found
+
+
+def _core_files() -> list[Path]:
+    files = sorted(CORE.rglob("*.py"))
+    assert len(files) >= 8, f"expected nda_core's modules under {CORE}, found {files}"
+    return files
+
+
+def test_nda_core_never_imports_a_package_above_it():
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in _core_files()
+        for name, line in _imports(ast.parse(path.read_text()), module_level_only=False)
+        if name in PROJECT_PACKAGES
+    ]
+    assert offending == []
+
+
+def test_nda_core_module_level_imports_are_torch_numpy_and_stdlib():
+    stdlib = set(sys.stdlib_module_names)
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} imports {name} at module level"
+        for path in _core_files()
+        for name, line in _imports(ast.parse(path.read_text()), module_level_only=True)
+        if name not in ALLOWED_TOP_LEVEL and name not in stdlib
+    ]
+    assert offending == []
+
+
+def test_importing_nda_core_loads_no_project_package():
+    code = "import sys, nda_core, nda_core.cli, nda_core.data, nda_core.metrics, nda_core.workarounds; " \
+           f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(PROJECT_PACKAGES)!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_walker_sees_a_violation(tmp_path):
+    """The walker itself can fail: a module importing nda_demo is reported."""
+    tree = ast.parse("import torch\ndef f():\n    from nda_demo.cli import main\n")
+    assert ("nda_demo", 3) in _imports(tree, module_level_only=False)
+    assert ("nda_demo", 3) not in _imports(tree, module_level_only=True)
+
+
+def test_sub_commands_come_from_the_entry_point_group():
+    from nda_core.cli import ENTRY_POINT_GROUP, plugin_commands
+
+    commands = plugin_commands()
+    assert ENTRY_POINT_GROUP == "nda.commands"
+    assert commands["demo"].value == "nda_demo.cli:main"
+    assert commands["bench"].value == "nda_core.benchmark:main"
+    source = (CORE / "cli.py").read_text()
+    for package in PROJECT_PACKAGES - {"benchmarks", "plugins"}:  # "plugins" is also an English word
+        assert package not in source, f"nda_core/cli.py names {package}: the host must not know the packages above it"
+
+
+def test_a_plugin_that_cannot_load_gives_its_install_hint(capsys, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import nda_core.cli as cli
+
+    broken = EntryPoint(name="fancy", value="nda_missing_package_for_test.cli:main", group=cli.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(cli, "plugin_commands", lambda: {"fancy": broken})
+    assert cli.main(["fancy", "--x"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "nda fancy" in err and "nda_missing_package_for_test" in err and "install" in err
+
+
+@pytest.fixture(scope="module")
+def wheel_site(tmp_path_factory) -> Path:
+    """The project built as a wheel and unpacked into a bare folder (no editable source on the path)."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = work.glob("nda_plugins-*.whl")
+    site = work / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
+
+
+def test_nda_bench_help_works_from_an_installed_wheel(wheel_site, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(wheel_site)}
+    code = (
+        "import nda_core, nda_core.cli, sys; "
+        "print(nda_core.__file__); "
+        "sys.exit(nda_core.cli.main(['bench', '--help']))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    first, _, help_text = result.stdout.partition("\n")
+    assert first.startswith(str(wheel_site)), f"nda_core was imported from {first}, not from the wheel"
+    assert "usage: nda bench" in help_text
+    assert sysconfig.get_paths()["purelib"] not in first

@@ -1,0 +1,187 @@
+"""NDA views for lightly's transform pipelines, and the batch path used inside ``training_step``.
+
+Where each NDA is offered:
+
+* **Batch path** (recommended): ``make_nda_images`` / ``nda_embeddings`` (and ``NDAMoCo(nda=...)``,
+  ``NDASimCLR(nda=...)``) apply any ``nda_core`` spec to the batch tensor on its device inside
+  ``training_step``: every NDA, including the two-image ones (``stitch``, ``cutmix``, ``mixup``)
+  that pair each image with another image of the batch, and mixtures. The NDA images are made
+  from the very views the model trains on, as in the paper.
+* **Pipeline** (``NDAView``), one image at a time inside ``MultiViewTransform``: single-image NDAs
+  only (``jigsaw``, ``cutout``, ``vflip``, ``noise``, ``other_dataset``, ``other_classes`` and
+  mixtures / ``noisy`` of those). A per-image pipeline has no partner image, so a two-image NDA
+  raises ``ValueError`` pointing to the batch path. ``NDAMoCo`` and ``NDASimCLR`` treat every view
+  after the first two as NDA negatives of its sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+import nda_core
+from nda_core._checks import check_int, check_tensor
+
+__all__ = ["NDAView", "add_nda_views", "build_nda", "make_nda_images", "nda_embeddings", "DEFAULT_NDA_VIEWS"]
+
+#: One NDA of the query (first) view and one of the key (second) view, the paper's setting.
+DEFAULT_NDA_VIEWS = 2
+_VIEW_SOURCES = 2  # NDA views alternate between the first and the second view
+_IMAGE_RANK = 3  # (C, H, W)
+_GRAY_NDIM = 2
+_PIL_MODES = ("RGB", "L", "RGBA")  # other modes (palette, CMYK, ...) are converted to RGB first
+
+
+def build_nda(spec: Any, where: str = "nda") -> nda_core.NDATransform:
+    """``nda_core.build(spec)`` with errors that say which argument was wrong."""
+    try:
+        return nda_core.build(spec)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
+
+
+class NDAView:
+    """One more view for ``MultiViewTransform``: replaces an image by an NDA of it.
+
+    Works on PIL images (returns a PIL image of the same mode and size) and on tensors (C, H, W)
+    or (B, C, H, W), float or uint8 (returns a tensor of the same shape, dtype and device).
+    Place it after a view transform to get an NDA of an augmented view::
+
+        view = MoCoV2Transform(input_size=32).transforms[0]
+        transform = MultiViewTransform([view, view, T.Compose([view, NDAView("jigsaw")])])
+
+    Args:
+        nda: an ``nda_core`` spec of a single-image NDA, e.g. ``"jigsaw"`` or ``{"type": "jigsaw", "k": 2}``.
+        generator: optional ``torch.Generator`` for reproducible draws (per dataloader worker,
+            seed it in ``worker_init_fn``); the global generator when None.
+    """
+
+    def __init__(self, nda: Any = "jigsaw", generator: torch.Generator | None = None) -> None:
+        self.nda = build_nda(nda, "NDAView nda")
+        self.spec = nda
+        if self.nda.needs_partner:
+            raise ValueError(
+                f"NDAView got nda={nda!r}, a two-image NDA that pairs each image with another image of the "
+                f"batch; a per-image pipeline has no partner. Use the batch path instead: NDAMoCo(nda={nda!r}) / "
+                f"NDASimCLR(nda={nda!r}), or lightly_nda.nda_embeddings(..., nda={nda!r}) inside training_step; "
+                f"or pick a single-image NDA (jigsaw, cutout, vflip, noise)."
+            )
+        self.generator = generator
+
+    def __call__(self, image: Any) -> Any:
+        if isinstance(image, torch.Tensor):
+            return self._tensor(image)
+        try:
+            from PIL import Image
+        except ImportError:  # pragma: no cover - torchvision needs Pillow
+            Image = None
+        if Image is not None and isinstance(image, Image.Image):
+            return self._pil(image, Image)
+        raise TypeError(
+            f"NDAView expects a PIL image or a tensor (C, H, W), got {type(image).__name__}; place it after "
+            f"T.ToTensor() or before any transform that changes the type."
+        )
+
+    def _tensor(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() == _IMAGE_RANK:
+            return self.nda(image.unsqueeze(0), generator=self.generator)[0]
+        return self.nda(image, generator=self.generator)
+
+    def _pil(self, image: Any, pil: Any) -> Any:
+        if image.mode not in _PIL_MODES:
+            image = image.convert("RGB")
+        array = np.array(image)  # a writable copy
+        gray = array.ndim == _GRAY_NDIM
+        batch = torch.from_numpy(np.ascontiguousarray(array[..., None] if gray else array)).permute(2, 0, 1)[None]
+        out = self.nda(batch, generator=self.generator)[0].permute(1, 2, 0).numpy()
+        return pil.fromarray(np.ascontiguousarray(out[..., 0] if gray else out))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nda={self.nda!r})"
+
+
+def add_nda_views(transform: Any, nda: Any = "jigsaw", num_views: int = 1, source: int = 0) -> Any:
+    """A ``MultiViewTransform`` with ``num_views`` NDA views appended to ``transform``'s views.
+
+    Each NDA view is ``T.Compose([transform.transforms[source], NDAView(nda)])``: an NDA of a
+    freshly augmented view. Works with ``MoCoV2Transform``, ``SimCLRTransform`` and any
+    ``MultiViewTransform``.
+    """
+    from lightly.transforms.multi_view_transform import MultiViewTransform
+    from lightly.transforms.torchvision_v2_compatibility import torchvision_transforms as T
+
+    if not isinstance(transform, MultiViewTransform):
+        raise TypeError(
+            f"add_nda_views needs a lightly MultiViewTransform (e.g. MoCoV2Transform(input_size=32)), "
+            f"got {type(transform).__name__}."
+        )
+    check_int(num_views, "num_views", 1, "add at least one NDA view.")
+    views = list(transform.transforms)
+    check_int(source, "source", 0, f"it indexes the {len(views)} views of the transform.", maximum=len(views) - 1)
+    nda_view = NDAView(nda)
+    return MultiViewTransform(views + [T.Compose([views[source], nda_view]) for _ in range(num_views)])
+
+
+def make_nda_images(
+    nda: nda_core.NDATransform,
+    views: Sequence[torch.Tensor],
+    num_views: int = DEFAULT_NDA_VIEWS,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(num_views * B, C, H, W) NDA images made on the batch's device.
+
+    View v is an NDA of ``views[v % 2]`` (the query view for even v, the key view for odd v, as
+    in the paper); rows v * B .. (v + 1) * B - 1 belong to view v.
+    """
+    check_int(num_views, "num_views", 0, "the paper uses 2 (one NDA of each view).")
+    sources = [check_tensor(v, "views[i]") for v in list(views)[:_VIEW_SOURCES]]
+    if len(sources) < 1:
+        raise ValueError("make_nda_images needs at least one view (B, C, H, W).")
+    out = []
+    for view in range(num_views):
+        source = sources[view % len(sources)]
+        try:
+            out.append(nda(source, generator=generator))
+        except ValueError as error:
+            raise ValueError(f"nda={nda!r} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
+    if not out:
+        return sources[0].new_empty((0,) + tuple(sources[0].shape[1:]))
+    return torch.cat(out)
+
+
+def nda_embeddings(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    x_query: torch.Tensor,
+    x_key: torch.Tensor | None = None,
+    nda: Any = "jigsaw",
+    num_views: int = DEFAULT_NDA_VIEWS,
+    extra_views: Sequence[torch.Tensor] = (),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(B, M, D) embeddings of NDA images of each sample's own views, for ``NDANTXentLoss(nda=...)``.
+
+    Makes ``num_views`` NDA images per sample on the device (alternating the query and the key
+    view), appends ``extra_views`` (NDA views from the pipeline, each (B, C, H, W)), encodes them
+    all in one call of ``encode`` (e.g. the momentum encoder) and returns them as
+    M = num_views + len(extra_views) embeddings per sample.
+
+    The change to lightly's MoCo example::
+
+        loss = self.criterion(query, key, nda=nda_embeddings(self.forward_momentum, x_query, x_key))
+    """
+    transform = build_nda(nda)
+    views = [x_query] if x_key is None else [x_query, x_key]
+    batch = check_tensor(x_query, "x_query").shape[0]
+    chunks = [make_nda_images(transform, views, num_views, generator)] if num_views else []
+    for i, view in enumerate(extra_views):
+        if check_tensor(view, f"extra_views[{i}]").shape[0] != batch:
+            raise ValueError(f"extra_views[{i}] has batch size {view.shape[0]} but x_query has {batch}; one NDA view per sample.")
+        chunks.append(view)
+    if not chunks:
+        raise ValueError("nda_embeddings got num_views=0 and no extra_views: there is nothing to embed.")
+    embeddings = encode(torch.cat(chunks))
+    if embeddings.dim() != 2 or embeddings.shape[0] % batch:
+        raise ValueError(f"encode must return (M * B, D) embeddings, got shape {tuple(embeddings.shape)} for B={batch}.")
+    return embeddings.view(-1, batch, embeddings.shape[1]).transpose(0, 1)

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nda_core._checks import check_bool, check_int
+
 __all__ = [
     "FEATURE_DIM",
     "INCEPTION_SIZE",
@@ -118,6 +120,7 @@ class InceptionFeatures(nn.Module):
 
     def features(self, images: torch.Tensor, batch_size: int = FEATURE_BATCH, progress: bool = False) -> torch.Tensor:
         """Features of many images (uint8, or floats in [-1, 1]), in batches, optionally with tqdm."""
+        check_int(batch_size, "batch_size", 1, "batch_size is the number of images per Inception pass.")
         images = to_uint8(images)
         batches = images.split(batch_size)
         if progress:
@@ -146,7 +149,7 @@ def cached_features(
         cache_dir = default_cache() / "fid-features"
     path = Path(cache_dir) / f"{name}-{_pixel_key(images)}.pt"
     if path.is_file():
-        return torch.load(path)
+        return torch.load(path, weights_only=True)
     features = extractor.features(images, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(features, path)
@@ -192,6 +195,10 @@ def fid_kid(
         from torchmetrics.image.kid import KernelInceptionDistance
     except ImportError as error:
         raise ImportError(f"FID/KID need torchmetrics: {_INSTALL}") from error
+    check_int(kid_subset_size, "kid_subset_size", 2, f"KID needs pairs within a subset; {KID_SUBSET_SIZE} is standard.")
+    check_int(kid_subsets, "kid_subsets", 1, f"{KID_SUBSETS} subsets is standard.")
+    check_int(seed, "seed", 0)
+    check_bool(with_fid, "with_fid")
     real = _check_features("real", real, 2)
     fake = _check_features("fake", fake, 2)
     subset = min(kid_subset_size, real.shape[0], fake.shape[0])

@@ -11,17 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from nda_core._checks import check_choice, check_int, check_number, check_probability
 from nda_core.losses import ADVERSARIAL_KINDS, generator_loss, nda_discriminator_loss
 from nda_core.transforms import NDATransform
+
+from nda_demo.config import EVAL_INSTALL
 
 try:
     import pytorch_lightning as pl
 except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("nda_demo trains with PyTorch Lightning: pip install 'nda-plugins[eval]'") from error
+    raise ImportError(f"nda_demo trains with PyTorch Lightning: {EVAL_INSTALL}") from error
 
-from nda_demo.models import EMA, Discriminator, Generator
+from nda_demo.models import Discriminator, Generator
 
 __all__ = ["NDAGAN", "GAN_LR", "GAN_BETAS", "EMA_DECAY"]
 
@@ -45,7 +48,12 @@ class NDAGAN(pl.LightningModule):
         kind: adversarial loss (hinge, vanilla, ls, wasserstein).
         d_steps: discriminator updates per generator update; each uses its own real batch.
         lr, betas: Adam settings of both networks.
-        ema_decay: decay of the generator's moving average (``self.ema.module`` samples).
+        ema_decay: decay of the generator's exponential moving average ``self.ema``, a
+            ``torch.optim.swa_utils.AveragedModel`` updated after every generator step: the
+            first update copies the generator, each later one computes
+            ``ema = ema_decay * ema + (1 - ema_decay) * generator``, for the weights and the
+            batch-norm running statistics alike (``use_buffers=True``). ``self.ema.module`` is
+            the averaged generator that :meth:`sample` draws from.
     """
 
     def __init__(
@@ -61,14 +69,14 @@ class NDAGAN(pl.LightningModule):
         ema_decay: float = EMA_DECAY,
     ) -> None:
         super().__init__()
-        if kind not in ADVERSARIAL_KINDS:
-            raise ValueError(f"kind must be one of {list(ADVERSARIAL_KINDS)}, got {kind!r}.")
+        check_choice(kind, "kind", ADVERSARIAL_KINDS)
+        check_number(lam, "lam", 0.0, 1.0, low_open=True, hint="lam weights G's samples in D's fake mixture (paper: 0.25).")
         if negatives is None and lam != 1.0:
             raise ValueError(f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN).")
         if negatives is not None and not callable(negatives):
             raise TypeError(f"negatives must be an nda_core NDA transform (callable), got {type(negatives).__name__}.")
-        if isinstance(d_steps, bool) or not isinstance(d_steps, int) or d_steps < 1:
-            raise ValueError(f"d_steps must be an int >= 1 (D updates per G update), got {d_steps!r}.")
+        check_int(d_steps, "d_steps", 1, "d_steps counts D updates per G update.")
+        check_probability(ema_decay, "ema_decay", high_open=True, hint="0.999 is typical; 0 samples the raw generator.")
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -78,7 +86,8 @@ class NDAGAN(pl.LightningModule):
         self.d_steps = d_steps
         self.lr = lr
         self.betas = betas
-        self.ema = EMA(generator, ema_decay)
+        self.ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
@@ -118,25 +127,32 @@ class NDAGAN(pl.LightningModule):
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
-        self.ema.update(self.generator)
+        self.ema.update_parameters(self.generator)
         stats["loss_g"] = loss_g.detach()
         self.log_dict({k: v for k, v in stats.items() if k in ("loss_d", "loss_g")}, prog_bar=True)
         self.log_dict({k: v for k, v in stats.items() if k not in ("loss_d", "loss_g")})
 
     @torch.no_grad()
     def sample(self, n: int, batch_size: int = 500, use_ema: bool = True) -> torch.Tensor:
-        """``n`` generated images from the EMA generator (or the raw one).
+        """``n`` generated images from the EMA generator (or the raw one), on the CPU.
 
-        Batch norm uses the statistics of each sampling batch (train mode, no gradients), as the
-        EMA weights have no running statistics of their own.
+        Batch norm normalises with the statistics of each sampling batch (train mode, no
+        gradients), as the averaged weights never produced the averaged running statistics.
+        Sampling changes no state: the running statistics and the train/eval mode of the
+        generator are restored afterwards. Latent codes come from torch's global generator.
         """
-        net: nn.Module = self.ema.module if use_ema else self.generator
+        check_int(n, "n", 0, "n is the number of images to generate.")
+        check_int(batch_size, "batch_size", 1, "batch_size is the number of images per forward pass.")
+        net = self.ema.module if use_ema else self.generator
         was_training = net.training
+        saved = [buffer.clone() for buffer in net.buffers()]
         net.train()
-        out = []
-        for start in range(0, n, batch_size):
-            out.append(net(self._latents(min(batch_size, n - start))).cpu())
-        net.train(was_training)
+        try:
+            out = [net(self._latents(min(batch_size, n - start))).cpu() for start in range(0, n, batch_size)]
+        finally:
+            for buffer, value in zip(net.buffers(), saved):
+                buffer.copy_(value)
+            net.train(was_training)
         return torch.cat(out) if out else torch.empty(0)
 
     @torch.no_grad()

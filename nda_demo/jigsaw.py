@@ -19,11 +19,13 @@ from typing import Any
 import torch
 
 import nda_core
+from nda_core._checks import check_bool
 from nda_core.data import cifar10_root, load_image_folder
 from nda_core.metrics import auroc, separation
+from nda_demo.config import JigsawConfig, validate_jigsaw
 from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
-from nda_demo.training import GANBudget, fit_steps, seed_all
+from nda_demo.training import fit_steps, seed_all
 
 __all__ = ["JigsawConfig", "JigsawResult", "load_real_images", "run_jigsaw", "validate_jigsaw", "CORRUPTIONS"]
 
@@ -38,16 +40,6 @@ CORRUPTIONS: dict[str, Any] = {
 }
 #: Seed of the held-out evaluation draws (same for every run).
 EVAL_SEED = 12345
-
-
-@dataclass
-class JigsawConfig(GANBudget):
-    """Settings of the jigsaw-NDA comparison (defaults: ``nda demo jigsaw``)."""
-
-    train_per_class: int = 1000
-    eval_per_class: int = 50  # held-out test images per class for D scores and KID/FID
-    fid_samples: int = 250  # generated images for KID/FID (0 skips them)
-    data: str | None = None  # CIFAR-10 image-folder root or archive; None: ../shared/data
 
 
 @dataclass
@@ -73,18 +65,6 @@ class JigsawResult:
             "fidkid": self.fidkid,
             "seconds": self.seconds,
         }
-
-
-def validate_jigsaw(config: JigsawConfig) -> None:
-    """Check the sizes of ``config`` before any data is loaded."""
-    for name, minimum in (("steps", 1), ("batch_size", 2), ("train_per_class", 1), ("eval_per_class", 1), ("fid_samples", 0)):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    if config.fid_samples == 1:
-        raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images.")
-    if not 0.0 < config.lam <= 1.0:
-        raise ValueError(f"lam must lie in (0, 1] (paper: 0.25), got {config.lam!r}.")
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -122,6 +102,8 @@ def run_jigsaw(
     progress: bool = True,
 ) -> JigsawResult:
     """Train one GAN (plain or jigsaw-NDA) on ``train`` (uint8) and evaluate it on ``test``."""
+    validate_jigsaw(config)
+    check_bool(nda, "nda", "True trains with jigsaw negatives, False the plain GAN.")
     generator = seed_all(seed)
     images = to_unit_range(train)
     torch.manual_seed(seed)  # same initial weights for the plain and the NDA run

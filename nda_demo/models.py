@@ -7,14 +7,15 @@ MLP after the pooling lets it score a count non-monotonically (six good, five an
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-__all__ = ["Generator", "Discriminator", "EMA", "LATENT_DIM", "BASE_WIDTH"]
+from nda_core._checks import check_int
+
+__all__ = ["Generator", "Discriminator", "LATENT_DIM", "BASE_WIDTH"]
 
 #: Size of the generator's latent code z ~ N(0, I).
 LATENT_DIM = 64
@@ -29,8 +30,9 @@ HEAD_WIDTH = 128
 
 
 def _doublings(image_size: int) -> int:
+    check_int(image_size, "image_size", 2 * START_SIDE, "use a power of two such as 16, 32 or 64.")
     steps = math.log2(image_size / START_SIDE)
-    if image_size < 2 * START_SIDE or steps != int(steps):
+    if steps != int(steps):
         raise ValueError(f"image_size must be a power of two >= {2 * START_SIDE} (16, 32, 64 ...), got {image_size!r}.")
     return int(steps)
 
@@ -101,23 +103,3 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = self.features(x).sum(dim=(2, 3))
         return self.head(pooled).flatten()
-
-
-class EMA(nn.Module):
-    """Exponential moving average of a module's parameters (buffers copied), for sampling."""
-
-    def __init__(self, module: nn.Module, decay: float) -> None:
-        super().__init__()
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"ema decay must lie in [0, 1), got {decay!r}; 0.999 is typical, 0 copies the weights.")
-        self.decay = decay
-        self.module = copy.deepcopy(module).eval()
-        for parameter in self.module.parameters():
-            parameter.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, source: nn.Module) -> None:
-        for mine, theirs in zip(self.module.parameters(), source.parameters()):
-            mine.lerp_(theirs.detach(), 1.0 - self.decay)
-        for mine, theirs in zip(self.module.buffers(), source.buffers()):
-            mine.copy_(theirs)

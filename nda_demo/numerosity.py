@@ -17,64 +17,15 @@ from typing import Any
 import torch
 
 import nda_core
+from nda_core._checks import check_bool
 from nda_core.metrics import auroc
-from nda_demo.dots import DotsConfig, check_counts, count_dots, make_count_mixture, make_dots
+from nda_demo.config import NumerosityConfig, validate_numerosity
+from nda_demo.dots import count_dots, make_count_mixture, make_dots
 from nda_demo.gan import NDAGAN
 from nda_demo.models import Discriminator, Generator
-from nda_demo.training import GANBudget, fit_steps, seed_all
+from nda_demo.training import fit_steps, seed_all
 
 __all__ = ["NumerosityConfig", "RunResult", "run_numerosity", "validate_numerosity"]
-
-#: Real target-count images in the training set.
-TRAIN_IMAGES = 20_000
-#: Images in the bank of negatives (counts from ``negatives``) the NDA draws from.
-NEGATIVE_BANK = 20_000
-#: Fresh real images per count group used to score the discriminators.
-SCORE_IMAGES = 1_000
-
-
-@dataclass
-class NumerosityConfig(GANBudget):
-    """Settings of one numerosity comparison (defaults: the `nda demo numerosity` command)."""
-
-    target: int = 6
-    # the paper uses 4, 5, 7; a symmetric set around the target showed the count effect at
-    # CPU scale where 4, 5, 7 did not (docs/results.md)
-    negatives: tuple[int, ...] = (4, 5, 7, 8)
-    heldout: tuple[int, ...] = (3, 9)
-    size: int = 32
-    radius: float = 2.5
-    eval_samples: int = 2000
-    train_images: int = TRAIN_IMAGES
-    negative_bank: int = NEGATIVE_BANK
-    score_images: int = SCORE_IMAGES
-
-
-def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
-    """Check the counts of ``config`` against the canvas; returns its DotsConfig."""
-    dots = DotsConfig(config.size, config.radius)
-    check_counts(config.target, "target", dots, minimum=1)
-    negatives = check_counts(list(config.negatives), "negatives", dots)
-    heldout = check_counts(list(config.heldout), "heldout", dots) if config.heldout else []
-    if config.target in negatives:
-        raise ValueError(
-            f"negatives {list(config.negatives)} include the target count {config.target}: images with the "
-            f"target count are real data, not negatives; remove {config.target} from negatives."
-        )
-    if config.target in heldout:
-        raise ValueError(f"heldout {list(config.heldout)} includes the target count {config.target}; remove it.")
-    if set(heldout) & set(negatives):
-        raise ValueError(
-            f"heldout {list(config.heldout)} shares counts {sorted(set(heldout) & set(negatives))} with negatives "
-            f"{list(config.negatives)}; held-out counts must be ones the NDA run never saw."
-        )
-    if not 0.0 < config.lam <= 1.0:
-        raise ValueError(f"lam must lie in (0, 1] (paper: 0.25), got {config.lam!r}.")
-    for name in ("eval_samples", "train_images", "negative_bank", "score_images"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
-    return dots
 
 
 @dataclass
@@ -105,6 +56,7 @@ def run_numerosity(
 ) -> RunResult:
     """Train one GAN (plain or NDA) on target-count images and evaluate it."""
     dots = validate_numerosity(config)
+    check_bool(nda, "nda", "True trains with the other counts as negatives, False the plain GAN.")
     generator = seed_all(seed)
     images = make_dots(config.target, config.train_images, dots, generator)
     bank, _ = make_count_mixture(list(config.negatives), config.negative_bank, dots, generator)

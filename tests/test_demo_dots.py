@@ -91,14 +91,46 @@ def test_negatives_including_the_target_is_a_value_error():
         validate_numerosity(NumerosityConfig(target=6, heldout=(3, 6)))
 
 
+def test_components_are_numbered_per_image_and_never_cross_images():
+    # the same mask in every image: a 3-D labelling would join each pixel with its copies in
+    # the neighbouring images; each image must count its own components, numbered from 1
+    mask = torch.zeros(3, 6, 6, dtype=torch.bool)
+    mask[:, 0, 0:2] = True
+    mask[:, 4:6, 4] = True
+    labels = label_components(mask)
+    assert [sorted(image.unique().tolist()) for image in labels] == [[0, 1, 2]] * 3
+    assert [s.tolist() for s in component_sizes(mask)] == [[2, 2]] * 3
+    assert count_dots(mask.float().unsqueeze(1) * 2 - 1, min_pixels=1).tolist() == [2, 2, 2]
+    empty = torch.zeros(2, 4, 4, dtype=torch.bool)
+    assert count_dots(empty.float() - 1).tolist() == [0, 0]
+    assert [s.numel() for s in component_sizes(empty)] == [0, 0]
+    assert component_sizes(torch.zeros(0, 4, 4, dtype=torch.bool)) == []
+
+
+def test_counts_given_as_a_tensor_are_accepted():
+    images, labels = make_count_mixture(torch.tensor([4, 5]), 20, generator=torch.Generator().manual_seed(7))
+    assert set(labels.tolist()) == {4, 5}
+    assert torch.equal(count_dots(images), labels)
+
+
 def test_other_bad_input():
     with pytest.raises(ValueError, match="negatives is empty"):
         validate_numerosity(NumerosityConfig(negatives=()))
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match=r"target must be >= 1, got 0\."):
         validate_numerosity(NumerosityConfig(target=0))
-    with pytest.raises(TypeError, match="count must hold ints"):
+    with pytest.raises(TypeError, match=r"count must be an int, got 2.5 \(float\)"):
         make_dots(2.5, 1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="radius"):
+    with pytest.raises(TypeError, match=r"counts\[1\] must be an int, got True \(bool\)"):
+        make_count_mixture([4, True], 1)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"n must be >= 0, got -1\."):
+        make_dots(6, -1)
+    with pytest.raises(ValueError, match=r"radius must lie in \[0.5, 16\], got 20.0"):
         DotsConfig(32, 20.0)
+    with pytest.raises(TypeError, match="size must be an int"):
+        DotsConfig(True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="one channel"):
         count_dots(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"min_pixels must be >= 1, got 0\."):
+        count_dots(torch.zeros(2, 1, 8, 8), min_pixels=0)
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        label_components(torch.zeros(2, 8, 8))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -19,9 +21,11 @@ IMAGES_PER_SET = 24
 
 
 @pytest.fixture(scope="module")
-def extractor() -> InceptionFeatures:
+def extractor() -> Iterator[InceptionFeatures]:
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    return InceptionFeatures()
+    yield InceptionFeatures()
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +144,10 @@ def test_bad_input_is_a_value_error():
         to_uint8(torch.zeros(2, 2, 8, 8))
     with pytest.raises(ValueError, match="is not a file"):
         InceptionFeatures("/nonexistent/weights.pt")
+    features = torch.zeros(5, FEATURE_DIM)
+    with pytest.raises(ValueError, match=r"kid_subset_size must be >= 2, got 1\."):
+        fid_kid(features, features, kid_subset_size=1)
+    with pytest.raises(TypeError, match=r"kid_subsets must be an int, got 2.0 \(float\)"):
+        fid_kid(features, features, kid_subsets=2.0)
+    with pytest.raises(TypeError, match="with_fid must be True or False"):
+        fid_kid(features, features, with_fid=0)

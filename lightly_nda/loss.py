@@ -162,7 +162,7 @@ class NDANTXentLoss(NTXentLoss):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, targets); ``negatives`` is the (K, D) bank in bank mode, else None."""
         if negatives is not None:
-            logits = info_nce_logits(out0, out1, negatives, nda, self.temperature)
+            logits = info_nce_logits(out0, out1, negatives, nda, self.temperature, queue_layout="KD")
             return logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
         out0_all, out1_all, first = self._in_batch(out0, out1, with_grad)
         return nt_xent_logits(out0, out1, nda, self.temperature, out0_all, out1_all, first)

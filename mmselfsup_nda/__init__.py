@@ -6,17 +6,36 @@ Add to a MoCo-v2 config::
     model = dict(type='NDAMoCo', nda=dict(type='jigsaw', k=2),
                  head=dict(type='NDAContrastiveHead', temperature=0.07))
 
-Importing this package registers ``NDAMoCo``, ``NDAContrastiveHead`` and ``NDAView`` into the
-registries of every installed framework (mmselfsup and/or mmpretrain), registers the
-``CPUAwareDistributedDataParallel`` model wrapper, and works around upstream bugs that stop
-stock mmselfsup 1.0.0 configs from training and resuming (see ``mmselfsup_nda._workarounds``).
+Importing this package registers ``NDAMoCo``, ``NDAContrastiveHead``, ``NDAView`` and
+``FeatureBatchNorm`` into the registries of every installed framework (mmselfsup and/or
+mmpretrain) and the ``CPUAwareDistributedDataParallel`` model wrapper into mmengine's, warning where
+a name already belongs to a component that is not ours. It applies the workarounds of upstream bugs
+that the installed versions show (``mmselfsup_nda._workarounds``), logs which once through
+mmengine's logger, and applies none with ``NDA_WORKAROUNDS=off``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 INSTALL_HINT = "pip install 'nda-plugins[mmselfsup]'"
+
+# Two warnings that every MoCo-v2 run of the pinned versions prints and no user can act on; only
+# these exact messages from these mmcv modules are hidden:
+# - mmcv-lite (the pinned extra) has no compiled ops, so importing mmselfsup's models makes mmcv warn
+#   that MultiScaleDeformableAttention, which MoCo never uses, is missing;
+# - MoCo-v2's ColorJitter (Pillow backend) makes mmcv's adjust_color warn "Only use 'alpha'" on every
+#   call, although it only ever passes alpha.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Fail to import ``MultiScaleDeformableAttention``",
+    category=UserWarning,
+    module=r"mmcv\.cnn\.bricks\.transformer",
+)
+warnings.filterwarnings(
+    "ignore", message=r"Only use 'alpha' for pillow backend", category=UserWarning, module=r"mmcv\.image\.photometric"
+)
 
 
 def _has(module: str) -> bool:
@@ -37,6 +56,8 @@ from mmengine.registry import MODEL_WRAPPERS  # noqa: E402
 from mmselfsup_nda import _workarounds  # noqa: E402
 from mmselfsup_nda.distributed import CPUAwareDistributedDataParallel  # noqa: E402
 from mmselfsup_nda.head import NDAContrastiveHead  # noqa: E402
+from mmselfsup_nda.linear_probe import FeatureBatchNorm  # noqa: E402
+from mmselfsup_nda.registration import register  # noqa: E402
 from mmselfsup_nda.transforms import NDAView  # noqa: E402
 
 FRAMEWORKS: list[str] = []
@@ -67,9 +88,15 @@ if _has("mmpretrain"):
 if not FRAMEWORKS:
     raise ImportError(f"mmselfsup_nda needs mmselfsup 1.x or mmpretrain 1.2, neither is installed: {INSTALL_HINT}")
 
+register(MODEL_WRAPPERS, "CPUAwareDistributedDataParallel", CPUAwareDistributedDataParallel)
 _workarounds.apply_all(_registry_modules)
-MODEL_WRAPPERS.register_module(
-    name="CPUAwareDistributedDataParallel", module=CPUAwareDistributedDataParallel, force=True
-)
 
-__all__ = ["CPUAwareDistributedDataParallel", "FRAMEWORKS", "INSTALL_HINT", "NDAContrastiveHead", "NDAMoCo", "NDAView"]
+__all__ = [
+    "CPUAwareDistributedDataParallel",
+    "FRAMEWORKS",
+    "FeatureBatchNorm",
+    "INSTALL_HINT",
+    "NDAContrastiveHead",
+    "NDAMoCo",
+    "NDAView",
+]

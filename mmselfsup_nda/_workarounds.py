@@ -1,54 +1,64 @@
-"""Workarounds for upstream bugs that stop stock mmselfsup 1.0.0 configs from training here.
+"""Workarounds of upstream bugs that stop stock mmselfsup 1.0.0 / mmpretrain 1.2 configs from training.
 
-1. Missing registry location (open-mmlab/mmselfsup#745). mmselfsup 1.0.0's ``RUNNERS``,
-   ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` registries name ``mmselfsup.engine.runner`` as the
-   module to import before a lookup, but the wheel has no such module, so building the
-   training loop raises ``ModuleNotFoundError`` for every config. :func:`drop_missing_registry_locations`
-   removes import locations that do not exist; lookups then fall through to mmengine's own
-   loops and runners, which is what mmselfsup intends (it defines none of its own).
+Each is an :class:`nda_core.workarounds.Workaround`: ``needed()`` looks for the symptom in the
+installed versions (so a fixed release is left alone), ``apply()`` is idempotent, and
+:func:`apply_all` applies the needed ones once per process and logs which and why through
+mmengine's logger. ``NDA_WORKAROUNDS=off`` applies none of them; ``NDA_WORKAROUNDS=-name`` leaves
+one out.
 
-2. ``_scope_`` passed to the collate function. A config that inherits across packages
-   (``_base_ = ['mmselfsup::...']``) gets ``_scope_`` added to every dict with a ``type``,
-   including ``collate_fn=dict(type='default_collate')``; mmengine's
-   ``Runner.build_dataloader`` then calls ``default_collate(batch, _scope_=...)`` and fails
-   with ``TypeError``. :func:`strip_collate_scope` wraps ``build_dataloader`` to drop that key
-   (collate functions live in mmengine's root ``FUNCTIONS`` registry, which has no scopes).
-
-3. Negative hue jitter under numpy 2. mmcv 2.0.1's ``adjust_hue`` shifts the hue channel by
-   ``np.uint8(hue_factor * 255)``; numpy >= 2 refuses to convert a negative number to uint8
-   (``OverflowError: Python integer -5 out of bounds for uint8``), so MoCo-v2's
-   ``ColorJitter(hue=0.1)`` crashes on about half of the images. :func:`fix_negative_hue_shift`
-   replaces ``adjust_hue`` where mmcv, mmcls, mmselfsup and mmpretrain look it up with a version
-   that turns a negative shift into the equivalent shift modulo 256 (the wrap-around that uint8
-   arithmetic gave under numpy 1); non-negative shifts go to mmcv's own function unchanged.
-
-4. Resuming under torch >= 2.6. ``torch.load`` now defaults to ``weights_only=True``, but
-   mmengine 0.10.7 loads local checkpoints with a bare ``torch.load`` while its own checkpoints
-   hold the message hub's ``HistoryBuffer`` and numpy arrays: ``--resume`` and ``load_from``
-   fail with ``UnpicklingError: Weights only load failed``. :func:`load_local_checkpoints_fully`
-   registers, through mmengine's ``CheckpointLoader.register_scheme`` extension point, a local
-   loader that passes ``weights_only=False`` -- mmengine's behaviour before torch 2.6. As then,
-   load only checkpoints you trust (ones your own runs wrote).
-
-All are idempotent and leave configs without these problems untouched.
+``mmselfsup-registry-locations`` (open-mmlab/mmselfsup#745)
+    mmselfsup 1.0.0's ``RUNNERS``, ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` registries name
+    ``mmselfsup.engine.runner`` as the module to import before a lookup, but the wheel has no
+    such module, so building the training loop raises ``ModuleNotFoundError`` for every config.
+    The fix removes import locations that do not exist; lookups then fall through to mmengine's
+    loops and runners, which is what mmselfsup intends (it defines none of its own).
+``mmengine-collate-scope``
+    A config that inherits across packages (``_base_ = ['mmselfsup::...']``) gets ``_scope_``
+    added to every dict with a ``type``, including ``collate_fn=dict(type='default_collate')``;
+    mmengine 0.10.7's ``Runner.build_dataloader`` then calls ``default_collate(batch,
+    _scope_=...)`` and fails with ``TypeError``. The fix wraps ``build_dataloader`` to drop that
+    key (collate functions live in mmengine's root ``FUNCTIONS`` registry, which has no scopes).
+``mmcv-negative-hue``
+    mmcv 2.0.1's ``adjust_hue`` shifts the hue channel by ``np.uint8(hue_factor * 255)``; numpy
+    >= 2 refuses to convert a negative number to uint8 (``OverflowError``), so MoCo-v2's
+    ``ColorJitter(hue=0.1)`` crashes on about half of the images. The fix replaces
+    ``adjust_hue`` where mmcv and mmselfsup look it up with a version that turns a negative shift
+    into the equivalent shift modulo 256 (the wrap-around uint8 arithmetic gave under numpy 1);
+    non-negative shifts go to mmcv's own function unchanged.
+``mmengine-checkpoint-types``
+    torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7's checkpoints
+    hold the message hub's ``HistoryBuffer`` and numpy values, so ``--resume`` and ``load_from``
+    fail with ``UnpicklingError``. The fix wraps mmengine's local checkpoint loader so that it
+    allows exactly those types (:mod:`mmselfsup_nda.checkpoints`); ``weights_only`` stays True and
+    a file holding any other type is refused.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
+import logging
+import os
+import pickle
+import tempfile
 from functools import wraps
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
+from nda_core.workarounds import Workaround, apply_workarounds
+
 __all__ = [
+    "missing_registry_locations",
     "drop_missing_registry_locations",
     "strip_collate_scope",
     "fix_negative_hue_shift",
-    "load_local_checkpoints_fully",
+    "load_checkpoints_with_mmengine_types",
+    "workarounds",
     "apply_all",
 ]
 
@@ -56,9 +66,11 @@ HUE_LEVELS = 256  # uint8 hue channel (cv2 HSV_FULL and Pillow HSV)
 HUE_SCALE = 255  # mmcv maps hue_factor in [-0.5, 0.5] to a shift of hue_factor * 255
 _COLOR_NDIM = 3
 _HUE_MODULES = ("mmcv", "mmcv.image", "mmcv.image.photometric", "mmselfsup.datasets.transforms.processing")
+_PROBE_HUE = -0.1
 
 SCOPE_KEY = "_scope_"
-_PATCH_MARKER = "_nda_plugins_strips_collate_scope"
+_PATCH_MARKER = "_nda_plugins_workaround"
+_LOCAL_PATH = "checkpoint.pth"  # any local path selects mmengine's local loader
 
 
 def _module_exists(name: str) -> bool:
@@ -68,18 +80,29 @@ def _module_exists(name: str) -> bool:
         return False
 
 
-def drop_missing_registry_locations(registry_module: Any) -> list[str]:
+def _registries(registry_module: ModuleType) -> list[Registry]:
+    return [value for value in vars(registry_module).values() if isinstance(value, Registry)]
+
+
+def missing_registry_locations(registry_modules: list[ModuleType]) -> list[str]:
+    """``"<registry>: <location>"`` for every import location that does not exist."""
+    return [
+        f"{registry.name}: {location}"
+        for module in registry_modules
+        for registry in _registries(module)
+        for location in registry._locations
+        if not _module_exists(location)
+    ]
+
+
+def drop_missing_registry_locations(registry_module: ModuleType) -> list[str]:
     """Remove import locations that do not exist from every registry in ``registry_module``.
 
     Returns the ``"<registry>: <location>"`` entries that were removed.
     """
-    removed = []
-    for registry in vars(registry_module).values():
-        if not isinstance(registry, Registry):
-            continue
-        kept = [location for location in registry._locations if _module_exists(location)]
-        removed += [f"{registry.name}: {loc}" for loc in registry._locations if loc not in kept]
-        registry._locations = kept
+    removed = missing_registry_locations([registry_module])
+    for registry in _registries(registry_module):
+        registry._locations = [location for location in registry._locations if _module_exists(location)]
     return removed
 
 
@@ -94,6 +117,24 @@ def _without_collate_scope(dataloader: Any) -> Any:
     collate_fn.pop(SCOPE_KEY)
     dataloader["collate_fn"] = collate_fn
     return dataloader
+
+
+def collate_scope_breaks_dataloaders() -> bool:
+    """True when ``Runner.build_dataloader`` passes ``_scope_`` on to the collate function."""
+    loader = Runner.build_dataloader(
+        dict(
+            dataset=[0, 1],
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type="default_collate", _scope_="mmengine"),
+        )
+    )
+    try:
+        next(iter(loader))
+    except TypeError:
+        return True
+    return False
 
 
 def strip_collate_scope() -> None:
@@ -126,10 +167,19 @@ def _shift_hue(img: np.ndarray, shift: int, backend: str) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
 
 
+def negative_hue_overflows() -> bool:
+    """True when mmcv's ``adjust_hue`` raises ``OverflowError`` for a negative hue factor."""
+    import mmcv.image.photometric as photometric
+
+    try:
+        photometric.adjust_hue(np.zeros((2, 2, _COLOR_NDIM), np.uint8), _PROBE_HUE, backend="cv2")
+    except OverflowError:
+        return True
+    return False
+
+
 def fix_negative_hue_shift() -> None:
     """Route negative ``hue_factor`` values of mmcv's ``adjust_hue`` to a wrap-around shift."""
-    import importlib
-
     import mmcv.image.photometric as photometric
 
     original = photometric.adjust_hue
@@ -155,29 +205,91 @@ def fix_negative_hue_shift() -> None:
             module.adjust_hue = adjust_hue
 
 
-def load_from_local_checkpoint(filename: str, map_location: Any = None) -> Any:
-    """mmengine's local checkpoint loader with ``weights_only=False`` (its pre-torch-2.6 behaviour)."""
-    import os.path
-
-    import torch
-
-    filename = os.path.expanduser(filename)
-    if not os.path.isfile(filename):
-        raise FileNotFoundError(f"checkpoint {filename!r} can not be found; pass the path of a .pth file.")
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def load_local_checkpoints_fully() -> None:
-    """Register :func:`load_from_local_checkpoint` as mmengine's loader for local paths."""
+def _local_loader() -> Any:
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    CheckpointLoader.register_scheme(prefixes="", loader=load_from_local_checkpoint, force=True)
+    return CheckpointLoader._get_checkpoint_loader(_LOCAL_PATH)
 
 
-def apply_all(registry_modules: list[Any]) -> None:
-    """Apply the workarounds (registry locations of each module in ``registry_modules``)."""
-    for module in registry_modules:
-        drop_missing_registry_locations(module)
-    strip_collate_scope()
-    fix_negative_hue_shift()
-    load_local_checkpoints_fully()
+def mmengine_refuses_its_own_checkpoints() -> bool:
+    """True when mmengine's local loader cannot read back a checkpoint with message-hub state."""
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    buffer = HistoryBuffer()
+    buffer.update(1.0)
+    probe = {"message_hub": {"log_scalars": {"train/loss": buffer}, "runtime_info": {"eta": np.float64(1.0)}}}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, _LOCAL_PATH)
+        torch.save(probe, path)
+        try:
+            _local_loader()(path, "cpu")
+        except pickle.UnpicklingError:
+            return True
+    return False
+
+
+def load_checkpoints_with_mmengine_types() -> None:
+    """Register, for local paths, mmengine's own loader wrapped by
+    :func:`mmselfsup_nda.checkpoints.safe_checkpoint_loader` (weights_only with mmengine's types)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from mmselfsup_nda.checkpoints import safe_checkpoint_loader
+
+    loader = _local_loader()
+    safe = safe_checkpoint_loader(loader)
+    if safe is not loader:
+        CheckpointLoader.register_scheme(prefixes="", loader=safe, force=True)
+
+
+def workarounds(registry_modules: list[ModuleType]) -> list[Workaround]:
+    """The mmselfsup/mmpretrain workarounds, for the registries in ``registry_modules``."""
+
+    def drop_locations() -> None:
+        for module in registry_modules:
+            drop_missing_registry_locations(module)
+
+    return [
+        Workaround(
+            "mmselfsup-registry-locations",
+            "registries name import locations that do not exist (open-mmlab/mmselfsup#745: "
+            "mmselfsup.engine.runner), so no training loop can be built; removed them so that lookups "
+            "fall through to mmengine's loops.",
+            lambda: bool(missing_registry_locations(registry_modules)),
+            drop_locations,
+        ),
+        Workaround(
+            "mmengine-collate-scope",
+            "Runner.build_dataloader passes the _scope_ key of a cross-package config's collate_fn to the "
+            "collate function (TypeError); the key is now dropped.",
+            collate_scope_breaks_dataloaders,
+            strip_collate_scope,
+        ),
+        Workaround(
+            "mmcv-negative-hue",
+            "mmcv's adjust_hue computes np.uint8 of a negative hue shift, which numpy >= 2 refuses "
+            "(OverflowError in ColorJitter(hue=...)); negative shifts now wrap around modulo 256 as under numpy 1.",
+            negative_hue_overflows,
+            fix_negative_hue_shift,
+        ),
+        Workaround(
+            "mmengine-checkpoint-types",
+            "torch >= 2.6 loads with weights_only=True and mmengine's checkpoints hold its message hub's "
+            "HistoryBuffer and numpy values (--resume, load_from fail); local checkpoints now load with "
+            "weights_only=True and exactly those types allowed.",
+            mmengine_refuses_its_own_checkpoints,
+            load_checkpoints_with_mmengine_types,
+        ),
+    ]
+
+
+def _mmengine_logger() -> logging.Logger:
+    from mmengine.logging import MMLogger
+
+    return MMLogger.get_current_instance()
+
+
+def apply_all(registry_modules: list[ModuleType]) -> list[str]:
+    """Apply the needed workarounds once per process (``NDA_WORKAROUNDS`` switches them off);
+    log which and why through mmengine's logger; return the names applied by this call."""
+    return [w.name for w in apply_workarounds(workarounds(registry_modules), _mmengine_logger())]

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from nda_core._checks import check_positive
 from nda_core.losses import info_nce_logits
 
 __all__ = ["NDAContrastiveHead", "LOG_KEYS"]
@@ -54,19 +55,16 @@ class NDAContrastiveHead(BaseModule):
 
     def __init__(self, temperature: float = 0.07, loss: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
-            raise ValueError(
-                f"NDAContrastiveHead temperature must be a positive number, got {temperature!r}; "
-                f"the paper uses 0.07 (CIFAR) or 0.2 (ImageNet-100)."
-            )
+        self.temperature = check_positive(
+            temperature, "NDAContrastiveHead temperature", "The paper uses 0.07 (CIFAR) or 0.2 (ImageNet-100)."
+        )
         _check_loss_cfg(loss)
-        self.temperature = float(temperature)
 
     def logits(
         self, q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor | None, nda: torch.Tensor | None
     ) -> torch.Tensor:
         """(B, 1 + K + M) logits; q, k (B, D), queue (K, D), nda (B, M, D)."""
-        return info_nce_logits(q, k, queue, nda, self.temperature)
+        return info_nce_logits(q, k, queue, nda, self.temperature, queue_layout="KD")
 
     def forward(
         self,

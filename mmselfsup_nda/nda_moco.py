@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmselfsup_nda.head import NDAContrastiveHead
+from mmselfsup_nda.registration import register
 from mmselfsup_nda.transforms import build_nda
+from nda_core._checks import check_choice, check_int
 
 __all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin", "register_components"]
 
@@ -55,16 +57,10 @@ class NDAMoCoMixin:
         self.nda_spec = nda
         # A submodule (it has no weights), so that it follows the model across devices.
         self.nda = None if nda is None else build_nda(nda, "model nda")
-        if nda_encoder not in NDA_ENCODERS:
-            raise ValueError(
-                f"model nda_encoder must be one of {list(NDA_ENCODERS)}, got {nda_encoder!r}; 'key' (default) "
-                f"encodes NDA images with the momentum encoder as the paper does."
-            )
-        if isinstance(num_nda_views, bool) or not isinstance(num_nda_views, int) or num_nda_views < 1:
-            raise ValueError(
-                f"model num_nda_views must be an integer >= 1, got {num_nda_views!r}; the paper uses 2 "
-                f"(one NDA of the query image, one of the key image)."
-            )
+        encoder_hint = "'key' (default) encodes NDA images with the momentum encoder as the paper does."
+        check_choice(nda_encoder, "model nda_encoder", NDA_ENCODERS, encoder_hint)
+        views_hint = "The paper uses 2 (one NDA of the query image, one of the key image)."
+        check_int(num_nda_views, "model num_nda_views", 1, views_hint)
         if not isinstance(self.head, NDAContrastiveHead):
             raise TypeError(
                 f"NDAMoCo needs head=dict(type='NDAContrastiveHead', temperature=...), got "
@@ -132,9 +128,12 @@ class NDAMoCoMixin:
 
 
 def register_components(models: Any, transforms: Any, nda_moco: type) -> None:
-    """Register ``nda_moco``, NDAContrastiveHead and NDAView into a framework's registries."""
+    """Register ``nda_moco``, NDAContrastiveHead, FeatureBatchNorm and NDAView into a framework's
+    registries (warning where that replaces a component of the same name that is not ours)."""
+    from mmselfsup_nda.linear_probe import FeatureBatchNorm
     from mmselfsup_nda.transforms import NDAView
 
-    models.register_module(name="NDAMoCo", module=nda_moco, force=True)
-    models.register_module(name="NDAContrastiveHead", module=NDAContrastiveHead, force=True)
-    transforms.register_module(name="NDAView", module=NDAView, force=True)
+    register(models, "NDAMoCo", nda_moco)
+    register(models, "NDAContrastiveHead", NDAContrastiveHead)
+    register(models, "FeatureBatchNorm", FeatureBatchNorm)
+    register(transforms, "NDAView", NDAView)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import sys
 import tarfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -36,6 +39,8 @@ _TV_FOLDER = "cifar-10-batches-py"
 _TV_SPLITS = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 _CIFAR_SIDE = 32
 _PREPARE_HINT = "nda data cifar10"
+_DONE_MARKER = ".extracted"  # finished: holds the stamp of what was prepared
+_PARTIAL_MARKER = ".incomplete"  # written first, removed last: an interrupted preparation is redone
 
 
 def cache_dir() -> Path:
@@ -51,11 +56,12 @@ def shared_data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def extract_archive(archive: str | Path, dest: str | Path | None = None) -> Path:
+def extract_archive(archive: str | Path, dest: str | Path | None = None, force: bool = False) -> Path:
     """Extract a tar archive once into ``dest`` (default: the cache) and return that folder.
 
-    A marker file (archive name and size) makes later calls free; a half-finished extraction,
-    or one of a different archive, is redone.
+    A marker file (archive name and size) makes later calls free; a half-finished extraction
+    (interrupted: its in-progress marker is still there), one of a different archive, or any
+    with ``force`` is redone. Says on stderr what it is doing, since a large archive takes a while.
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -66,18 +72,39 @@ def extract_archive(archive: str | Path, dest: str | Path | None = None) -> Path
     if dest is None:  # a fixed name, so that configs can point at it: ~/.cache/nda-plugins/cifar10-jpeg
         dest = cache_dir() / archive.name.split(".")[0]
     dest = Path(dest)
-    marker = dest / ".extracted"
     stamp = f"{archive.name} {archive.stat().st_size}"
-    if marker.exists() and marker.read_text() == stamp:
+    if not force and _finished(dest, stamp):
         return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    print(f"nda-plugins: extracting {archive} to {dest} (once; about 10 s for CIFAR-10) ...", file=sys.stderr, flush=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    marker.write_text(stamp)
-    print(f"nda-plugins: extracted in {time.perf_counter() - start:.0f} s.", file=sys.stderr, flush=True)
+    with _preparing(dest, stamp):
+        start = time.perf_counter()
+        _say(f"extracting {archive} to {dest} (once; about 10 s for CIFAR-10) ...")
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+        _say(f"extracted in {time.perf_counter() - start:.0f} s.")
     return dest
+
+
+def _say(message: str) -> None:
+    print(f"nda-plugins: {message}", file=sys.stderr, flush=True)
+
+
+def _finished(dest: Path, stamp: str | None = None) -> bool:
+    """True when ``dest`` holds a finished preparation (of ``stamp``, if given)."""
+    marker = dest / _DONE_MARKER
+    if not marker.is_file() or (dest / _PARTIAL_MARKER).exists():
+        return False
+    return stamp is None or marker.read_text() == stamp
+
+
+@contextmanager
+def _preparing(dest: Path, stamp: str) -> Iterator[None]:
+    """Mark ``dest`` as in progress while the body writes into it, finished after it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / _DONE_MARKER).unlink(missing_ok=True)
+    (dest / _PARTIAL_MARKER).write_text(stamp)
+    yield
+    (dest / _DONE_MARKER).write_text(stamp)
+    (dest / _PARTIAL_MARKER).unlink()
 
 
 def cifar10_default_root() -> Path:
@@ -90,7 +117,16 @@ def cifar10_default_root() -> Path:
 
 
 def _is_ready(root: Path) -> bool:
-    return (root / "train").is_dir() and (root / "test").is_dir()
+    """An image-folder root with ``train/`` and ``test/`` that no preparation is still writing."""
+    return (root / "train").is_dir() and (root / "test").is_dir() and not (root / _PARTIAL_MARKER).exists()
+
+
+def _unpickle(path: Path) -> dict:
+    """A CIFAR python batch: Python 2 pickles (torchvision reads them with latin1) whose keys may be
+    ``str`` or ``bytes``; keys come back as ``str``."""
+    with open(path, "rb") as handle:
+        batch = pickle.load(handle, encoding="latin1")
+    return {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
 
 
 def _convert_torchvision_batches(batches: Path, dest: Path) -> None:
@@ -99,20 +135,38 @@ def _convert_torchvision_batches(batches: Path, dest: Path) -> None:
         from PIL import Image
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError("converting CIFAR-10 needs Pillow: pip install 'nda-plugins[eval]'") from error
-    with open(batches / "batches.meta", "rb") as handle:
-        classes = [name.decode() if isinstance(name, bytes) else name for name in pickle.load(handle, encoding="bytes")[b"label_names"]]
-    print(f"nda-plugins: converting {batches} to PNG image folders in {dest} (once; about a minute) ...", file=sys.stderr, flush=True)
-    for split, names in _TV_SPLITS.items():
-        counts = [0] * len(classes)
-        for name in names:
-            with open(batches / name, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
-            images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1)
-            for image, label in zip(images, batch[b"labels"]):
-                folder = dest / split / classes[label]
-                folder.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(image).save(folder / f"{counts[label]:04d}.png")
-                counts[label] += 1
+    classes = [name.decode() if isinstance(name, bytes) else name for name in _unpickle(batches / "batches.meta")["label_names"]]
+    with _preparing(dest, f"converted {batches}"):
+        _say(f"converting {batches} to PNG image folders in {dest} (once; about a minute) ...")
+        for split, names in _TV_SPLITS.items():
+            counts = [0] * len(classes)
+            for name in names:
+                batch = _unpickle(batches / name)
+                images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE).transpose(0, 2, 3, 1)
+                for image, label in zip(images, batch["labels"]):
+                    folder = dest / split / classes[label]
+                    folder.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(image).save(folder / f"{counts[label]:04d}.png")
+                    counts[label] += 1
+
+
+def _link_image_folder(source: Path, dest: Path) -> None:
+    """Make ``dest`` (the default root) a link to the user's image-folder root ``source``."""
+    ours = (dest / _DONE_MARKER).exists() or (dest / _PARTIAL_MARKER).exists()
+    if dest.is_symlink():
+        dest.unlink()  # our own earlier link
+    elif dest.exists() and ours:
+        shutil.rmtree(dest)  # our own earlier (or interrupted) preparation
+    elif dest.exists() and any(dest.iterdir()):
+        raise ValueError(
+            f"{str(dest)!r} already exists and was not prepared by nda-plugins; remove it, or point configs at "
+            f"{str(source)!r} with {CIFAR10_ROOT_ENV}={source}."
+        )
+    elif dest.exists():
+        dest.rmdir()  # an empty folder
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.symlink_to(source.resolve(), target_is_directory=True)
+    _say(f"linked {dest} -> {source.resolve()}")
 
 
 def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = None, force: bool = False) -> Path:
@@ -121,29 +175,37 @@ def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = 
     Args:
         source: the offline ``cifar10-jpeg.tar.xz`` (default: the one in :func:`shared_data_dir`),
             torchvision's ``cifar-10-python.tar.gz`` or its extracted ``cifar-10-batches-py``
-            folder, or an image-folder root that already has ``train/`` and ``test/`` (then
-            nothing is copied and that root is returned).
-        dest: target folder (default :func:`cifar10_default_root`).
+            folder (converted to PNG files), or an image-folder root that already has ``train/``
+            and ``test/`` (then ``dest`` becomes a link to it; nothing is copied).
+        dest: target folder (default :func:`cifar10_default_root`, where the configs read it).
         force: prepare again even when ``dest`` is ready.
 
     Returns:
-        The root that holds ``train/`` and ``test/``.
+        ``dest``, which now holds ``train/`` and ``test/``.
     """
     source = Path(source).expanduser() if source is not None else shared_data_dir() / CIFAR10_ARCHIVE
     dest = Path(dest).expanduser() if dest is not None else cifar10_default_root()
     if source.is_dir() and _is_ready(source):
-        return source
+        if source.resolve() == dest.resolve():
+            return dest
+        if _is_ready(dest) and not force:
+            _say(f"CIFAR-10 is already prepared at {dest}; pass --force (force=True) to use {source} there instead.")
+            return dest
+        _link_image_folder(source, dest)
+        return dest
     if _is_ready(dest) and not force:
         return dest
+    if dest.is_symlink():
+        dest.unlink()  # a link to an image-folder root given earlier: write here, not into that folder
     if source.is_dir() and (source / "batches.meta").is_file():
         _convert_torchvision_batches(source, dest)
     elif source.is_dir() and (source / _TV_FOLDER / "batches.meta").is_file():
         _convert_torchvision_batches(source / _TV_FOLDER, dest)
     elif source.is_file() and source.name.startswith("cifar-10-python"):
-        unpacked = extract_archive(source, cache_dir() / "cifar-10-python")
+        unpacked = extract_archive(source, cache_dir() / "cifar-10-python", force=force)
         _convert_torchvision_batches(unpacked / _TV_FOLDER, dest)
     elif source.is_file():
-        extract_archive(source, dest)
+        extract_archive(source, dest, force=force)
     else:
         raise ValueError(
             f"CIFAR-10 source {str(source)!r} does not exist or is not a CIFAR-10 archive or folder; pass "
@@ -160,7 +222,8 @@ def cifar10_root(path: str | Path | None = None) -> Path:
 
     ``path`` may be that folder or the ``cifar10-jpeg.tar.xz`` archive. By default it is
     :func:`cifar10_default_root`, prepared from the offline archive on first use when that
-    archive exists; otherwise a ``ValueError`` says to run ``nda data cifar10 --from PATH``.
+    archive exists (with a message on stderr); otherwise a ``ValueError`` says to run
+    ``nda data cifar10 --from PATH``.
     """
     if path is None:
         default = cifar10_default_root()
@@ -175,7 +238,7 @@ def cifar10_root(path: str | Path | None = None) -> Path:
             raise ValueError(
                 f"CIFAR-10 is not prepared at {default} and the offline archive {shared_data_dir() / CIFAR10_ARCHIVE} "
                 f"is missing; run `{_PREPARE_HINT} --from PATH` with a CIFAR-10 you have (cifar10-jpeg.tar.xz, "
-                f"cifar-10-python.tar.gz or an image-folder root)."
+                f"cifar-10-python.tar.gz or an image-folder root), or set {CIFAR10_ROOT_ENV} to a prepared root."
             )
         return prepare_cifar10()
     path = Path(path)

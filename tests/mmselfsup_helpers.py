@@ -12,7 +12,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 MMSELFSUP_CPU_NDA = ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
 MMSELFSUP_CPU_MOCO = ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py"
-MMSELFSUP_CPU_LINEAR = ROOT / "plugins/mmselfsup/cpu/linear_resnet18-w16_cifar10-500_cpu.py"
 MMPRETRAIN_CPU_NDA = ROOT / "plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
 
 BATCH = 8

@@ -1,4 +1,6 @@
-"""NDAContrastiveHead against the paper's equation; NDAView; config errors; missing framework."""
+"""NDAContrastiveHead against the paper's equation; NDAView; config errors; missing framework.
+
+The upstream workarounds, safe checkpoint loading and registrations: test_mmselfsup_workarounds.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import pytest
 import torch
 
 pytest.importorskip("mmselfsup")
-import mmselfsup_nda  # noqa: E402
 from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from nda_core.losses import nda_info_nce  # noqa: E402
 
@@ -74,9 +75,10 @@ def test_head_rejects_other_losses(loss):
         NDAContrastiveHead(loss=loss)
 
 
-def test_head_rejects_bad_temperature():
-    with pytest.raises(ValueError, match="temperature must be a positive number, got 0"):
-        NDAContrastiveHead(temperature=0)
+@pytest.mark.parametrize("temperature, error", [(0, ValueError), (-0.07, ValueError), ("0.07", TypeError), (True, TypeError)])
+def test_head_rejects_bad_temperature(temperature, error):
+    with pytest.raises(error, match=f"NDAContrastiveHead temperature must be .*got {temperature!r}.*paper uses 0.07"):
+        NDAContrastiveHead(temperature=temperature)
 
 
 def test_nda_view_jigsaw_is_a_permutation_of_patches():
@@ -122,7 +124,8 @@ def _build_model(**overrides):
         (dict(nda=dict(type="jigsaw", k=1)), ValueError, "model nda=.*k must be >= 2, got 1"),
         (dict(nda=dict(type="jigsaw", kk=2)), TypeError, "model nda=.*accepts \\['k'\\]"),
         (dict(nda_encoder="value"), ValueError, "nda_encoder must be one of \\['key', 'query'\\], got 'value'"),
-        (dict(num_nda_views=0), ValueError, "num_nda_views must be an integer >= 1, got 0"),
+        (dict(num_nda_views=0), ValueError, "num_nda_views must be >= 1, got 0. The paper uses 2"),
+        (dict(num_nda_views=2.0), TypeError, "num_nda_views must be an int, got 2.0"),
         (dict(head=dict(type="ContrastiveHead", loss=dict(type="mmcls.CrossEntropyLoss"))), TypeError,
          "NDAContrastiveHead"),
     ],
@@ -166,25 +169,14 @@ def test_missing_framework_names_the_install_command():
     assert "ImportError" in result.stderr and "pip install 'nda-plugins[mmselfsup]'" in result.stderr
 
 
-def test_negative_hue_jitter_works_under_numpy_2():
-    import mmcv
+def test_feature_batch_norm_standardises_pooled_features_without_parameters():
+    from mmselfsup_nda import FeatureBatchNorm
 
-    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-    for backend in ("cv2", "pillow"):
-        shifted = mmcv.adjust_hue(image, -0.1, backend=backend)
-        back = mmcv.adjust_hue(shifted, 0.1, backend=backend)
-        assert shifted.shape == image.shape and np.abs(shifted.astype(int) - image).mean() > 5
-        assert np.abs(back.astype(int) - image).mean() < 3  # -0.1 then +0.1 is (almost) the identity
-
-
-def test_registered_into_both_frameworks():
-    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-    from mmselfsup.registry import LOOPS, MODELS, TRANSFORMS
-
-    assert MODELS.get("NDAMoCo") is mmselfsup_nda.NDAMoCo
-    assert MODELS.get("NDAContrastiveHead") is NDAContrastiveHead
-    assert TRANSFORMS.get("NDAView") is NDAView
-    assert PRETRAIN_MODELS.get("NDAMoCo").__module__ == "mmselfsup_nda.mmpretrain_models"
-    # upstream open-mmlab/mmselfsup#745: the missing location is gone and loops resolve
-    assert "mmselfsup.engine.runner" not in LOOPS._locations
-    assert LOOPS.get("EpochBasedTrainLoop") is not None
+    norm = FeatureBatchNorm(num_features=4)
+    features = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 10.0, 100.0, 0.1]) + 5
+    (out,) = norm((features,))
+    assert out.mean(0).abs().max() < 1e-4
+    torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
+    assert list(norm.parameters()) == []  # the classifier after it stays the only trained layer
+    with pytest.raises(TypeError, match="FeatureBatchNorm num_features must be an int, got 4.0"):
+        FeatureBatchNorm(num_features=4.0)

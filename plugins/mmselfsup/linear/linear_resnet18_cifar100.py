@@ -1,11 +1,9 @@
-# Linear evaluation, ResNet-18 on CIFAR-100 (lr 10, 100 epochs, batch 256).
-_base_ = ['../_base_/linear_resnet18_cifar10.py']
+# Linear evaluation of a pre-trained ResNet-18 (CIFAR stem) on CIFAR-100 (lr 10, 100 epochs, batch 256).
+_base_ = [
+    '../_base_/models/linear_resnet18_cifar.py',
+    '../_base_/datasets/cifar100_linear.py',
+    '../_base_/schedules/linear_sgd_steplr-100e.py',
+    '../_base_/linear_runtime.py',
+]
 
-cifar100_root = '{{$NDA_CIFAR100_ROOT:data/cifar100}}'
-model = dict(
-    data_preprocessor=dict(
-        num_classes=100, mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418]),
-    head=dict(num_classes=100))
-train_dataloader = dict(dataset=dict(data_root=cifar100_root))
-val_dataloader = dict(dataset=dict(data_root=cifar100_root))
-test_dataloader = val_dataloader
+model = dict(head=dict(num_classes=100))

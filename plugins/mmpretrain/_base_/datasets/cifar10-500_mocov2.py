@@ -1,0 +1,6 @@
+# The CPU smoke subset (the first 50 images of each CIFAR-10 class), batch 32, in the main process.
+_base_ = ['./cifar10_mocov2.py']
+
+train_dataloader = dict(
+    batch_size=32, num_workers=0, persistent_workers=False, pin_memory=False,
+    dataset=dict(ann_file='{{fileDirname}}/../../../mmselfsup/data/cifar10_train_500.txt'))

@@ -2,9 +2,10 @@
 
 Both models are built through mmselfsup's registry and stepped with mmengine's
 ``model.train_step`` (data preprocessor, forward, backward, SGD step) on the same real CIFAR-10
-batch; steps alternate between the two models so that machine load hits both alike. On a shared
-machine the timings are noisy, so the ratios use the fastest step of each model (the least
-disturbed measurement, as ``timeit`` does); the median ratio of adjacent steps is printed too.
+batch. Timing goes through ``torch.utils.benchmark.Timer`` (warm-up, thread count, CUDA
+synchronisation); the measurements alternate between the models round by round, so that machine
+load hits both alike, and the ratios use the fastest round of each (the least disturbed
+measurement, as ``timeit`` does); the median ratio of the same round is printed too.
 
 Floor: a MoCo step costs about 4 forward-units per image (query forward + backward ~ 3, key
 forward 1); every NDA image through the momentum encoder adds one unit, so with M NDA views per
@@ -13,21 +14,21 @@ directly (MoCo step + M timed key-encoder forwards) and reports the ratio agains
 within 5% of the floor. The paper reports 1.09 s -> 1.36 s (1.25x) for the forward computation
 alone; the forward-only ratio is printed beside it.
 
-    python benchmarks/moco_step.py --batch 32 --width 32 --steps 10
+    python benchmarks/moco_step.py --batch 32 --width 32 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
+from typing import Callable
 
 import torch
+from torch.utils.benchmark import Timer
 
 MOCO_UNITS = 4.0  # query forward + backward (~3) + key forward (1), per image
 TARGET_SLACK = 1.05  # within 5% of the floor
 PAPER_FORWARD_S = (1.09, 1.36)  # MoCo vs NDA-MoCo forward computation, paper Sec. 5
-WARMUP_STEPS = 2
 QUEUE_LEN = 4096
 FEAT_DIM = 128
 
@@ -60,19 +61,19 @@ def optim_wrapper(model):
     return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def seconds_per_call(fn: Callable[[], object], threads: int, min_run_time: float) -> float:
+    """Median seconds per call of ``fn`` over at least ``min_run_time`` seconds (``Timer`` warms up first)."""
+    return Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=min_run_time).median
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--width", type=int, default=32, help="ResNet-18 base channels (64 = full width)")
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per model")
-    parser.add_argument("--views", type=int, default=2, help="NDA views per query")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32, help="images per step (default: %(default)s)")
+    parser.add_argument("--width", type=int, default=32, help="ResNet-18 base channels, 64 = full width (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per model (default: %(default)s)")
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per Timer measurement (default: %(default)s)")
+    parser.add_argument("--views", type=int, default=2, help="NDA views per query (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -90,44 +91,45 @@ def main() -> None:
     models = {"moco": build(False, args.width, args.views), "nda": build(True, args.width, args.views)}
     models["nda_query"] = build(True, args.width, args.views, nda_encoder="query")
     wrappers = {name: optim_wrapper(model) for name, model in models.items()}
-    times: dict[str, list[float]] = {name: [] for name in models}
-    forward: dict[str, list[float]] = {"moco": [], "nda": []}
-    key_forward: list[float] = []
-
     def forward_only(model):
         with torch.no_grad():
             inputs, samples = model.data_preprocessor(data, True)
             model.loss(inputs, samples)
 
-    for step in range(WARMUP_STEPS + args.steps):
-        for name, model in models.items():
-            elapsed = timed(lambda: model.train_step(data, wrappers[name]))
-            if step >= WARMUP_STEPS:
-                times[name].append(elapsed)
-        for name in forward:
-            elapsed = timed(lambda: forward_only(models[name]))
-            if step >= WARMUP_STEPS:
-                forward[name].append(elapsed)
-        moco = models["moco"]
-        batch = moco.data_preprocessor(data, True)[0][1]
+    moco = models["moco"]
+    key_batch = moco.data_preprocessor(data, True)[0][1]
+
+    def key_forward() -> None:
         with torch.no_grad():
-            elapsed = timed(lambda: moco.encoder_k(batch))
-        if step >= WARMUP_STEPS:
-            key_forward.append(elapsed)
-        print(f"step {step + 1}/{WARMUP_STEPS + args.steps}", flush=True)
+            moco.encoder_k(key_batch)
+
+    calls: dict[str, Callable[[], object]] = {
+        name: (lambda model=model, name=name: model.train_step(data, wrappers[name])) for name, model in models.items()
+    }
+    calls["forward moco"] = lambda: forward_only(models["moco"])
+    calls["forward nda"] = lambda: forward_only(models["nda"])
+    calls["key forward"] = key_forward
+    rounds: dict[str, list[float]] = {name: [] for name in calls}
+    for round_index in range(args.rounds):
+        for name, call in calls.items():
+            rounds[name].append(seconds_per_call(call, args.threads, args.min_run_time))
+        print(f"round {round_index + 1}/{args.rounds}", flush=True)
+    times = {name: rounds[name] for name in models}
+    forward = {"moco": rounds["forward moco"], "nda": rounds["forward nda"]}
+    key_forward_times = rounds["key forward"]
 
     best = {name: min(values) for name, values in times.items()}
     ratio = best["nda"] / best["moco"]
     paired = statistics.median(n / m for n, m in zip(times["nda"], times["moco"]))
     nominal_floor = (MOCO_UNITS + args.views) / MOCO_UNITS
-    measured_floor = (best["moco"] + args.views * min(key_forward)) / best["moco"]
+    measured_floor = (best["moco"] + args.views * min(key_forward_times)) / best["moco"]
     forward_ratio = min(forward["nda"]) / min(forward["moco"])
     print(f"\nbatch {args.batch}, ResNet-18 CIFAR stem width {args.width}, 32x32 real CIFAR-10, "
-          f"{args.views} jigsaw NDA views/query, {args.steps} timed steps each, {args.threads} threads (CPU)")
+          f"{args.views} jigsaw NDA views/query, {args.rounds} interleaved Timer rounds each, {args.threads} threads (CPU)")
     for name in models:
         print(f"  {name:10s} step best {best[name] * 1e3:8.1f} ms  median {statistics.median(times[name]) * 1e3:8.1f} ms")
-    print(f"  key-encoder forward of B images: best {min(key_forward) * 1e3:.1f} ms")
-    print(f"NDA-MoCo / MoCo step ratio (best):   {ratio:.3f}   (median of adjacent-step ratios {paired:.3f})")
+    print(f"  key-encoder forward of B images: best {min(key_forward_times) * 1e3:.1f} ms")
+    print(f"NDA-MoCo / MoCo step ratio (best):   {ratio:.3f}   (median of same-round ratios {paired:.3f})")
     print(f"floor (4 + M) / 4 units:             {nominal_floor:.3f}  -> ratio / floor = {ratio / nominal_floor:.3f}")
     print(f"floor measured (MoCo + M key fwd):   {measured_floor:.3f}  -> ratio / floor = {ratio / measured_floor:.3f}")
     verdict = "met" if ratio / measured_floor <= TARGET_SLACK else "NOT met"

@@ -46,7 +46,38 @@ def check_batch(x: Any, name: str = "x", min_batch: int = 1, why: str = "") -> t
         )
     if min(x.shape[-2:]) < 1:
         raise ValueError(f"{name} has an empty spatial size {tuple(x.shape[-2:])}; pass non-empty images.")
+    if looks_channels_last(x.shape, strict=True):
+        raise ValueError(channels_last_message(x.shape, name))
     return x
+
+
+#: Channel counts of images: grey, RGB, RGBA.
+IMAGE_CHANNELS = (1, 3, 4)
+
+
+def looks_channels_last(shape: Sequence[int], strict: bool = False) -> bool:
+    """Whether a batch ``shape`` looks like (B, H, W, C) or (B, T, H, W, C) rather than channels-first.
+
+    The last axis holds 1, 3 or 4 values while axis 1 does not. ``strict`` also asks that axis 1
+    and the next-to-last axis are longer than 4 (spatial sizes, not channels): a channels-first
+    batch that passes that test would hold images at most 4 pixels wide with more than 4 channels.
+    """
+    if len(shape) not in (IMAGE_RANK, CLIP_RANK) or shape[-1] not in IMAGE_CHANNELS or shape[1] in IMAGE_CHANNELS:
+        return False
+    return not strict or (shape[1] > max(IMAGE_CHANNELS) and shape[-2] > max(IMAGE_CHANNELS))
+
+
+def channels_last_message(shape: Sequence[int], name: str = "x") -> str:
+    """How to turn a channels-last batch of ``shape`` into the channels-first layout NDAs take."""
+    if len(shape) == IMAGE_RANK:
+        layout, fix = "(B, H, W, C)", f"{name}.permute(0, 3, 1, 2)"
+    else:
+        layout, fix = "(B, T, H, W, C)", f"{name}.permute(0, 4, 1, 2, 3)"
+    return (
+        f"{name} has shape {tuple(shape)}, which looks channels-last {layout} (its last axis holds "
+        f"{shape[-1]} values); NDA transforms take channels-first (B, C, H, W) images or (B, C, T, H, W) "
+        f"clips: pass {fix}."
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -121,6 +152,14 @@ def check_choice(value: Any, name: str, choices: Sequence[Any], hint: str = "") 
     return value
 
 
+def check_sequence(value: Any, name: str, hint: str = "", min_length: int = 1) -> list[Any]:
+    """Check that ``value`` is a list or tuple (not a string or a dict) of at least ``min_length`` items."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Sequence) or len(value) < min_length:
+        wanted = "a non-empty list" if min_length == 1 else f"a list of at least {min_length} items"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}.{_fix(hint)}")
+    return list(value)
+
+
 def check_weights(weights: Sequence[float], count: int, name: str = "weights") -> list[float]:
     """Check a list of non-negative mixture weights with a positive sum."""
     weights = [float(w) for w in weights]
@@ -146,11 +185,15 @@ def check_generator(generator: Any) -> None:
         )
 
 
-def spatial_multiple(size: int, k: int, axis: str) -> None:
-    """Raise unless ``size`` (H or W) is divisible by ``k``."""
+def spatial_multiple(size: int, k: int, axis: str, shape: Sequence[int] | None = None) -> None:
+    """Raise unless ``size`` (H or W) is divisible by ``k``; ``shape`` (the batch's) adds a hint
+    when the batch looks channels-last."""
     if size % k != 0:
-        raise ValueError(
+        message = (
             f"jigsaw needs {axis} divisible by k: {axis}={size} and k={k} leave a remainder of "
             f"{size % k}; resize or crop the images to a multiple of {k} "
             f"(e.g. {size - size % k}), or choose a k that divides {size}."
         )
+        if shape is not None and looks_channels_last(shape):
+            message = f"{channels_last_message(shape)} (Read as channels-first: {message})"
+        raise ValueError(message)

@@ -8,6 +8,11 @@ Two-image operations read their second image from ``source[partner[i]]``; ``sour
 defaults to ``x`` itself. A separate ``source`` lets a policy transform a subset of a batch
 while pairing with any sample of the full batch.
 
+Every function is a fixed sequence of tensor operations on ``x``'s device: no value is read
+on the host and no Python branch depends on one, so all of them trace with
+``torch.compile(fullgraph=True)`` and never synchronise a GPU. Parameters on another device
+are copied to ``x``'s device first.
+
 Example:
     >>> import torch
     >>> from nda_core import functional as F
@@ -21,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -39,6 +44,28 @@ __all__ = [
     "gaussian_noise",
     "paste_from_partner",
 ]
+
+# Index maps and masks that depend only on shapes are kept for reuse (a few kB each).
+_CONSTANTS: dict[tuple[Any, ...], Any] = {}
+_CONSTANTS_MAX = 64
+
+
+def _constant(key: tuple[Any, ...], device: torch.device, make: Callable[[], Any]) -> Any:
+    """``make()``, tensors on ``device`` that depend only on ``key`` (shapes), cached in eager mode.
+
+    Made afresh (not cached) while ``torch.compile`` traces, so that it becomes part of the graph,
+    and while a CUDA graph is being captured, whose memory pool must not back a cached tensor.
+    """
+    if torch.compiler.is_compiling() or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+        return make()
+    key = key + (device,)
+    value = _CONSTANTS.get(key)
+    if value is None:
+        if len(_CONSTANTS) >= _CONSTANTS_MAX:
+            _CONSTANTS.clear()
+        with torch.inference_mode(False), torch.no_grad():  # usable inside and outside inference mode
+            value = _CONSTANTS[key] = make()
+    return value
 
 
 def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +87,19 @@ def _check_partner(partner: torch.Tensor, x: torch.Tensor, source: torch.Tensor)
     return partner.to(device=x.device, dtype=torch.long)
 
 
+def _planes(x: torch.Tensor) -> int:
+    """Channels (times frames) of every sample."""
+    return x[0, ..., 0, 0].numel()
+
+
+def _jigsaw_row_offsets(k: int, planes: int, height: int, device: torch.device) -> torch.Tensor:
+    """(planes, k * ph * k): offset of every output row of a sample, in the order (i, r, j)."""
+    ph = height // k
+    per_plane = torch.arange(planes, device=device).view(planes, 1, 1, 1) * (height * k)
+    per_row = torch.arange(ph, device=device).view(1, 1, ph, 1) * k
+    return (per_plane + per_row).expand(planes, k, ph, k).reshape(planes, k * ph * k)
+
+
 def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tensor:
     """Rearrange the k x k patches of every image (and every frame of every clip).
 
@@ -76,49 +116,76 @@ def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tens
     """
     check_batch(x)
     height, width = x.shape[-2:]
-    spatial_multiple(height, k, "H")
-    spatial_multiple(width, k, "W")
+    spatial_multiple(height, k, "H", x.shape)
+    spatial_multiple(width, k, "W", x.shape)
     batch = x.shape[0]
     if permutation.shape != (batch, k * k):
         raise ValueError(
             f"permutation must have shape ({batch}, {k * k}) for k={k}, got {tuple(permutation.shape)}."
         )
     permutation = permutation.to(device=x.device, dtype=torch.long)
-    planes = x[0, ..., 0, 0].numel()  # channels (times frames)
-    ph, pw = height // k, width // k
-    # View every image as rows of pw contiguous pixels indexed (b, plane, patch_row, r, patch_col)
-    # and gather whole rows at once: one read and one write of the data. The row index is a
-    # per-patch offset (b, patch_row, patch_col) plus a per-row offset (plane, r).
-    device = x.device
-    patch_rows = (permutation // k).view(batch, 1, k, 1, k)
-    patch_cols = (permutation % k).view(batch, 1, k, 1, k)
-    sample_rows = planes * height * k  # rows of pw pixels per sample
-    per_patch = torch.arange(batch, device=device).view(batch, 1, 1, 1, 1) * sample_rows + patch_rows * (ph * k) + patch_cols
-    per_row = (
-        torch.arange(planes, device=device).view(1, planes, 1, 1, 1) * (height * k)
-        + torch.arange(ph, device=device).view(1, 1, 1, ph, 1) * k
+    planes, ph, pw = _planes(x), height // k, width // k
+    # View every sample as rows of pw contiguous pixels indexed (plane, patch_row i, r, patch_col j)
+    # and gather whole rows at once: one read and one write of the data. Output row (i, r, j) of
+    # sample b is input row  b * rows + plane * H * k + (si * ph + r) * k + sj  with
+    # (si, sj) = divmod(permutation[b, i * k + j], k): a per-patch part (b, i, j) plus a per-row
+    # part (plane, r) that depends only on the shape.
+    sample_rows = planes * height * k
+    per_patch = permutation + (permutation // k) * (ph * k - k)  # si * ph * k + sj, (B, k*k)
+    if x.device.type == "cpu":
+        rows = _jigsaw_rows_by_matmul(per_patch, k, planes, height, sample_rows)
+    else:
+        rows = _jigsaw_rows(per_patch, k, planes, height, sample_rows)
+    return x.contiguous().view(-1, pw).index_select(0, rows).view(x.shape)
+
+
+def _jigsaw_rows(per_patch: torch.Tensor, k: int, planes: int, height: int, sample_rows: int) -> torch.Tensor:
+    """Input row of every output row, in integers: the per-patch offset spread over its rows."""
+    batch, ph = per_patch.shape[0], height // k
+    first_row = torch.arange(0, batch * sample_rows, sample_rows, device=per_patch.device).view(batch, 1)
+    spread = (per_patch + first_row).view(batch, k, 1, k).expand(batch, k, ph, k).reshape(batch, 1, k * ph * k)
+    per_row = _constant(("jigsaw", k, planes, height), per_patch.device, lambda: _jigsaw_row_offsets(k, planes, height, per_patch.device))
+    return (spread + per_row).view(-1)
+
+
+def _jigsaw_spread(k: int, planes: int, height: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(k*k + 1, rows) float64 map from [per-patch offsets, first row] to every row of a sample, and
+    the (rows,) per-row offsets: ``rows = [per_patch, first_row] @ map + offsets``."""
+    ph = height // k
+    patch_of_row = (torch.arange(k, device=device).view(k, 1, 1) * k + torch.arange(k, device=device).view(1, 1, k))
+    patch_of_row = patch_of_row.expand(k, ph, k).reshape(1, -1).repeat(1, planes)  # (1, rows): patch i*k+j
+    spread = patch_of_row == torch.arange(k * k, device=device).view(k * k, 1)
+    spread = torch.cat([spread, torch.ones_like(spread[:1])]).to(torch.float64)
+    return spread, _jigsaw_row_offsets(k, planes, height, device).reshape(-1).to(torch.float64)
+
+
+def _jigsaw_rows_by_matmul(per_patch: torch.Tensor, k: int, planes: int, height: int, sample_rows: int) -> torch.Tensor:
+    """``_jigsaw_rows`` as one small float64 matrix product, which spreads the offsets over the rows
+    about twice as fast on a CPU. Exact: every value is an integer far below 2**53, and float64
+    products are untouched by the TF32 / bfloat16 settings of float32 matmuls."""
+    batch, device = per_patch.shape[0], per_patch.device
+    spread, per_row = _constant(
+        ("jigsaw-spread", k, planes, height), device, lambda: _jigsaw_spread(k, planes, height, device)
     )
-    rows = per_patch + per_row
-    flat = x.contiguous().view(-1, pw)
-    return flat.index_select(0, rows.reshape(-1)).view(x.shape)
+    first_row = torch.arange(0, batch * sample_rows, sample_rows, device=device, dtype=torch.float64).view(batch, 1)
+    rows = torch.addmm(per_row, torch.cat([per_patch.to(torch.float64), first_row], dim=1), spread)
+    return rows.to(torch.int32 if batch * sample_rows < 2**31 else torch.long).view(-1)
 
 
-def _stitch_table(height: int, width: int, device: torch.device, keep_own: bool) -> torch.Tensor:
-    """(4, H * W) bool masks of the partner's (or the own) pixels for code = 2 * vertical + own_first."""
-    rows = (torch.arange(height, device=device) >= height // 2).view(height, 1).expand(height, width)
-    cols = (torch.arange(width, device=device) >= width // 2).view(1, width).expand(height, width)
-    masks = [rows if vertical else cols for vertical in (False, True) for _ in (False, True)]
-    own_first = torch.tensor([False, True, False, True], device=device).view(4, 1, 1)
-    take_partner = torch.stack(masks) == own_first
-    return (take_partner != keep_own).view(4, height * width)
+def _stitch_keep_table(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(4, H * W): 1 where a stitch keeps the sample's own pixel, row ``2 * vertical + own_first``."""
+    second_rows = (torch.arange(height, device=device) >= height // 2).view(height, 1).expand(height, width)
+    second_cols = (torch.arange(width, device=device) >= width // 2).view(1, width).expand(height, width)
+    # own_first False keeps the second part (right or bottom), True keeps the first part
+    table = torch.stack([second_cols, ~second_cols, second_rows, ~second_rows])
+    return table.to(dtype).view(4, height * width)
 
 
-def _stitch_masks(
-    shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor, keep_own: bool, dtype: torch.dtype
-) -> torch.Tensor:
-    code = vertical.long() * 2 + own_first.long()
-    table = _stitch_table(shape[-2], shape[-1], vertical.device, keep_own).to(dtype)
-    return table.index_select(0, code).view(-1, shape[-2], shape[-1])
+def _stitch_keep(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, H * W) in ``dtype``: 1 where the sample keeps its own pixel."""
+    height, width, device = shape[-2], shape[-1], vertical.device
+    table = _constant(("stitch", height, width, dtype), device, lambda: _stitch_keep_table(height, width, device, dtype))
+    return table.index_select(0, vertical.long() * 2 + own_first.long())
 
 
 def stitch_mask(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor) -> torch.Tensor:
@@ -128,23 +195,26 @@ def stitch_mask(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.T
     (top / bottom). The split is at W // 2 (or H // 2). ``own_first[b]`` True keeps the
     sample's own left (or top) part and takes the rest from the partner.
     """
-    return _stitch_masks(shape, vertical, own_first, keep_own=False, dtype=torch.bool)
+    keep = _stitch_keep(shape, vertical, own_first.to(vertical.device), torch.bool)
+    return keep.logical_not().view(-1, shape[-2], shape[-1])
 
 
-def _box_indicators(shape: Sequence[int], boxes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row (B, H, 1) and column (B, 1, W) indicators of every box ``[top, left, h, w]``."""
+def _box_inside(shape: Sequence[int], boxes: torch.Tensor, dtype: torch.dtype, outside: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row (B, H, 1) and column (B, 1, W) indicators in ``dtype`` of the box ``[top, left, h, w]``
+    of every sample (of everything outside it if ``outside``)."""
     height, width = shape[-2:]
     boxes = boxes.long()
-    rows = torch.arange(height, device=boxes.device).view(1, height)
-    cols = torch.arange(width, device=boxes.device).view(1, width)
-    in_rows = (rows >= boxes[:, :1]) & (rows < boxes[:, :1] + boxes[:, 2:3])
-    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 1:2] + boxes[:, 3:4])
-    return in_rows.to(dtype).unsqueeze(2), in_cols.to(dtype).unsqueeze(1)
+    size, device = max(height, width), boxes.device
+    position = _constant(("positions", size), device, lambda: torch.arange(size, device=device))
+    offset = position - boxes[:, :2].unsqueeze(2)  # (B, 2, size): rows, columns
+    inside = (offset >= 0) & (offset < boxes[:, 2:].unsqueeze(2))
+    flags = (inside.logical_not_() if outside else inside).to(dtype)
+    return flags[:, 0, :height].unsqueeze(2), flags[:, 1, :width].unsqueeze(1)
 
 
 def box_mask(shape: Sequence[int], boxes: torch.Tensor) -> torch.Tensor:
     """Boolean (B, H, W) map of the box ``[top, left, height, width]`` of every sample."""
-    in_rows, in_cols = _box_indicators(shape, boxes, torch.bool)
+    in_rows, in_cols = _box_inside(shape, boxes, torch.bool)
     return in_rows & in_cols
 
 
@@ -168,10 +238,10 @@ def _select(base: torch.Tensor, other: torch.Tensor, take_other: torch.Tensor, i
 
 
 def _paste(x: torch.Tensor, keep_own: torch.Tensor, partner: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
-    """``x`` where ``keep_own`` (B, H, W, 0/1 in x's dtype) is 1, else ``source[partner]``."""
+    """``x`` where ``keep_own`` (B, H * W, 0/1 in x's dtype) is 1, else ``source[partner]``."""
     source = x if source is None else source
     partner = _check_partner(partner, x, source)
-    out = source.index_select(0, partner)
+    out = source.index_select(0, partner).view(x.shape)  # a new contiguous batch
     _select(_flat(out), _flat(x.contiguous()), keep_own.view(x.shape[0], 1, -1), inplace=True)
     return out
 
@@ -200,17 +270,20 @@ def stitch(
         source: batch the partner halves come from.
     """
     check_batch(x)
-    keep_own = _stitch_masks(x.shape, vertical.to(x.device), own_first.to(x.device), keep_own=True, dtype=x.dtype)
+    keep_own = _stitch_keep(x.shape, vertical.to(x.device), own_first.to(x.device), x.dtype)
     return _paste(x, keep_own, partner, source)
 
 
-def _box_sums(x: torch.Tensor, mask_rows: torch.Tensor, mask_cols: torch.Tensor) -> torch.Tensor:
-    """Per-sample, per-plane sum of ``x`` over a box given by row and column indicators."""
-    batch, height, width = x.shape[0], x.shape[-2], x.shape[-1]
-    planes = x[0, ..., 0, 0].numel()
-    values = x.reshape(batch, planes * height, width)
-    per_row = torch.bmm(values, mask_cols.view(batch, width, 1)).view(batch, planes, height)
-    return (per_row * mask_rows.view(batch, 1, height)).sum(-1)
+def _box_sums(flat: torch.Tensor, in_box: torch.Tensor) -> torch.Tensor:
+    """(B, planes) sums over the box: exact integers for uint8, float32 or wider for floats."""
+    if not flat.is_floating_point():
+        return (flat * in_box).sum(-1)  # 0/1 mask: the product cannot overflow; int64 sums
+    if flat.device.type == "cpu" and flat.dtype in (torch.float32, torch.float64):
+        # one batched matrix-vector product reads the batch once; kept off GPUs, where matmuls
+        # may run in TF32 (torch.set_float32_matmul_precision) and lose the sums' precision
+        return torch.bmm(flat, in_box.transpose(1, 2)).squeeze(2)
+    wide = torch.float64 if flat.dtype == torch.float64 else torch.float32
+    return (flat * in_box).sum(-1, dtype=wide)
 
 
 def cutout(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -224,17 +297,19 @@ def cutout(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         boxes: (B, 4) integer ``[top, left, height, width]``, inside the image.
     """
     check_batch(x)
-    boxes = boxes.to(x.device).long()
-    # Sum in float32 (float64 for float64 input): 16-bit sums lose precision, uint8 cannot.
-    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    in_rows, in_cols = _box_indicators(x.shape, boxes, work_dtype)
-    sums = _box_sums(x.to(work_dtype), in_rows, in_cols)
-    means = sums / (boxes[:, 2] * boxes[:, 3]).to(work_dtype).view(-1, 1)
-    if not x.is_floating_point():
-        means = means.round()
-    fill = means.to(x.dtype).view(x.shape[0], -1, 1)
-    in_box = (in_rows * in_cols).to(x.dtype).view(x.shape[0], 1, -1)
-    return _select(_flat(x.contiguous()), fill, in_box, inplace=False).view(x.shape)
+    boxes = boxes.to(device=x.device, dtype=torch.long)
+    in_rows, in_cols = _box_inside(x.shape, boxes, x.dtype)
+    in_box = (in_rows * in_cols).view(x.shape[0], 1, -1)  # one pass over (B, H, W)
+    flat = _flat(x.contiguous())
+    sums = _box_sums(flat, in_box)
+    area = boxes[:, 2:3] * boxes[:, 3:4]
+    if x.is_floating_point():
+        means = sums / area.to(sums.dtype)
+    else:  # round the exact mean: integer division of exact sums in float64 (float32 on MPS)
+        wide = torch.float32 if x.device.type == "mps" else torch.float64
+        means = (sums.to(wide) / area.to(wide)).round_()
+    fill = means.to(x.dtype).unsqueeze(2)  # (B, planes, 1)
+    return _select(flat, fill, in_box, inplace=False).view(x.shape)
 
 
 def cutmix(
@@ -248,8 +323,8 @@ def cutmix(
         partner: (B,) index into ``source`` (default ``x``).
     """
     check_batch(x)
-    in_rows, in_cols = _box_indicators(x.shape, boxes.to(x.device), x.dtype)
-    keep_own = (in_rows * in_cols).neg_().add_(1)  # 1 - in_box (wraps correctly for uint8 too)
+    out_rows, out_cols = _box_inside(x.shape, boxes.to(x.device), x.dtype, outside=True)
+    keep_own = torch.maximum(out_rows, out_cols)  # outside the box
     return _paste(x, keep_own, partner, source)
 
 

@@ -13,7 +13,9 @@ beside the shared queue:
     logits_i = [q_i . k_i, q_i . queue_1, ..., q_i . queue_K, q_i . nda_i1, ..., q_i . nda_iM] / T
     L = mean_i CE(logits_i, 0)
 
-with every feature L2-normalised.
+with every feature L2-normalised. The queue is (K, D), one feature per row; mmselfsup's MoCo
+keeps its queue as (D, K), which ``queue_layout="DK"`` reads directly. A queue whose layout
+its shape cannot tell (square, or (D, K) without the keyword) is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nda_core._checks import check_positive, check_tensor
+from nda_core._checks import check_choice, check_number, check_positive, check_tensor
 
 __all__ = [
     "ADVERSARIAL_KINDS",
@@ -36,6 +38,7 @@ __all__ = [
     "nda_info_nce",
     "info_nce_logits",
     "NDAInfoNCELoss",
+    "QUEUE_LAYOUTS",
 ]
 
 #: Weight of the generator's samples in the fake mixture (paper: 0.25; 0.5 on CIFAR-100).
@@ -73,30 +76,45 @@ ADVERSARIAL_KINDS = tuple(_LOSSES)
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in _LOSSES:
-        raise ValueError(f"kind must be one of {list(ADVERSARIAL_KINDS)}, got {kind!r}.")
+    check_choice(kind, "kind", ADVERSARIAL_KINDS)
 
 
 def _check_lambda(lam: float) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)):
-        raise TypeError(f"lam must be a number in (0, 1], got {lam!r} ({type(lam).__name__}).")
-    if not 0.0 < float(lam) <= 1.0:
-        raise ValueError(
-            f"lam must lie in (0, 1], got {lam}: it is the weight of the generator's samples in the "
-            f"fake mixture; the paper uses 0.25 (0.5 on CIFAR-100), and 1 means no NDA."
-        )
-    return float(lam)
+    return check_number(
+        lam,
+        "lam",
+        0.0,
+        1.0,
+        low_open=True,
+        hint="It is the weight of the generator's samples in the fake mixture; the paper uses 0.25 "
+        "(0.5 on CIFAR-100), and 1 means no NDA.",
+    )
+
+
+def _check_scores(value: torch.Tensor, name: str) -> torch.Tensor:
+    """Discriminator outputs: one score per image, (B,) or (B, 1)."""
+    check_tensor(value, name)
+    if value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1):
+        return value
+    raise ValueError(
+        f"{name} must hold one discriminator score per image, shape (B,) or (B, 1), got shape "
+        f"{tuple(value.shape)}; a discriminator with several outputs per image (class logits, patch "
+        f"scores) must be reduced to its adversarial score first."
+    )
 
 
 def discriminator_loss_terms(
     d_real: torch.Tensor, d_fake: torch.Tensor, d_nda: torch.Tensor | None = None, kind: str = "hinge"
 ) -> dict[str, torch.Tensor]:
-    """The unweighted terms ``real``, ``fake`` and (with ``d_nda``) ``nda`` of the D loss."""
+    """The unweighted terms ``real``, ``fake`` and (with ``d_nda``) ``nda`` of the D loss.
+
+    Every input holds one score per image: shape (B,) or (B, 1).
+    """
     _check_kind(kind)
     loss_real, loss_fake, _ = _LOSSES[kind]
-    terms = {"real": loss_real(check_tensor(d_real, "d_real")), "fake": loss_fake(check_tensor(d_fake, "d_fake"))}
+    terms = {"real": loss_real(_check_scores(d_real, "d_real")), "fake": loss_fake(_check_scores(d_fake, "d_fake"))}
     if d_nda is not None:
-        terms["nda"] = loss_fake(check_tensor(d_nda, "d_nda"))
+        terms["nda"] = loss_fake(_check_scores(d_nda, "d_nda"))
     return terms
 
 
@@ -113,8 +131,8 @@ def nda_discriminator_loss(
 
     Args:
         d_real: (B,) or (B, 1) discriminator outputs (logits) on real images.
-        d_fake: (B',) outputs on generated images.
-        d_nda: (B'',) outputs on NDA images; None only when ``lam == 1`` (plain GAN).
+        d_fake: (B',) or (B', 1) outputs on generated images.
+        d_nda: (B'',) or (B'', 1) outputs on NDA images; None only when ``lam == 1`` (plain GAN).
         kind: one of ``hinge``, ``vanilla``, ``logistic``, ``ls``, ``wasserstein``.
         lam: weight of the generator's samples in the fake mixture, in (0, 1].
 
@@ -137,9 +155,9 @@ def nda_discriminator_loss(
 
 
 def generator_loss(d_fake: torch.Tensor, kind: str = "hinge") -> torch.Tensor:
-    """The generator loss of ``kind``, unchanged by NDA. ``d_fake``: (B,) outputs on G(z)."""
+    """The generator loss of ``kind``, unchanged by NDA. ``d_fake``: (B,) or (B, 1) outputs on G(z)."""
     _check_kind(kind)
-    return _LOSSES[kind][2](check_tensor(d_fake, "d_fake"))
+    return _LOSSES[kind][2](_check_scores(d_fake, "d_fake"))
 
 
 class NDADiscriminatorLoss(nn.Module):
@@ -165,18 +183,59 @@ def _check_features(name: str, value: torch.Tensor, rank: int, shape_text: str) 
     return value
 
 
+#: Layouts of a queue of K negatives of dimension D: ``"KD"``, one feature per row (nda_core's
+#: default), or ``"DK"``, one feature per column (how mmselfsup's MoCo keeps ``self.queue`` and
+#: lightly's ``MemoryBankModule`` its bank).
+QUEUE_LAYOUTS = ("KD", "DK")
+_LAYOUT_HINT = "pass queue_layout='KD' if each row is a feature, or 'DK' if each column is (mmselfsup's MoCo queue)."
+
+
+def _queue_columns(queue: torch.Tensor, dim: int, layout: str | None) -> torch.Tensor:
+    """The queue as (D, K) with L2-normalised columns, read in ``layout``."""
+    _check_features("queue", queue, 2, f"(K, {dim}) or, with queue_layout='DK', ({dim}, K)")
+    if layout is None:
+        rows, columns = queue.shape
+        if rows == columns:
+            raise ValueError(
+                f"queue is square {tuple(queue.shape)}: K == D, so its layout cannot be told from its shape; "
+                f"{_LAYOUT_HINT}"
+            )
+        if columns != dim and rows == dim:
+            raise ValueError(
+                f"queue has shape {tuple(queue.shape)}: {dim} rows, the feature size of q, so it looks like a "
+                f"(D, K) queue, one feature per column (mmselfsup's MoCo layout); pass queue_layout='DK' "
+                f"(or queue.t() for the default (K, D))."
+            )
+        layout = "KD"
+    check_choice(layout, "queue_layout", QUEUE_LAYOUTS, "'KD': (K, D), a feature per row; 'DK': (D, K), a feature per column.")
+    feature_axis = 1 if layout == "KD" else 0
+    if queue.shape[feature_axis] != dim:
+        raise ValueError(
+            f"queue has feature size {queue.shape[feature_axis]} (axis {feature_axis} in layout {layout!r}) but q "
+            f"has {dim}; they must match."
+        )
+    columns = F.normalize(queue, dim=feature_axis)
+    return columns.t() if layout == "KD" else columns
+
+
 def info_nce_logits(
     q: torch.Tensor,
     k: torch.Tensor,
     queue: torch.Tensor | None = None,
     nda: torch.Tensor | None = None,
     temperature: float = 0.07,
+    *,
+    queue_layout: str | None = None,
 ) -> torch.Tensor:
     """Logits ``[q.k | q.queue | q.nda_m] / T`` of shape (B, 1 + K + M), features L2-normalised.
 
     Args:
-        q: (B, D) queries. k: (B, D) positive keys. queue: (K, D) shared negatives.
+        q: (B, D) queries. k: (B, D) positive keys.
+        queue: K shared negatives: (K, D), one feature per row, or (D, K) with ``queue_layout="DK"``.
         nda: (B, M, D) per-sample NDA negatives.
+        temperature: softmax temperature T.
+        queue_layout: ``"KD"`` or ``"DK"``. The default None reads the queue as (K, D) and refuses a
+            queue whose layout its shape cannot tell: a square one (K == D), and a (D, K) one.
     """
     temperature = check_positive(temperature, "temperature", "MoCo uses 0.07 (CIFAR) or 0.2 (ImageNet-100).")
     _check_features("q", q, 2, "(B, D)")
@@ -186,10 +245,7 @@ def info_nce_logits(
     q = F.normalize(q, dim=1)
     parts = [(q * F.normalize(k, dim=1)).sum(1, keepdim=True)]
     if queue is not None:
-        _check_features("queue", queue, 2, f"(K, {q.shape[1]})")
-        if queue.shape[1] != q.shape[1]:
-            raise ValueError(f"queue has feature size {queue.shape[1]} but q has {q.shape[1]}; they must match.")
-        parts.append(q @ F.normalize(queue, dim=1).t())
+        parts.append(q @ _queue_columns(queue, q.shape[1], queue_layout))
     if nda is not None:
         _check_features("nda", nda, 3, f"(B, M, {q.shape[1]})")
         if nda.shape[0] != q.shape[0] or nda.shape[2] != q.shape[1]:
@@ -204,8 +260,13 @@ def nda_info_nce(
     queue: torch.Tensor | None = None,
     nda: torch.Tensor | None = None,
     temperature: float = 0.07,
+    *,
+    queue_layout: str | None = None,
 ) -> torch.Tensor:
     """NDA InfoNCE: cross-entropy of :func:`info_nce_logits` with the positive at index 0.
+
+    ``queue`` is (K, D), one feature per row; pass mmselfsup's (D, K) ``self.queue`` with
+    ``queue_layout="DK"``.
 
     Example:
         >>> import torch
@@ -214,17 +275,20 @@ def nda_info_nce(
         >>> round(float(nda_info_nce(q, k, None, nda, temperature=1.0)), 4)  # -log(e / (e + 1))
         0.3133
     """
-    logits = info_nce_logits(q, k, queue, nda, temperature)
+    logits = info_nce_logits(q, k, queue, nda, temperature, queue_layout=queue_layout)
     targets = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     return F.cross_entropy(logits, targets)
 
 
 class NDAInfoNCELoss(nn.Module):
-    """Module form of :func:`nda_info_nce` with a fixed ``temperature``."""
+    """Module form of :func:`nda_info_nce` with a fixed ``temperature`` and ``queue_layout``."""
 
-    def __init__(self, temperature: float = 0.07) -> None:
+    def __init__(self, temperature: float = 0.07, queue_layout: str | None = None) -> None:
         super().__init__()
         self.temperature = check_positive(temperature, "temperature")
+        if queue_layout is not None:
+            check_choice(queue_layout, "queue_layout", QUEUE_LAYOUTS)
+        self.queue_layout = queue_layout
 
     def forward(
         self,
@@ -233,7 +297,8 @@ class NDAInfoNCELoss(nn.Module):
         queue: torch.Tensor | None = None,
         nda: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return nda_info_nce(q, k, queue, nda, self.temperature)
+        return nda_info_nce(q, k, queue, nda, self.temperature, queue_layout=self.queue_layout)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        layout = "" if self.queue_layout is None else f", queue_layout={self.queue_layout!r}"
+        return f"temperature={self.temperature}{layout}"

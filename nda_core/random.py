@@ -1,69 +1,126 @@
-"""Parameter draws for the NDA transforms, all from an explicit ``torch.Generator``.
+"""Parameter draws for the NDA transforms: small, per sample, and free of host synchronisation.
 
-Draws happen on the generator's device (the CPU when no generator is given) and are small:
-one row of integers or floats per sample.
+Every draw takes an explicit ``torch.Generator`` (reproducible draws on the generator's device)
+or ``None`` (the global RNG of ``device``, which is where the batch lives). No function here
+reads a tensor value on the host or branches on one, so draws without a generator trace with
+``torch.compile(fullgraph=True)`` and never stall a GPU. (torch's compiler cannot trace random
+ops that take an explicit generator: with one, eager execution is the path.)
+
+Rejection samplers draw a fixed number of candidates per sample and keep an accepted one
+(picked by position, never by value), instead of looping until every sample is accepted; the number is chosen so that a
+sample with no accepted candidate (which then gets a documented fallback) has a probability
+below 2**-64.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 
-import numpy as np
 import torch
 
-# Rounds of vectorised redraws for the rare identity permutation before the remaining rows get
-# a random transposition; the chance of needing it is (1 / (k*k)!) ** rounds.
-IDENTITY_REDRAW_ROUNDS = 32
+from nda_core.functional import _constant
+
+#: Draws are exact unless every candidate of a sample is rejected, which has a probability
+#: below 2**-FALLBACK_BITS per sample.
+FALLBACK_BITS = 64
 # Up to this many items (k*k <= 6, so k = 2) permutations are drawn from a table of all n! - 1.
 PERMUTATION_TABLE_MAX_ITEMS = 6
+# Marsaglia-Tsang accepts a candidate with probability p(a) = e**d Gamma(a) sqrt(d) / (sqrt(2 pi) d**a),
+# d = a - 1/3 (>= 0.951 for a >= 1; smaller shapes are boosted by 1); candidates are counted as if
+# p were at most 1 - 2**-GAMMA_REJECT_BITS_CAP, so rounding in p for huge shapes cannot shrink them.
+GAMMA_REJECT_BITS_CAP = 16
 
 
 def generator_device(generator: torch.Generator | None) -> torch.device:
-    """Device on which parameters drawn with ``generator`` live."""
+    """Device of ``generator`` (the CPU for None, the global CPU generator)."""
     return torch.device("cpu") if generator is None else generator.device
 
 
+def rng(generator: torch.Generator | None) -> dict[str, torch.Generator]:
+    """Keyword arguments that make a random op draw from ``generator``.
+
+    None gives no keyword at all: ``torch.rand(..., generator=None)`` fails to trace with
+    symbolic (dynamic) shapes in torch 2.14's compiler, ``torch.rand(...)`` does not.
+    """
+    return {} if generator is None else {"generator": generator}
+
+
+def draw_device(generator: torch.Generator | None, device: torch.device | str | None = None) -> torch.device:
+    """Where parameters are drawn: the generator's device, else ``device`` (default the CPU)."""
+    if generator is not None:
+        return generator.device
+    return torch.device("cpu") if device is None else torch.device(device)
+
+
+def float_dtype(device: torch.device) -> torch.dtype:
+    """float64 for uniform draws and their arithmetic, float32 where float64 is missing (MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def partners(
-    self_index: torch.Tensor, source_size: int, generator: torch.Generator | None
+    self_index: torch.Tensor,
+    source_size: int,
+    generator: torch.Generator | None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """For every sample a partner index uniform on ``range(source_size)`` minus its own index."""
-    device = generator_device(generator)
-    draw = torch.randint(0, source_size - 1, self_index.shape, generator=generator, device=device)
-    self_index = self_index.to(device)
-    return draw + (draw >= self_index).long()
+    device = draw_device(generator, device)
+    draw = torch.randint(0, source_size - 1, self_index.shape, **rng(generator), device=device)
+    return draw.add_(draw >= self_index.to(device))
 
 
-@functools.lru_cache(maxsize=8)
-def _permutation_table(n: int, device: torch.device) -> torch.Tensor:
-    """All (n! - 1, n) permutations of ``range(n)`` except the identity (the first one)."""
-    return torch.tensor(list(itertools.permutations(range(n)))[1:], device=device)
+def _lexicographic_permutations(n: int, device: torch.device) -> torch.Tensor:
+    """All (n!, n) permutations of ``range(n)`` in lexicographic order, built on ``device``.
+
+    Row ``r`` decodes the factorial-base digits of ``r``: position ``i`` takes the
+    ``(r // (n-1-i)!) % (n-i)``-th smallest item not used yet.
+    """
+    count = math.factorial(n)
+    rank = torch.arange(count, device=device).view(count, 1)
+    unused = torch.ones(count, n, dtype=torch.bool, device=device)
+    columns = []
+    for position in range(n):
+        digit = (rank // math.factorial(n - 1 - position)) % (n - position)
+        order = unused.long().cumsum(1) - 1  # rank of every item among the unused ones
+        pick = unused & (order == digit)
+        columns.append(pick.long().argmax(1))
+        unused &= ~pick
+    return torch.stack(columns, dim=1)
 
 
-def non_identity_permutations(batch: int, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """(batch, n) permutations of ``range(n)``, uniform over all permutations but the identity."""
+def permutation_table(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n! - 1, n): every permutation of ``range(n)`` but the identity, in lexicographic order."""
+    device = torch.device(device)
+    return _constant(("permutations", n), device, lambda: _lexicographic_permutations(n, device)[1:])
+
+
+def permutation_candidates(n: int) -> int:
+    """Candidates per sample so that all are the identity with probability below 2**-FALLBACK_BITS."""
+    return max(1, math.ceil(FALLBACK_BITS / math.log2(math.factorial(n))))
+
+
+def non_identity_permutations(
+    batch: int, n: int, generator: torch.Generator | None, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """(batch, n) permutations of ``range(n)``, uniform over all permutations but the identity.
+
+    Up to ``PERMUTATION_TABLE_MAX_ITEMS`` items a row of the table of all n! - 1 is drawn
+    (exact). Beyond, every sample draws ``permutation_candidates(n)`` random permutations and
+    keeps the first that is not the identity (exact unless all are the identity, probability
+    below 2**-64, when the identity is rotated by one place).
+    """
     if n < 2:
         raise ValueError(f"a non-identity permutation needs at least 2 items, got n={n}; use k >= 2.")
-    device = generator_device(generator)
-    if n <= PERMUTATION_TABLE_MAX_ITEMS:  # draw a row of the table: exact and one call
-        table = _permutation_table(n, device)
-        return table[torch.randint(0, table.shape[0], (batch,), generator=generator, device=device)]
-    identity = torch.arange(n, device=device)
-    perms = torch.rand(batch, n, generator=generator, device=device).argsort(dim=1)
-    for _ in range(IDENTITY_REDRAW_ROUNDS):
-        bad = (perms == identity).all(dim=1)
-        count = int(bad.sum())
-        if count == 0:
-            return perms
-        perms[bad] = torch.rand(count, n, generator=generator, device=device).argsort(dim=1)
-    bad = (perms == identity).all(dim=1)
-    if bad.any():  # astronomically rare: swap two distinct positions
-        rows = bad.nonzero().flatten()
-        first = torch.randint(0, n, (rows.numel(),), generator=generator, device=device)
-        second = (first + torch.randint(1, n, (rows.numel(),), generator=generator, device=device)) % n
-        perms[rows, first], perms[rows, second] = second, first
-    return perms
+    device = draw_device(generator, device)
+    if n <= PERMUTATION_TABLE_MAX_ITEMS:
+        table = permutation_table(n, device)
+        return table.index_select(0, torch.randint(0, table.shape[0], (batch,), **rng(generator), device=device))
+    keys = torch.rand(batch, permutation_candidates(n), n, **rng(generator), device=device, dtype=float_dtype(device))
+    candidates = keys.argsort(dim=2)
+    moved = (candidates != torch.arange(n, device=device)).any(dim=2)  # (batch, candidates)
+    first = moved.int().argmax(dim=1).view(batch, 1, 1)  # first non-identity candidate (0 if none)
+    perms = candidates.take_along_dim(first.expand(batch, 1, n), dim=1).squeeze(1)
+    return torch.where(moved.any(dim=1, keepdim=True), perms, perms.roll(1, dims=1))
 
 
 def boxes(
@@ -73,11 +130,12 @@ def boxes(
     generator: torch.Generator | None,
     min_fraction: float,
     max_fraction: float,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """(batch, 4) boxes ``[top, left, h, w]`` inside the image with h in
     [ceil(min_fraction * H), floor(max_fraction * H)] and w likewise, all uniform."""
-    device = generator_device(generator)
-    low, high = [], []
+    device = draw_device(generator, device)
+    limits = []
     for size, axis in ((height, "H"), (width, "W")):
         side_low = max(math.ceil(min_fraction * size - 1e-9), 1)
         side_high = math.floor(max_fraction * size + 1e-9)
@@ -86,28 +144,103 @@ def boxes(
                 f"{axis}={size} is too small for a box with sides in "
                 f"[{min_fraction:.3g}, {max_fraction:.3g}] of {axis}; use images with {axis} >= 2."
             )
-        low.append(side_low)
-        high.append(side_high)
-    u = torch.rand(batch, 4, generator=generator, device=device, dtype=torch.float64)
-    low_t = torch.tensor(low, device=device)
-    span = torch.tensor(high, device=device) - low_t + 1
-    sides = low_t + torch.minimum((u[:, 2:] * span).long(), span - 1)  # (h, w)
-    room = torch.tensor([height, width], device=device) - sides + 1
-    corner = torch.minimum((u[:, :2] * room).long(), room - 1)  # (top, left)
-    return torch.cat([corner, sides], dim=1)
+        limits.append((side_low, side_high + 1))
+    u = torch.rand(batch, 2, **rng(generator), device=device, dtype=float_dtype(device))
+    # floor(u * room) is uniform on range(room): u < 1 and room is far below 2**24
+    if height == width:  # square images: both axes in one draw
+        sides = torch.randint(*limits[0], (batch, 2), **rng(generator), device=device)
+        corners = (u * (height + 1 - sides)).long()
+    else:
+        sides = torch.stack([torch.randint(*limit, (batch,), **rng(generator), device=device) for limit in limits], dim=1)
+        corners = torch.stack([(u[:, axis] * (size + 1 - sides[:, axis])).long() for axis, size in enumerate((height, width))], dim=1)
+    return torch.cat([corners, sides], dim=1)
 
 
-def bernoulli(batch: int, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """(batch,) booleans, True with probability ``p``."""
-    return torch.rand(batch, generator=generator, device=generator_device(generator)) < p
+def bernoulli(
+    batch: int | tuple[int, ...], p: float, generator: torch.Generator | None, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Booleans of shape (batch,) (or ``batch`` if a tuple), True with probability ``p``."""
+    device = draw_device(generator, device)
+    return torch.rand(batch, **rng(generator), device=device, dtype=float_dtype(device)) < p
 
 
-def beta(batch: int, alpha: float, generator: torch.Generator | None) -> torch.Tensor:
-    """(batch,) float32 draws from Beta(alpha, alpha), reproducible from ``generator``.
+def gamma_candidates(concentration: float) -> int:
+    """Marsaglia-Tsang candidates per Gamma(concentration) draw so that all are rejected with
+    probability below 2**-FALLBACK_BITS (7 for the mixup default 20, 15 at 1)."""
+    a = concentration + 1.0 if concentration < 1.0 else concentration
+    d = a - 1.0 / 3.0
+    log_accept = d + math.lgamma(a) + 0.5 * math.log(d) - 0.5 * math.log(2.0 * math.pi) - a * math.log(d)
+    reject = max(-math.expm1(min(log_accept, 0.0)), 2.0**-GAMMA_REJECT_BITS_CAP)
+    return math.ceil(FALLBACK_BITS / -math.log2(reject))
 
-    torch's Beta sampler takes no generator, so a NumPy generator is seeded from it.
+
+def _log_gamma_core(
+    shape: tuple[int, ...], concentration: float, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """log(G / d) for G ~ Gamma(a) with a >= 1 (the concentration, boosted by 1 below 1): the
+    Marsaglia-Tsang draw ``d v`` without the constant ``log d`` and without the boost."""
+    a = concentration + 1.0 if concentration < 1.0 else concentration
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    candidates = tuple(shape) + (gamma_candidates(concentration),)
+    z = torch.randn(candidates, **rng(generator), device=device)
+    e = torch.rand(candidates, **rng(generator), device=device).log_().neg_()  # -log u, u ~ U(0, 1)
+    v = torch.pow(z.mul(c).add_(1.0), 3)  # (1 + c z)**3
+    log_v = v.log()  # NaN or -inf where v <= 0: never accepted
+    # accept where log u < z**2 / 2 + d (1 - v + log v), i.e. -log u > d (v - log v - 1) - z**2 / 2
+    accept = e > torch.addcmul((v - log_v).sub_(1.0).mul_(d), z, z, value=-0.5)
+    # max over booleans: whether any candidate is accepted and the position of one (chosen from
+    # the accept pattern alone, so its value is an exact draw)
+    found, first = accept.max(dim=-1, keepdim=True)
+    return torch.where(found, log_v.gather(-1, first), 0.0).squeeze(-1)
+
+
+def _log_boost(shape: tuple[int, ...], concentration: float, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """log U / a: Gamma(a) = Gamma(a + 1) * U**(1/a) for a < 1 (a fine uniform reaches the far tail)."""
+    uniform = torch.rand(shape, **rng(generator), device=device, dtype=float_dtype(device))
+    return (uniform.log_() / concentration).float()
+
+
+def log_standard_gamma(
+    shape: tuple[int, ...],
+    concentration: float,
+    generator: torch.Generator | None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """``log`` of Gamma(concentration, 1) draws of ``shape`` (float32).
+
+    Marsaglia and Tsang's method (ACM TOMS 26(3), 2000) with ``gamma_candidates(concentration)``
+    candidates per draw, keeping an accepted one; a concentration below 1 uses
+    Gamma(a) = Gamma(a + 1) * U**(1/a). If no candidate is accepted (probability below 2**-64)
+    the draw is ``d = a - 1/3``, the centre of the proposal. Works in log space, so tiny
+    concentrations do not underflow.
     """
-    device = generator_device(generator)
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
-    values = np.random.default_rng(seed).beta(alpha, alpha, size=batch)
-    return torch.as_tensor(values, dtype=torch.float32, device=device)
+    device = draw_device(generator, device)
+    a = concentration + 1.0 if concentration < 1.0 else concentration
+    log_gamma = _log_gamma_core(tuple(shape), concentration, generator, device) + math.log(a - 1.0 / 3.0)
+    if concentration < 1.0:
+        log_gamma = log_gamma + _log_boost(tuple(shape), concentration, generator, device)
+    return log_gamma
+
+
+def beta(
+    batch: int, alpha: float, generator: torch.Generator | None, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """(batch,) float32 draws from Beta(alpha, alpha): X / (X + Y) for X, Y ~ Gamma(alpha).
+
+    Without a generator and for alpha >= 1 (mixup's 20), X and Y come from torch's own Gamma
+    kernel (``torch._standard_gamma``, what ``torch.distributions.Gamma`` samples with): one
+    kernel on the device that traces with ``torch.compile``; it takes no generator. With a
+    generator, or for alpha < 1 (where float Gamma draws underflow to 0), they come from
+    ``log_standard_gamma`` and the weight is ``sigmoid(log X - log Y)`` (the constant log d
+    cancels), reproducible from ``generator``.
+    """
+    device = draw_device(generator, device)
+    if generator is None and alpha >= 1.0:
+        concentration = torch.full((2, batch), alpha, device=device, dtype=float_dtype(device))
+        x, y = torch._standard_gamma(concentration)  # for alpha >= 1, P(X < 1e-300) < 1e-300
+        return (x / (x + y)).float()
+    log_ratio = _log_gamma_core((2, batch), alpha, generator, device)
+    if alpha < 1.0:
+        log_ratio = log_ratio + _log_boost((2, batch), alpha, generator, device)
+    return torch.sigmoid(log_ratio[0] - log_ratio[1])

@@ -5,6 +5,13 @@ images (B, C, H, W) or clips (B, C, T, H, W), float or uint8, on any device. It 
 tensor of the same shape, dtype and device (and the drawn parameters when asked), and
 ``t.replay(x, params)`` replays a draw exactly.
 
+Called without a generator (the global RNG, as training loops call it), a transform draws its
+parameters on ``x``'s device and runs a fixed sequence of tensor operations: no value is read
+on the host, so it traces with ``torch.compile(fullgraph=True)`` (and can be captured in a CUDA
+graph) and never synchronises a GPU. With an explicit ``torch.Generator`` the draws are
+reproducible and happen on the generator's device; torch's compiler cannot trace random ops
+that take a generator, so that path runs eagerly.
+
 Example:
     >>> import torch, nda_core
     >>> t = nda_core.build("jigsaw", k=2)
@@ -16,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar, Sequence
 
 import torch
@@ -25,10 +33,12 @@ from nda_core import functional as F
 from nda_core import random as R
 from nda_core._checks import (
     check_batch,
+    check_choice,
     check_generator,
     check_int,
     check_positive,
     check_probability,
+    check_sequence,
     check_weights,
 )
 
@@ -61,12 +71,14 @@ class NDATransform(nn.Module):
 
         Args:
             x: (B, C, H, W) or (B, C, T, H, W), float or uint8.
-            generator: source of randomness; the global CPU generator when None.
+            generator: source of randomness, parameters are drawn on its device; None: the
+                global RNG of ``x``'s device, draws on that device (traces with
+                ``torch.compile(fullgraph=True)``).
             return_params: also return the drawn parameters (for ``replay``).
         """
         check_batch(x, min_batch=2 if self.needs_partner else 1, why=f"the {self.name!r} NDA")
         check_generator(generator)
-        params = self.draw_params(x.shape, generator)
+        params = self.draw_params(x.shape, generator, device=x.device)
         out = self.replay(x, params)
         return (out, params) if return_params else out
 
@@ -76,11 +88,14 @@ class NDATransform(nn.Module):
         generator: torch.Generator | None = None,
         self_index: torch.Tensor | None = None,
         source_size: int | None = None,
+        device: torch.device | str | None = None,
     ) -> Params:
         """Draw the parameters for a batch of ``shape``.
 
         ``self_index`` (B,) and ``source_size`` place the batch inside a larger source batch
-        that partners are drawn from (default: the batch itself).
+        that partners are drawn from (default: the batch itself). Draws happen on the
+        generator's device, or on ``device`` (default the CPU) when ``generator`` is None.
+        Every parameter tensor has the batch as its first axis.
         """
         raise NotImplementedError
 
@@ -96,10 +111,10 @@ class NDATransform(nn.Module):
         return {}
 
 
-def _self_index(shape: Sequence[int], generator: torch.Generator | None, self_index: torch.Tensor | None) -> torch.Tensor:
-    if self_index is None:
-        return torch.arange(shape[0], device=R.generator_device(generator))
-    return self_index
+def _self_index(batch: int, device: torch.device, self_index: torch.Tensor | None) -> torch.Tensor:
+    if self_index is not None:
+        return self_index
+    return F._constant(("positions", batch), device, lambda: torch.arange(batch, device=device))  # read only
 
 
 class _PartnerTransform(NDATransform):
@@ -113,6 +128,7 @@ class _PartnerTransform(NDATransform):
         generator: torch.Generator | None,
         self_index: torch.Tensor | None,
         source_size: int | None,
+        device: torch.device,
     ) -> torch.Tensor:
         source_size = shape[0] if source_size is None else source_size
         if source_size < 2:
@@ -120,7 +136,7 @@ class _PartnerTransform(NDATransform):
                 f"the {self.name!r} NDA needs a batch of at least 2 samples to pair each with a "
                 f"different one, got a batch of {source_size}; pass a larger batch."
             )
-        return R.partners(_self_index(shape, generator, self_index), source_size, generator)
+        return R.partners(_self_index(shape[0], device, self_index), source_size, generator, device)
 
 
 class Jigsaw(NDATransform):
@@ -139,8 +155,8 @@ class Jigsaw(NDATransform):
     def config(self) -> dict[str, Any]:
         return {"k": self.k}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        return {"permutation": R.non_identity_permutations(shape[0], self.k * self.k, generator)}
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        return {"permutation": R.non_identity_permutations(shape[0], self.k * self.k, generator, device)}
 
     def replay(self, x, params, source=None):
         return F.jigsaw(x, params["permutation"], self.k)
@@ -158,21 +174,18 @@ class Stitch(_PartnerTransform):
 
     def __init__(self, orientation: str = "random") -> None:
         super().__init__()
-        if orientation not in STITCH_ORIENTATIONS:
-            raise ValueError(f"orientation must be one of {list(STITCH_ORIENTATIONS)}, got {orientation!r}.")
-        self.orientation = orientation
+        self.orientation = check_choice(orientation, "orientation", STITCH_ORIENTATIONS)
 
     def config(self) -> dict[str, Any]:
         return {"orientation": self.orientation}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        batch = shape[0]
-        partner = self._partners(shape, generator, self_index, source_size)
-        if self.orientation == "random":
-            vertical = R.bernoulli(batch, 0.5, generator)
-        else:
-            vertical = torch.full((batch,), self.orientation == "vertical", device=partner.device)
-        return {"partner": partner, "vertical": vertical, "own_first": R.bernoulli(batch, 0.5, generator)}
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        batch, device = shape[0], R.draw_device(generator, device)
+        partner = self._partners(shape, generator, self_index, source_size, device)
+        vertical, own_first = R.bernoulli((2, batch), 0.5, generator, device)
+        if self.orientation != "random":
+            vertical = torch.full((batch,), self.orientation == "vertical", device=device)
+        return {"partner": partner, "vertical": vertical, "own_first": own_first}
 
     def replay(self, x, params, source=None):
         return F.stitch(x, params["partner"], params["vertical"], params["own_first"], source)
@@ -192,8 +205,8 @@ class _BoxTransform(NDATransform):
     def config(self) -> dict[str, Any]:
         return {"min_fraction": self.min_fraction, "max_fraction": self.max_fraction}
 
-    def _boxes(self, shape, generator) -> torch.Tensor:
-        return R.boxes(shape[0], shape[-2], shape[-1], generator, self.min_fraction, self.max_fraction)
+    def _boxes(self, shape, generator, device) -> torch.Tensor:
+        return R.boxes(shape[0], shape[-2], shape[-1], generator, self.min_fraction, self.max_fraction, device)
 
 
 class Cutout(_BoxTransform):
@@ -201,8 +214,8 @@ class Cutout(_BoxTransform):
 
     name = "cutout"
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        return {"boxes": self._boxes(shape, generator)}
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        return {"boxes": self._boxes(shape, generator, device)}
 
     def replay(self, x, params, source=None):
         return F.cutout(x, params["boxes"])
@@ -213,10 +226,11 @@ class CutMix(_BoxTransform, _PartnerTransform):
 
     name = "cutmix"
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        device = R.draw_device(generator, device)
         return {
-            "partner": self._partners(shape, generator, self_index, source_size),
-            "boxes": self._boxes(shape, generator),
+            "partner": self._partners(shape, generator, self_index, source_size, device),
+            "boxes": self._boxes(shape, generator, device),
         }
 
     def replay(self, x, params, source=None):
@@ -239,10 +253,11 @@ class Mixup(_PartnerTransform):
     def config(self) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        device = R.draw_device(generator, device)
         return {
-            "partner": self._partners(shape, generator, self_index, source_size),
-            "weight": R.beta(shape[0], self.alpha, generator),
+            "partner": self._partners(shape, generator, self_index, source_size, device),
+            "weight": R.beta(shape[0], self.alpha, generator, device),
         }
 
     def replay(self, x, params, source=None):
@@ -254,7 +269,7 @@ class VFlip(NDATransform):
 
     name = "vflip"
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
         return {}
 
     def replay(self, x, params, source=None):
@@ -276,31 +291,44 @@ class GaussianNoise(NDATransform):
     def config(self) -> dict[str, Any]:
         return {"std": self.std}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
         noise_shape = tuple(shape[:2]) + (1,) * (len(shape) - 4) + tuple(shape[-2:])  # one field per clip
-        return {"noise": torch.randn(noise_shape, generator=generator, device=R.generator_device(generator))}
+        return {"noise": torch.randn(noise_shape, **R.rng(generator), device=R.draw_device(generator, device))}
 
     def replay(self, x, params, source=None):
         return F.gaussian_noise(x, params["noise"], self.std)
 
 
-def _apply_to_subsets(
-    x: torch.Tensor,
-    out: torch.Tensor,
-    parts: Sequence[tuple[NDATransform, torch.Tensor, Params]],
-    source: torch.Tensor,
-) -> torch.Tensor:
-    """Write ``transform.replay`` of the rows ``index`` of ``x`` into ``out`` for every part."""
-    for transform, index, params in parts:
-        if index.numel() == 0:
-            continue
-        index = index.to(x.device)
-        out.index_copy_(0, index, transform.replay(x.index_select(0, index), params, source))
-    return out
+def _take(params: Any, index: torch.Tensor) -> Any:
+    """The rows ``index`` of every parameter tensor (all have the batch as first axis)."""
+    if isinstance(params, torch.Tensor):
+        return params.index_select(0, index.to(params.device))
+    if isinstance(params, dict):
+        return {key: _take(value, index) for key, value in params.items()}
+    if isinstance(params, (list, tuple)):
+        return type(params)(_take(value, index) for value in params)
+    return params
+
+
+def _by_subsets(x: torch.Tensor) -> bool:
+    """Whether a policy may run each part on its own subset of rows.
+
+    Subsets have data-dependent sizes: that needs ``nonzero``, which synchronises a GPU and
+    cannot be traced. They are used only in eager mode on the CPU; elsewhere every part runs on
+    the whole batch and each sample takes the output of its own part.
+    """
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 class Mixture(NDATransform):
     """Pick one of several NDAs per sample, with probabilities proportional to ``weights``.
+
+    Parameters are drawn for every component on the whole batch (so a sample's partner can be
+    any other sample) and ``params["choice"]`` says which component each sample takes. On the
+    CPU in eager mode each component then runs on its own samples only; on a GPU or under
+    ``torch.compile`` every component runs on the whole batch and each sample keeps its
+    component's output, so a mixture of m NDAs costs about as much as its m components
+    together (the price of a call that needs no host synchronisation).
 
     Args:
         transforms: NDA specs (names, dicts or modules), e.g. ``["jigsaw", "stitch"]``.
@@ -311,13 +339,17 @@ class Mixture(NDATransform):
 
     def __init__(self, transforms: Sequence[Any], weights: Sequence[float] | None = None) -> None:
         super().__init__()
-        if isinstance(transforms, (str, dict)) or not isinstance(transforms, Sequence) or len(transforms) == 0:
-            raise ValueError(
-                f"transforms must be a non-empty list of NDA specs, got {transforms!r}; "
-                f"e.g. transforms=['jigsaw', 'stitch']."
-            )
+        transforms = check_sequence(transforms, "transforms", "Give NDA specs, e.g. transforms=['jigsaw', 'stitch'].")
         self.transforms = nn.ModuleList(build(spec) for spec in transforms)
         self.weights = check_weights([1.0] * len(transforms) if weights is None else weights, len(transforms))
+        # A sample takes component c when u ~ U[0, 1) passes exactly c thresholds; a threshold
+        # after which only zero weights follow is infinite, so those components are never taken.
+        total = sum(self.weights)
+        cumulative = list(itertools.accumulate(self.weights))
+        self._thresholds = [
+            value / total if any(self.weights[position + 1:]) else float("inf")
+            for position, value in enumerate(cumulative[:-1])
+        ]
 
     @property
     def needs_partner(self) -> bool:  # type: ignore[override]
@@ -327,26 +359,39 @@ class Mixture(NDATransform):
         specs = [{"type": t.name, **t.config()} for t in self.transforms]
         return {"transforms": specs, "weights": self.weights}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        batch = shape[0]
-        self_index = _self_index(shape, generator, self_index)
-        probs = torch.tensor(self.weights, dtype=torch.float64, device=self_index.device)
-        choice = torch.multinomial(probs, batch, replacement=True, generator=generator)
-        components = []
-        for position, transform in enumerate(self.transforms):
-            index = (choice == position).nonzero().flatten()
-            sub_shape = (index.numel(),) + tuple(shape[1:])
-            drawn = transform.draw_params(sub_shape, generator, self_index[index], source_size or batch)
-            components.append({"index": index, "params": drawn})
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        batch, device = shape[0], R.draw_device(generator, device)
+        self_index = _self_index(batch, device, self_index)
+        u = torch.rand(batch, **R.rng(generator), device=device, dtype=R.float_dtype(device))
+        choice = torch.zeros(batch, dtype=torch.long, device=device)
+        for threshold in self._thresholds:
+            choice += u >= threshold
+        components = [t.draw_params(shape, generator, self_index, source_size or batch, device) for t in self.transforms]
         return {"choice": choice, "components": components}
 
     def replay(self, x, params, source=None):
-        parts = [(t, c["index"], c["params"]) for t, c in zip(self.transforms, params["components"])]
-        return _apply_to_subsets(x, torch.empty_like(x), parts, x if source is None else source)
+        choice = params["choice"].to(x.device)
+        parts = list(zip(self.transforms, params["components"]))
+        if _by_subsets(x):
+            source = x if source is None else source
+            out = torch.empty_like(x)
+            for position, (transform, drawn) in enumerate(parts):
+                index = (choice == position).nonzero().flatten()
+                if index.numel() > 0:
+                    out.index_copy_(0, index, transform.replay(x.index_select(0, index), _take(drawn, index), source))
+            return out
+        out = parts[0][0].replay(x, parts[0][1], source)
+        for position, (transform, drawn) in enumerate(parts[1:], start=1):
+            taken = (choice == position).view((-1,) + (1,) * (x.dim() - 1))
+            out = torch.where(taken, transform.replay(x, drawn, source), out)
+        return out
 
 
 class Noisy(NDATransform):
     """Let a fraction ``p_clean`` of samples through unchanged (the paper's noisy-NDA ablation).
+
+    The NDA's parameters are drawn for the whole batch; as for ``mixture``, it runs on the
+    samples it changes on the CPU in eager mode, on the whole batch elsewhere.
 
     Args:
         nda: the NDA applied to the other samples.
@@ -367,18 +412,23 @@ class Noisy(NDATransform):
     def config(self) -> dict[str, Any]:
         return {"nda": {"type": self.nda.name, **self.nda.config()}, "p_clean": self.p_clean}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        batch = shape[0]
-        self_index = _self_index(shape, generator, self_index)
-        clean = R.bernoulli(batch, self.p_clean, generator)
-        index = (~clean).nonzero().flatten()
-        sub_shape = (index.numel(),) + tuple(shape[1:])
-        drawn = self.nda.draw_params(sub_shape, generator, self_index[index], source_size or batch)
-        return {"clean": clean, "index": index, "params": drawn}
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        batch, device = shape[0], R.draw_device(generator, device)
+        self_index = _self_index(batch, device, self_index)
+        clean = R.bernoulli(batch, self.p_clean, generator, device)
+        return {"clean": clean, "params": self.nda.draw_params(shape, generator, self_index, source_size or batch, device)}
 
     def replay(self, x, params, source=None):
-        parts = [(self.nda, params["index"], params["params"])]
-        return _apply_to_subsets(x, x.clone(), parts, x if source is None else source)
+        clean = params["clean"].to(x.device)
+        if _by_subsets(x):
+            out = x.clone()
+            index = clean.logical_not().nonzero().flatten()
+            if index.numel() > 0:
+                changed = self.nda.replay(x.index_select(0, index), _take(params["params"], index), x if source is None else source)
+                out.index_copy_(0, index, changed)
+            return out
+        kept = clean.view((-1,) + (1,) * (x.dim() - 1))
+        return torch.where(kept, x, self.nda.replay(x, params["params"], source))
 
 
 class DatasetNegatives(NDATransform):
@@ -386,6 +436,10 @@ class DatasetNegatives(NDATransform):
 
     Every sample of the input batch is replaced by a random image of the bank; the bank must
     hold samples of the same shape and value format (dtype, normalisation) as the batch.
+    Without a generator the picks are drawn where the bank lives. Keep a tensor bank on the
+    batch's device: then a call copies nothing between devices and traces with
+    ``torch.compile``; a bank on the CPU for a GPU batch costs a host-to-device copy of the
+    drawn images, and a dataset bank (read item by item in Python) runs eagerly.
 
     Args:
         images: (N, C, H, W) or (N, C, T, H, W) tensor, or a map-style dataset whose items are
@@ -402,9 +456,12 @@ class DatasetNegatives(NDATransform):
                 f"to draw negatives from."
             )
         self.images = images
-        self.indices = self._candidate_indices()
+        self.indices = self._candidate_indices().to(self._bank_device())
         if len(self.indices) == 0:
             raise ValueError(f"the {self.name!r} NDA found no images to draw negatives from; pass a non-empty bank.")
+
+    def _bank_device(self) -> torch.device:
+        return self.images.device if isinstance(self.images, torch.Tensor) else torch.device("cpu")
 
     def _candidate_indices(self) -> torch.Tensor:
         return torch.arange(len(self.images))
@@ -412,9 +469,10 @@ class DatasetNegatives(NDATransform):
     def config(self) -> dict[str, Any]:
         return {"images": f"<{len(self.indices)} images>"}
 
-    def draw_params(self, shape, generator=None, self_index=None, source_size=None) -> Params:
-        picks = torch.randint(0, len(self.indices), (shape[0],), generator=generator, device=R.generator_device(generator))
-        return {"index": self.indices[picks.cpu()]}
+    def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
+        bank = self.indices.device
+        picks = torch.randint(0, len(self.indices), (shape[0],), **R.rng(generator), device=R.draw_device(generator, bank))
+        return {"index": self.indices.index_select(0, picks.to(bank))}
 
     def _item(self, index: int) -> torch.Tensor:
         item = self.images[index]
@@ -432,7 +490,7 @@ class DatasetNegatives(NDATransform):
         if isinstance(self.images, torch.Tensor):
             drawn = self.images.index_select(0, index.to(self.images.device))
         else:
-            drawn = torch.stack([self._item(int(i)) for i in index])
+            drawn = torch.stack([self._item(i) for i in index.tolist()])
         if drawn.shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"the {self.name!r} NDA bank holds samples of shape {tuple(drawn.shape[1:])} but the batch has "
@@ -464,7 +522,7 @@ class OtherClassNegatives(DatasetNegatives):
             raise ValueError(
                 "the 'other_classes' NDA needs labels= (one per image) when the dataset has no 'targets'."
             )
-        self._labels = torch.as_tensor(labels).long().flatten()
+        self._labels = torch.as_tensor(labels).long().flatten().cpu()
         self._classes = [int(c) for c in classes]
         super().__init__(images)
         if len(self._labels) != len(images):

@@ -116,3 +116,27 @@ def test_functional_checks_parameter_shapes():
         F.mixup(x, torch.tensor([0.5, 0.5]), torch.tensor([1]))
     with pytest.raises(ValueError, match="source must hold samples of the same shape"):
         F.cutmix(x, torch.tensor([[0, 0, 2, 2]] * 2), torch.tensor([0, 1]), source=torch.rand(3, 3, 5, 5))
+
+
+@pytest.mark.parametrize("name", ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise"])
+def test_a_channels_last_image_batch_is_named_as_such(name):
+    with pytest.raises(ValueError, match=r"\(8, 32, 32, 3\), which looks channels-last \(B, H, W, C\).*x\.permute\(0, 3, 1, 2\)"):
+        nda_core.build(name)(torch.rand(8, 32, 32, 3))
+
+
+def test_a_channels_last_clip_batch_is_named_as_such():
+    with pytest.raises(ValueError, match=r"looks channels-last \(B, T, H, W, C\).*x\.permute\(0, 4, 1, 2, 3\)"):
+        nda_core.build("cutmix")(torch.rand(2, 8, 16, 16, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"looks channels-last"):
+        F.jigsaw(torch.rand(2, 16, 16, 4), torch.tensor([[1, 0, 3, 2]] * 2), k=2)
+
+
+def test_a_jigsaw_remainder_on_a_batch_that_may_be_channels_last_says_both():
+    """Too small to be sure (2 'channels', 8 x 3 pixels): the error names both readings."""
+    with pytest.raises(ValueError, match=r"looks channels-last.*permute\(0, 3, 1, 2\).*Read as channels-first: jigsaw needs W divisible by k"):
+        nda_core.build("jigsaw")(torch.rand(2, 2, 8, 3))
+
+
+def test_small_channels_first_batches_are_not_taken_for_channels_last():
+    for shape in [(2, 2, 8, 3), (2, 3, 32, 3), (2, 1, 8, 4), (2, 4, 4, 4), (2, 3, 5, 2, 3)]:
+        assert nda_core.build("cutmix")(torch.rand(shape), generator=torch.Generator().manual_seed(0)).shape == shape

@@ -187,3 +187,59 @@ def test_info_nce_bad_shapes():
         nda_info_nce(q, q, torch.randn(5, 7))
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         nda_info_nce(q, q, temperature=0.0)
+
+
+# ---------------------------------------------------------------- input shapes and layouts
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (4, 1, 1), (), (4, 3)])
+def test_discriminator_scores_must_be_one_per_image(shape):
+    good = torch.zeros(4)
+    with pytest.raises(ValueError, match=r"d_real must hold one discriminator score per image, shape \(B,\) or \(B, 1\)"):
+        nda_discriminator_loss(torch.zeros(shape), good, good)
+    with pytest.raises(ValueError, match=r"d_nda must hold one discriminator score per image"):
+        nda_discriminator_loss(good, good, torch.zeros(shape))
+    with pytest.raises(ValueError, match=r"d_fake must hold one"):
+        generator_loss(torch.zeros(shape))
+
+
+def test_discriminator_scores_of_shape_b_and_b1_give_the_same_loss():
+    g = torch.Generator().manual_seed(0)
+    real, fake, nda = (torch.randn(6, generator=g) for _ in range(3))
+    flat = nda_discriminator_loss(real, fake, nda, "vanilla")
+    column = nda_discriminator_loss(real.view(6, 1), fake.view(6, 1), nda.view(6, 1), "vanilla")
+    assert float(flat) == pytest.approx(float(column), rel=1e-6)
+
+
+def test_a_square_queue_needs_its_layout_named():
+    g = torch.Generator().manual_seed(3)
+    q, k = torch.randn(4, 8, generator=g, dtype=torch.float64), torch.randn(4, 8, generator=g, dtype=torch.float64)
+    queue_kd = torch.randn(8, 8, generator=g, dtype=torch.float64)  # K == D: rows are features
+    with pytest.raises(ValueError, match=r"queue is square \(8, 8\).*queue_layout='KD'.*'DK'"):
+        nda_info_nce(q, k, queue_kd)
+    expected = ref_info_nce(q.tolist(), k.tolist(), queue_kd.tolist(), [[] for _ in range(4)], 0.07)
+    assert float(nda_info_nce(q, k, queue_kd, queue_layout="KD")) == pytest.approx(expected, rel=1e-10)
+    # the same queue kept the mmselfsup way, one feature per column
+    assert float(nda_info_nce(q, k, queue_kd.t(), queue_layout="DK")) == pytest.approx(expected, rel=1e-10)
+    assert float(nda_info_nce(q, k, queue_kd.t(), queue_layout="KD")) != pytest.approx(expected, rel=1e-3)
+
+
+def test_a_transposed_queue_is_refused_with_the_fix():
+    q = torch.randn(4, 8)
+    mmselfsup_queue = torch.randn(8, 32)  # (D, K), as MoCo's self.queue
+    with pytest.raises(ValueError, match=r"queue has shape \(8, 32\).*looks like a \(D, K\) queue.*queue_layout='DK'"):
+        nda_info_nce(q, q, mmselfsup_queue)
+    logits = info_nce_logits(q, q, mmselfsup_queue, queue_layout="DK")
+    assert torch.allclose(logits, info_nce_logits(q, q, mmselfsup_queue.t().contiguous()), atol=1e-6)
+    with pytest.raises(ValueError, match=r"queue has feature size 32 \(axis 1 in layout 'KD'\)"):
+        nda_info_nce(q, q, mmselfsup_queue, queue_layout="KD")
+    with pytest.raises(ValueError, match=r"queue_layout must be one of \['KD', 'DK'\]"):
+        nda_info_nce(q, q, mmselfsup_queue, queue_layout="dk")
+    assert "queue_layout='DK'" in repr(NDAInfoNCELoss(0.1, queue_layout="DK"))
+    with pytest.raises(ValueError, match="queue_layout must be one of"):
+        NDAInfoNCELoss(0.1, queue_layout="rows")
+
+
+def test_lam_errors_have_the_shared_form():
+    with pytest.raises(TypeError, match=r"lam must be a number in \(0, 1\], got True \(bool\)"):
+        nda_discriminator_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), "hinge", True)

@@ -258,6 +258,57 @@ def test_mixup_weights_follow_beta_alpha_alpha(alpha):
     assert float(w.min()) >= 0.0 and float(w.max()) <= 1.0
 
 
+@pytest.mark.parametrize("alpha", [0.5, 2.0, 20.0])
+@pytest.mark.parametrize("with_generator", [True, False], ids=["generator", "global-rng"])
+def test_mixup_weights_pass_a_ks_test_against_scipy_beta(alpha, with_generator):
+    """Both samplers: Marsaglia-Tsang candidates (a generator, or alpha < 1) and torch's Gamma kernel."""
+    stats = pytest.importorskip("scipy.stats")
+    torch.manual_seed(7)
+    w = nda_core.random.beta(20000, alpha, _gen(7) if with_generator else None).double().numpy()
+    assert stats.kstest(w, stats.beta(alpha, alpha).cdf).pvalue > 0.01
+
+
+@pytest.mark.parametrize("concentration", [0.05, 0.7, 1.0, 3.0, 20.0])
+def test_gamma_draws_pass_a_ks_test_against_scipy_gamma(concentration):
+    stats = pytest.importorskip("scipy.stats")
+    draws = nda_core.random.log_standard_gamma((20000,), concentration, _gen(11)).double().exp().numpy()
+    assert stats.kstest(draws, stats.gamma(concentration).cdf).pvalue > 0.01
+
+
+def test_beta_with_a_tiny_alpha_keeps_its_u_shape():
+    """Beta(0.05, 0.05) puts most mass within 1e-10 of 0 and 1: compared folded, in log space."""
+    stats = pytest.importorskip("scipy.stats")
+    log_x, log_y = nda_core.random.log_standard_gamma((2, 20000), 0.05, _gen(2)).double()
+    folded = torch.sigmoid(-(log_x - log_y).abs()).numpy()  # min(w, 1 - w)
+    assert stats.kstest(folded, lambda t: 2 * stats.beta(0.05, 0.05).cdf(t)).pvalue > 0.01
+
+
+def test_gamma_candidates_bound_the_fallback_below_two_to_the_minus_64():
+    for concentration in [0.01, 0.5, 1.0, 2.0, 20.0, 1e3, 1e9]:
+        a = concentration + 1 if concentration < 1 else concentration
+        d = a - 1 / 3
+        accept = math.exp(d + math.lgamma(a) + 0.5 * math.log(d) - 0.5 * math.log(2 * math.pi) - a * math.log(d))
+        assert (1 - accept) ** nda_core.random.gamma_candidates(concentration) < 2.0**-64
+    assert nda_core.random.gamma_candidates(20.0) <= 8  # the mixup default stays cheap
+
+
+def test_gamma_acceptance_formula_matches_the_sampler():
+    """Marsaglia-Tsang's acceptance rate at shape 1 is 0.951: measured on single candidates."""
+    g = _gen(0)
+    d, c = 2 / 3, 1 / math.sqrt(6)
+    z, u = torch.randn(200000, generator=g, dtype=torch.float64), torch.rand(200000, generator=g, dtype=torch.float64)
+    v = (1 + c * z) ** 3
+    accepted = (v > 0) & (u.log() < 0.5 * z * z + d - d * v + d * v.clamp_min(1e-300).log())
+    assert abs(float(accepted.double().mean()) - 0.9517) < 0.003
+
+
+def test_gamma_draws_stay_finite_when_every_candidate_is_rejected(monkeypatch):
+    monkeypatch.setattr(nda_core.random, "gamma_candidates", lambda concentration: 1)
+    draws = nda_core.random.log_standard_gamma((20000,), 1.0, _gen(0))
+    assert torch.isfinite(draws).all()  # about 5% took the fallback d = 2/3
+    assert float((draws == math.log(2 / 3)).float().mean()) > 0.02
+
+
 def test_mixup_uint8_rounds_the_blend():
     x = torch.tensor([[[[0]]], [[[255]]]], dtype=torch.uint8)
     out = F.mixup(x, torch.tensor([0.25, 0.25]), torch.tensor([1, 0]))
@@ -344,12 +395,37 @@ def test_mixture_picks_one_component_per_sample_and_pairs_across_the_whole_batch
     choice = params["choice"]
     fractions = [float((choice == c).float().mean()) for c in range(3)]
     assert abs(fractions[0] - 0.25) < 0.08 and abs(fractions[2] - 0.5) < 0.08
-    for component, part in zip(t.transforms, params["components"]):
-        index = part["index"]
-        assert torch.equal(out[index], component.replay(x[index], part["params"], source=x))
+    for position, (component, drawn) in enumerate(zip(t.transforms, params["components"])):
+        index = (choice == position).nonzero().flatten()
+        # every sample is its own component applied with the parameters drawn for it
+        assert torch.equal(out[index], component.replay(x, drawn, source=x)[index])
         if component.needs_partner:
-            assert (part["params"]["partner"] != index).all()
+            partner = drawn["partner"][index]
+            assert (partner != index).all()
+            assert (choice[partner] != position).any()  # partners come from the whole batch
     assert not (out == x).flatten(1).all(1).any()
+
+
+def test_mixture_weights_of_zero_are_never_chosen():
+    t = nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip", "cutout", "stitch"], "weights": [0.0, 1.0, 0.0, 0.0]})
+    params = t.draw_params((5000, 1, 4, 4), _gen(0))
+    assert params["choice"].eq(1).all()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "mixture", "transforms": ["jigsaw", "stitch", "mixup", {"type": "noisy", "nda": "cutmix", "p_clean": 0.5}]},
+        {"type": "noisy", "nda": {"type": "mixture", "transforms": ["cutout", "stitch"]}, "p_clean": 0.4},
+    ],
+)
+def test_policies_give_the_same_output_on_subsets_and_on_the_whole_batch(spec, monkeypatch):
+    """Eager CPU calls run each part on its own rows; GPU and compiled calls run every part on all rows."""
+    x = torch.rand(40, 3, 8, 8)
+    t = nda_core.build(spec)
+    out, params = t(x, generator=_gen(3), return_params=True)
+    monkeypatch.setattr(nda_core.transforms, "_by_subsets", lambda x: False)
+    assert torch.equal(t.replay(x, params), out)
 
 
 def test_noisy_lets_a_fraction_through_unchanged():
@@ -423,6 +499,27 @@ def test_rejection_path_for_larger_k_is_uniform_and_never_identity():
     assert ((first - 1 / 9).abs() < 0.015).all()
 
 
+def test_candidate_permutations_fall_back_to_a_rotation_and_stay_uniform(monkeypatch):
+    """With one candidate per sample, 1 in 6 permutations of 3 items is the identity: the fallback
+    rotates it; with the real count of candidates all 5 non-identity orders are equally likely."""
+    monkeypatch.setattr(nda_core.random, "PERMUTATION_TABLE_MAX_ITEMS", 1)
+    monkeypatch.setattr(nda_core.random, "permutation_candidates", lambda n: 1)
+    perms = nda_core.random.non_identity_permutations(6000, 3, _gen(0))
+    assert not (perms == torch.arange(3)).all(1).any()
+    monkeypatch.undo()
+    monkeypatch.setattr(nda_core.random, "PERMUTATION_TABLE_MAX_ITEMS", 1)
+    perms = nda_core.random.non_identity_permutations(15000, 3, _gen(1))
+    codes = perms[:, 0] * 9 + perms[:, 1] * 3 + perms[:, 2]
+    counts = torch.bincount(codes, minlength=27)[codes.unique()]
+    assert counts.numel() == 5 and ((counts.float() / 3000 - 1).abs() < 0.08).all()
+
+
+def test_the_permutation_table_is_every_non_identity_order_in_lexicographic_order():
+    for n in range(2, 7):
+        expected = list(itertools.permutations(range(n)))[1:]
+        assert nda_core.random.permutation_table(n).tolist() == [list(p) for p in expected]
+
+
 def test_box_sides_and_corners_are_uniform_over_their_ranges():
     boxes = nda_core.random.boxes(30000, 30, 12, _gen(0), 1 / 3, 1 / 2)
     top, left, h, w = boxes.T
@@ -442,3 +539,15 @@ def test_public_masks_match_what_stitch_and_cutmix_do():
     mask = F.box_mask(x.shape, params["boxes"])
     assert torch.equal(mask.sum(dim=(1, 2)), params["boxes"][:, 2] * params["boxes"][:, 3])
     assert torch.equal(F.paste_from_partner(x, mask, params["partner"]), out)
+
+
+@pytest.mark.parametrize("shape, k", [((5, 3, 8, 8), 2), ((3, 2, 4, 12, 6), 2), ((3, 2, 4, 12, 6), 3), ((7, 1, 9, 9), 3), ((2, 3, 16, 16), 4)])
+def test_jigsaw_row_maps_agree_on_every_device_path(shape, k):
+    """CPUs spread the patch offsets with a float64 matmul, GPUs in integers: the same rows."""
+    batch, planes, height = shape[0], math.prod(shape[1:-2]), shape[-2]
+    perm = nda_core.random.non_identity_permutations(batch, k * k, _gen(batch))
+    per_patch = perm + (perm // k) * (height // k * k - k)
+    integer_rows = F._jigsaw_rows(per_patch, k, planes, height, planes * height * k)
+    matmul_rows = F._jigsaw_rows_by_matmul(per_patch, k, planes, height, planes * height * k)
+    assert torch.equal(integer_rows, matmul_rows.long())
+    assert torch.equal(integer_rows.sort().values, torch.arange(batch * planes * height * k))  # a permutation of rows

@@ -1,0 +1,402 @@
+"""Time every NDA transform on this machine: against a copy, a per-sample loop, kornia and torchvision.
+
+For each batch shape (default 256x3x32x32, 64x3x224x224 and the clip batch 8x3x16x112x112,
+float32) and each NDA it reports, as ratios measured in one run:
+
+- ours / clone: our transform (``nda_core.build(name)``, called without a generator as a
+  training loop calls it) against ``x.clone()`` of the same batch, the physical floor (every
+  byte read and written once), timed right before it; the target is 5x at 64x64 pixels or
+  less (fixed per-call costs dominate there), 2x above (2.5x for the box NDAs);
+- compiled / clone: the same transform through ``torch.compile(fullgraph=True)``;
+- speed-up against a per-sample Python loop written the way the paper's research code does it;
+- speed-up against kornia's and torchvision v2's nearest equivalents, where they have one and
+  are installed (clips are given to them as (B, C*T, H, W), the same transform on every frame).
+
+The noise NDA also reports its ratio to ``torch.randn`` of the same size: drawing the field is
+its own floor. Timing uses ``torch.utils.benchmark.Timer`` (warm-up, thread count, CUDA
+synchronisation); every figure is the median over ``--rounds`` rounds, each the median of
+blocks run for at least ``--min-run-time`` seconds. ``--clock cpu`` (with ``--threads 1``)
+times this thread's CPU time, which other processes on a shared machine disturb less.
+
+Run it on your own GPU with ``nda bench --device cuda``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+import nda_core
+from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
+
+__all__ = ["DEFAULT_SHAPES", "NAMES", "LOOPS", "main", "run", "format_table", "parse_shape", "target_vs_clone"]
+
+DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
+NAMES = ("jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise")
+BOX_NDAS = ("cutout", "cutmix")
+#: Ours / clone targets: small images pay fixed per-call costs, large ones should be near a copy.
+SMALL_IMAGE_PIXELS = 64 * 64
+TARGET_SMALL, TARGET_LARGE, TARGET_LARGE_BOX = 5.0, 2.0, 2.5
+LABELS = 10  # torchvision's CutMix / MixUp need class labels
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager", "none")
+RECOMPILE_LIMIT = 4096
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"256x3x32x32"`` (images) or ``"8x3x16x112x112"`` (clips) as a tuple of ints."""
+    try:
+        shape = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) not in (4, 5) or min(shape) < 1 or shape[0] < 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a batch shape; write BxCxHxW or BxCxTxHxW with B >= 2, e.g. 256x3x32x32."
+        )
+    return shape
+
+
+def target_vs_clone(shape: Sequence[int], name: str) -> float:
+    """The ours / clone ratio a transform should stay under for a batch of ``shape``."""
+    if shape[-2] * shape[-1] <= SMALL_IMAGE_PIXELS:
+        return TARGET_SMALL
+    return TARGET_LARGE_BOX if name in BOX_NDAS else TARGET_LARGE
+
+
+# ------------------------------------------------ per-sample loops, as in the paper's code
+
+
+def _box(height: int, width: int) -> tuple[int, int, int, int]:
+    h = random.randint(height // 3, height // 2)
+    w = random.randint(width // 3, width // 2)
+    return random.randint(0, height - h), random.randint(0, width - w), h, w
+
+
+def _other(i: int, batch: int) -> int:
+    j = random.randrange(batch - 1)
+    return j + (j >= i)
+
+
+def loop_jigsaw(x: torch.Tensor, k: int = 2) -> torch.Tensor:
+    out = []
+    for image in x:
+        rows = torch.chunk(image, k, dim=-2)
+        patches = [p for row in rows for p in torch.chunk(row, k, dim=-1)]
+        order = np.random.permutation(k * k)
+        while (order == np.arange(k * k)).all():
+            order = np.random.permutation(k * k)
+        shuffled = [patches[i] for i in order]
+        out.append(torch.cat([torch.cat(shuffled[r * k:(r + 1) * k], dim=-1) for r in range(k)], dim=-2))
+    return torch.stack(out)
+
+
+def loop_stitch(x: torch.Tensor) -> torch.Tensor:
+    out = x.clone()
+    height, width = x.shape[-2:]
+    for i in range(x.shape[0]):
+        j = _other(i, x.shape[0])
+        if random.random() < 0.5:
+            out[i, ..., :, width // 2:] = x[j, ..., :, width // 2:]
+        else:
+            out[i, ..., height // 2:, :] = x[j, ..., height // 2:, :]
+    return out
+
+
+def loop_cutout(x: torch.Tensor) -> torch.Tensor:
+    out = x.clone()
+    for i in range(x.shape[0]):
+        top, left, h, w = _box(*x.shape[-2:])
+        patch = out[i, ..., top:top + h, left:left + w]
+        patch[:] = patch.mean(dim=(-2, -1), keepdim=True)
+    return out
+
+
+def loop_cutmix(x: torch.Tensor) -> torch.Tensor:
+    out = x.clone()
+    for i in range(x.shape[0]):
+        j = _other(i, x.shape[0])
+        top, left, h, w = _box(*x.shape[-2:])
+        out[i, ..., top:top + h, left:left + w] = x[j, ..., top:top + h, left:left + w]
+    return out
+
+
+def loop_mixup(x: torch.Tensor) -> torch.Tensor:
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        g = float(np.random.beta(MIXUP_ALPHA, MIXUP_ALPHA))
+        out[i] = g * x[i] + (1 - g) * x[_other(i, x.shape[0])]
+    return out
+
+
+def loop_vflip(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([image.flip(-2) for image in x])
+
+
+def loop_noise(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([image + NOISE_STD * torch.randn_like(image) for image in x])
+
+
+LOOPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "jigsaw": loop_jigsaw,
+    "stitch": loop_stitch,
+    "cutout": loop_cutout,
+    "cutmix": loop_cutmix,
+    "mixup": loop_mixup,
+    "vflip": loop_vflip,
+    "noise": loop_noise,
+}
+
+
+# ------------------------------------------------ library equivalents (imported only here)
+
+
+def library_equivalents(x: torch.Tensor) -> dict[str, dict[str, Callable[[], Any]]]:
+    """{nda name: {library label: call}} for the transforms kornia / torchvision v2 offer."""
+    flat = x.flatten(1, 2) if x.dim() == 5 else x
+    labels = torch.randint(0, LABELS, (x.shape[0],), device=x.device)
+    found: dict[str, dict[str, Callable[[], Any]]] = {name: {} for name in NAMES}
+    try:
+        import kornia.augmentation as K
+    except ImportError:
+        K = None
+    if K is not None:
+        kornia_ops = {
+            "jigsaw": K.RandomJigsaw(grid=(2, 2), p=1.0),
+            "cutout": K.RandomErasing(scale=(1 / 9, 1 / 4), ratio=(0.5, 2.0), p=1.0),
+            "cutmix": K.RandomCutMixV2(p=1.0, use_correct_lambda=True),
+            "mixup": K.RandomMixUpV2(p=1.0),
+            "vflip": K.RandomVerticalFlip(p=1.0),
+            "noise": K.RandomGaussianNoise(std=NOISE_STD, p=1.0),
+        }
+        for name, op in kornia_ops.items():
+            found[name]["kornia"] = lambda op=op: op(flat)
+    try:
+        import torchvision.transforms.v2 as T
+    except ImportError:
+        T = None
+    if T is not None:
+        tv_ops: dict[str, Callable[[], Any]] = {
+            "cutout": lambda: T.RandomErasing(p=1.0, scale=(1 / 9, 1 / 4))(flat),
+            "cutmix": lambda: T.CutMix(num_classes=LABELS)(flat, labels),
+            "mixup": lambda: T.MixUp(num_classes=LABELS)(flat, labels),
+            "vflip": lambda: T.RandomVerticalFlip(p=1.0)(flat),
+            "noise": lambda: T.GaussianNoise(sigma=NOISE_STD)(flat),
+        }
+        for name, call in tv_ops.items():
+            found[name]["torchvision v2"] = call
+    return found
+
+
+# ------------------------------------------------ measurement
+
+
+class _Clock:
+    """Seconds per call of a function, through ``torch.utils.benchmark.Timer``."""
+
+    def __init__(self, threads: int, min_run_time: float, cpu_clock: bool) -> None:
+        self.threads = threads
+        self.min_run_time = min_run_time
+        self.timer = time.thread_time if cpu_clock else None
+
+    def __call__(self, call: Callable[[], Any]) -> float:
+        from torch.utils.benchmark import Timer
+
+        options: dict[str, Any] = {"globals": {"call": call}, "num_threads": self.threads}
+        if self.timer is not None:
+            options["timer"] = self.timer
+        return Timer("call()", **options).blocked_autorange(min_run_time=self.min_run_time).median
+
+
+def _compile(transform: nda_core.NDATransform, backend: str) -> tuple[Callable[[torch.Tensor], Any] | None, str]:
+    """``torch.compile(transform, fullgraph=True)`` (no generator), or None and why not."""
+    if backend == "none":
+        return None, "not asked"
+    try:
+        return torch.compile(transform, fullgraph=True, backend=backend, dynamic=False), ""
+    except Exception as error:  # a compiler that cannot start (no C++ toolchain, ...) is reported, not fatal
+        return None, f"{type(error).__name__}: {error}"
+
+
+def _progress(message: str) -> None:
+    """Progress goes to stderr, so that stdout holds only the header and the table."""
+    print(f"nda bench: {message}", file=sys.stderr, flush=True)
+
+
+def _median_rounds(calls: dict[str, Callable[[], Any]], clock: _Clock, rounds: int) -> dict[str, float]:
+    """Median seconds per call over ``rounds`` rounds; within a round the calls run in order."""
+    times: dict[str, list[float]] = {label: [] for label in calls}
+    for _ in range(rounds):
+        for label, call in calls.items():
+            times[label].append(clock(call))
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def run(
+    shapes: Sequence[tuple[int, ...]],
+    names: Sequence[str],
+    device: torch.device,
+    clock: _Clock,
+    rounds: int,
+    loop_rounds: int,
+    backend: str,
+    libraries: bool,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of the table (one per shape and NDA) and notes on what could not be timed."""
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for shape in shapes:
+        label = "x".join(map(str, shape))
+        _progress(f"{label}: building{' and compiling' if backend != 'none' else ''} {len(names)} transforms")
+        x = torch.rand(shape, device=device)
+        transforms = {name: nda_core.build(name) for name in names}
+        calls: dict[str, Callable[[], Any]] = {}
+        for name, transform in transforms.items():
+            calls[f"clone/{name}"] = x.clone
+            if name == "noise":
+                calls["randn"] = lambda: torch.randn(shape, device=device)
+            calls[name] = lambda t=transform: t(x)
+            compiled, why = _compile(transform, backend)
+            if compiled is not None:
+                try:
+                    compiled(x)  # compiles now, not inside the timing
+                    calls[f"compiled/{name}"] = lambda f=compiled: f(x)
+                except Exception as error:
+                    why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            if why and why != "not asked":
+                notes.append(f"{label} {name}: torch.compile(backend={backend!r}) failed: {why}")
+        _progress(f"{label}: timing ours, clone{' and compiled' if backend != 'none' else ''} ({rounds} rounds)")
+        ours = _median_rounds(calls, clock, rounds)
+        _progress(f"{label}: timing the per-sample loops" + (" and the libraries" if libraries else ""))
+        loops = _median_rounds({name: (lambda f=LOOPS[name]: f(x)) for name in names}, clock, loop_rounds)
+        found = library_equivalents(x) if libraries else {name: {} for name in names}
+        for name in names:
+            lib_times = _median_rounds(found[name], clock, rounds) if found[name] else {}
+            compiled_s = ours.get(f"compiled/{name}")
+            clone_s = ours[f"clone/{name}"]
+            rows.append(
+                {
+                    "shape": label,
+                    "nda": name,
+                    "clone_ms": 1e3 * clone_s,
+                    "ours_ms": 1e3 * ours[name],
+                    "vs_clone": ours[name] / clone_s,
+                    "target_vs_clone": target_vs_clone(shape, name),
+                    "compiled_ms": None if compiled_s is None else 1e3 * compiled_s,
+                    "compiled_vs_clone": None if compiled_s is None else compiled_s / clone_s,
+                    "vs_randn": ours[name] / ours["randn"] if name == "noise" else None,
+                    "loop_ms": 1e3 * loops[name],
+                    "speedup_vs_loop": loops[name] / ours[name],
+                    "libraries": {lib: {"ms": 1e3 * t, "speedup": t / ours[name]} for lib, t in lib_times.items()},
+                }
+            )
+    return rows, notes
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a Markdown table."""
+    lines = [
+        "| batch | NDA | ours (ms) | clone (ms) | ours / clone (target) | compiled / clone | speed-up vs per-sample loop | vs kornia | vs torchvision v2 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        libs = row["libraries"]
+
+        def lib(label: str) -> str:
+            return f"{libs[label]['speedup']:.1f}x ({libs[label]['ms']:.2f} ms)" if label in libs else "n/a"
+
+        ok = "ok" if row["vs_clone"] <= row["target_vs_clone"] else "MISSED"
+        randn = f"; {row['vs_randn']:.2f} x randn" if row["vs_randn"] is not None else ""
+        compiled = "n/a" if row["compiled_vs_clone"] is None else f"{row['compiled_vs_clone']:.2f} ({row['compiled_ms']:.3f} ms)"
+        lines.append(
+            f"| {row['shape']} | {row['nda']} | {row['ours_ms']:.3f} | {row['clone_ms']:.3f} "
+            f"| {row['vs_clone']:.2f} (<= {row['target_vs_clone']:g}, {ok}{randn}) | {compiled} "
+            f"| {row['speedup_vs_loop']:.1f}x | {lib('kornia')} | {lib('torchvision v2')} |"
+        )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu", help="device to time on, e.g. cuda (default: %(default)s)")
+    parser.add_argument(
+        "--shapes", nargs="+", type=parse_shape, default=[parse_shape(s) for s in DEFAULT_SHAPES], metavar="BxCx[T]xHxW",
+        help=f"batch shapes (default: {' '.join(DEFAULT_SHAPES)})",
+    )
+    parser.add_argument(
+        "--nda", nargs="+", choices=NAMES, default=list(NAMES), metavar="NAME",
+        help=f"NDAs to time, from {' '.join(NAMES)} (default: all)",
+    )
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each figure is the median over them (default: %(default)s)")
+    parser.add_argument(
+        "--min-run-time", type=float, default=0.2,
+        help="seconds each measurement runs at least, in blocks whose median is taken (default: %(default)s)",
+    )
+    parser.add_argument("--loop-rounds", type=int, default=1, help="rounds for the slow per-sample loops (default: %(default)s)")
+    parser.add_argument(
+        "--compile", default="inductor", choices=COMPILE_BACKENDS,
+        help="torch.compile backend of the compiled column, or none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--libraries", action=argparse.BooleanOptionalAction, default=True,
+        help="also time kornia and torchvision v2 where installed (default: %(default)s)",
+    )
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or this thread's CPU time (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the draws (default: %(default)s)")
+    parser.add_argument("--json", help="also write the rows to this JSON file (default: none)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time every NDA transform on this machine (nda bench --device cuda for your GPU)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option in ("threads", "rounds", "loop_rounds"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}")
+    if not args.min_run_time > 0:
+        parser.error(f"--min-run-time must be positive, got {args.min_run_time}")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda asked, but torch sees no CUDA device here; use --device cpu")
+    if args.clock == "cpu" and device.type != "cpu":
+        parser.error("--clock cpu times this thread's CPU time and cannot see GPU work; use --clock wall")
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(
+        f"device: {device} ({where}), torch {torch.__version__}, threads {args.threads}, clock {args.clock}, "
+        f"compile {args.compile}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
+    )
+    clock = _Clock(args.threads, args.min_run_time, args.clock == "cpu")
+    from torch._dynamo import config as dynamo_config
+
+    # Every transform shares NDATransform.forward, so each (transform, shape) is one more entry in
+    # that code object's compile cache, beside whatever this process compiled before.
+    with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, accumulated_recompile_limit=RECOMPILE_LIMIT):
+        rows, notes = run(args.shapes, args.nda, device, clock, args.rounds, args.loop_rounds, args.compile, args.libraries)
+    print(format_table(rows))
+    for note in notes:
+        print(f"note: {note}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=1)
+    bad = [row for row in rows if not all(math.isfinite(row[key]) for key in ("vs_clone", "speedup_vs_loop"))]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

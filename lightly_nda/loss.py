@@ -13,7 +13,7 @@ jigsawed copies of the sample's own views).
   ``out0`` requires a gradient, exactly as lightly does.
 * SimCLR mode (``memory_bank_size=0``): both rows of sample i (``out0_i`` and ``out1_i``) get the
   sample's M NDA embeddings as extra negatives beside the 2N - 2 in-batch ones
-  (``lightly_nda._core_pending.nt_xent_logits``).
+  (``nda_core.losses.nt_xent_logits``).
 
 NDA embeddings are never enqueued, never gathered across ranks and never negatives of another
 sample. Unlike ``NTXentLoss`` (whose bank buffers are not persistent), the memory bank and its
@@ -30,7 +30,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.utils import concat_all_gather
 from lightly.utils import dist
 
-from lightly_nda._core_pending import nt_xent_logits
+from nda_core.losses import nt_xent_logits
 from nda_core._checks import check_bool, check_int, check_positive, check_tensor
 from nda_core.losses import info_nce_logits
 

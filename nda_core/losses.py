@@ -7,6 +7,9 @@ NDA-GAN (paper, Section 3): the discriminator's fake distribution is the mixture
 
 and the generator loss is unchanged. ``lam = 1`` recovers the plain GAN.
 
+NDA NT-Xent (SimCLR mode): both rows of a pair get that pair's NDA features as extra negatives
+beside the 2N - 2 in-batch ones (:func:`nt_xent_logits`).
+
 NDA InfoNCE (paper, Section 4): NDA views of a sample's own images are extra negatives
 beside the shared queue:
 
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nda_core._checks import check_choice, check_number, check_positive, check_tensor
+from nda_core._checks import check_choice, check_int, check_number, check_positive, check_tensor
 
 __all__ = [
     "ADVERSARIAL_KINDS",
@@ -38,6 +41,9 @@ __all__ = [
     "nda_info_nce",
     "info_nce_logits",
     "NDAInfoNCELoss",
+    "own_negative_logits",
+    "nt_xent_logits",
+    "nda_nt_xent",
     "QUEUE_LAYOUTS",
 ]
 
@@ -218,6 +224,28 @@ def _queue_columns(queue: torch.Tensor, dim: int, layout: str | None) -> torch.T
     return columns.t() if layout == "KD" else columns
 
 
+def own_negative_logits(queries: torch.Tensor, nda: torch.Tensor) -> torch.Tensor:
+    """(B, R, M) logits ``queries[b, r] . nda[b, m]``: every query of sample b against sample b's own
+    NDA negatives only, the per-sample NDA term of NDA-CPC, NDA-MoCo, NDA-SimCLR and NDA-DPC.
+
+    Plain dot products: normalise both inputs first for cosine similarities.
+
+    Args:
+        queries: (B, R, D) the R queries (predictions, views) of each sample.
+        nda: (B, M, D) the M NDA features of each sample.
+    """
+    _check_features("queries", queries, 3, "(B, R, D)")
+    _check_features("nda", nda, 3, f"({queries.shape[0]}, M, {queries.shape[2]})")
+    if nda.shape[0] != queries.shape[0] or nda.shape[2] != queries.shape[2]:
+        raise ValueError(
+            f"nda must have shape ({queries.shape[0]}, M, {queries.shape[2]}), one set of M NDA features per "
+            f"sample of the batch, got {tuple(nda.shape)}."
+        )
+    if nda.device != queries.device:
+        raise ValueError(f"nda is on {nda.device} but the queries are on {queries.device}; move nda with .to({queries.device!s:s}).")
+    return torch.bmm(queries, nda.transpose(1, 2))
+
+
 def info_nce_logits(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -250,7 +278,7 @@ def info_nce_logits(
         _check_features("nda", nda, 3, f"(B, M, {q.shape[1]})")
         if nda.shape[0] != q.shape[0] or nda.shape[2] != q.shape[1]:
             raise ValueError(f"nda must have shape ({q.shape[0]}, M, {q.shape[1]}), got {tuple(nda.shape)}.")
-        parts.append(torch.bmm(F.normalize(nda, dim=2), q.unsqueeze(2)).squeeze(2))
+        parts.append(own_negative_logits(q.unsqueeze(1), F.normalize(nda, dim=2)).squeeze(1))
     return torch.cat(parts, dim=1) / temperature
 
 
@@ -302,3 +330,83 @@ class NDAInfoNCELoss(nn.Module):
     def extra_repr(self) -> str:
         layout = "" if self.queue_layout is None else f", queue_layout={self.queue_layout!r}"
         return f"temperature={self.temperature}{layout}"
+
+
+def nt_xent_logits(
+    z0: torch.Tensor,
+    z1: torch.Tensor,
+    nda: torch.Tensor | None = None,
+    temperature: float = 0.5,
+    z0_all: torch.Tensor | None = None,
+    z1_all: torch.Tensor | None = None,
+    first_index: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (2B, 2N - 1 + M) and targets (2B,) of NT-Xent (SimCLR) with per-sample NDA negatives.
+
+    All features are L2-normalised. For B pairs (z0_i, z1_i) whose batch gathered over ranks has
+    N pairs and starts at ``first_index`` there, the row of z0_i is, divided by T,
+    ``[z0_i . z1_all (N) | z0_i . z0_all without z0_i (N - 1) | z0_i . nda_i1 ... z0_i . nda_iM]``
+    with the positive at column ``first_index + i``; the row of z1_i swaps 0 and 1. Every row has
+    2N - 2 in-batch negatives and its own sample's M NDA negatives, which never reach another
+    sample's rows. With ``nda=None`` it is SimCLR's NT-Xent in lightly's column order.
+
+    Args:
+        z0, z1: (B, D) the two views of this batch.
+        nda: (B, M, D) per-sample extra negatives (NDA embeddings), or None.
+        temperature: softmax temperature T > 0.
+        z0_all, z1_all: (N, D) the views gathered over every rank (default: z0, z1); they must
+            contain z0 and z1 at rows ``first_index .. first_index + B - 1``.
+        first_index: index of this batch's first pair in the gathered batch (rank * B).
+    """
+    temperature = check_positive(temperature, "temperature", "SimCLR uses 0.5 (lightly's default) or 0.1-0.2.")
+    _check_features("z0", z0, 2, "(B, D)")
+    _check_features("z1", z1, 2, "(B, D)")
+    if z1.shape != z0.shape:
+        raise ValueError(f"z1 must have the shape of z0 {tuple(z0.shape)}, got {tuple(z1.shape)}.")
+    batch, dim = z0.shape
+    z0_all = z0 if z0_all is None else _check_features("z0_all", z0_all, 2, f"(N, {dim})")
+    z1_all = z1 if z1_all is None else _check_features("z1_all", z1_all, 2, f"(N, {dim})")
+    if z0_all.shape != z1_all.shape or z0_all.shape[1] != dim or z0_all.shape[0] < batch:
+        raise ValueError(
+            f"z0_all and z1_all must both have shape (N, {dim}) with N >= {batch}, got "
+            f"{tuple(z0_all.shape)} and {tuple(z1_all.shape)}."
+        )
+    total = z0_all.shape[0]
+    check_int(first_index, "first_index", 0, f"it is rank * B, at most N - B = {total - batch}.", maximum=total - batch)
+    z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
+    z0_all, z1_all = F.normalize(z0_all, dim=1), F.normalize(z1_all, dim=1)
+    rows = torch.arange(batch, device=z0.device)
+    own = torch.zeros(batch, total, dtype=torch.bool, device=z0.device)
+    own[rows, rows + first_index] = True  # each row's own view in the same-view block
+    same0 = (z0 @ z0_all.t())[~own].view(batch, total - 1)
+    same1 = (z1 @ z1_all.t())[~own].view(batch, total - 1)
+    logits = torch.cat([torch.cat([z0 @ z1_all.t(), same0], 1), torch.cat([z1 @ z0_all.t(), same1], 1)], 0)
+    if nda is not None:
+        _check_features("nda", nda, 3, f"({batch}, M, {dim})")
+        if nda.shape[0] != batch or nda.shape[2] != dim:
+            raise ValueError(f"nda must have shape ({batch}, M, {dim}), got {tuple(nda.shape)}.")
+        extra = own_negative_logits(torch.stack([z0, z1], dim=1), F.normalize(nda, dim=2))  # (B, 2, M)
+        logits = torch.cat([logits, torch.cat([extra[:, 0], extra[:, 1]], 0)], 1)
+    targets = (rows + first_index).repeat(2)
+    return logits / temperature, targets
+
+
+def nda_nt_xent(
+    z0: torch.Tensor,
+    z1: torch.Tensor,
+    nda: torch.Tensor | None = None,
+    temperature: float = 0.5,
+    z0_all: torch.Tensor | None = None,
+    z1_all: torch.Tensor | None = None,
+    first_index: int = 0,
+) -> torch.Tensor:
+    """Mean cross-entropy of :func:`nt_xent_logits` over its 2B rows.
+
+    Example:
+        >>> import torch
+        >>> z0 = torch.tensor([[1.0, 0.0], [0.0, 1.0]]); z1 = z0.clone()
+        >>> round(float(nda_nt_xent(z0, z1, temperature=1.0)), 4)  # -log(e / (e + 1 + 1))
+        0.5514
+    """
+    logits, targets = nt_xent_logits(z0, z1, nda, temperature, z0_all, z1_all, first_index)
+    return F.cross_entropy(logits, targets)

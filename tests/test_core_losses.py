@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from nda_core import losses
 from nda_core.losses import (
@@ -243,3 +244,54 @@ def test_a_transposed_queue_is_refused_with_the_fix():
 def test_lam_errors_have_the_shared_form():
     with pytest.raises(TypeError, match=r"lam must be a number in \(0, 1\], got True \(bool\)"):
         nda_discriminator_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), "hinge", True)
+
+
+# ----------------------------------------------------------------- NT-Xent with NDA negatives
+
+
+def _nt_xent_reference(z0, z1, nda, temperature):
+    """Slow NT-Xent with per-sample NDA negatives, one row at a time, from the equation."""
+    z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
+    nda = F.normalize(nda, dim=2)
+    batch = z0.shape[0]
+    losses = []
+    for views in ((z0, z1), (z1, z0)):
+        anchor_view, other_view = views
+        for i in range(batch):
+            anchor = anchor_view[i]
+            positive = anchor @ other_view[i]
+            negatives = [anchor @ other_view[j] for j in range(batch) if j != i]
+            negatives += [anchor @ anchor_view[j] for j in range(batch) if j != i]
+            negatives += [anchor @ nda[i, m] for m in range(nda.shape[1])]  # its own NDA features only
+            logits = torch.stack([positive, *negatives]) / temperature
+            losses.append(-torch.log_softmax(logits, 0)[0])
+    return torch.stack(losses).mean()
+
+
+def test_nt_xent_with_nda_matches_the_slow_reference():
+    from nda_core.losses import nda_nt_xent
+
+    generator = torch.Generator().manual_seed(3)
+    z0, z1 = torch.randn(5, 8, generator=generator), torch.randn(5, 8, generator=generator)
+    nda = torch.randn(5, 3, 8, generator=generator)
+    torch.testing.assert_close(nda_nt_xent(z0, z1, nda, 0.3), _nt_xent_reference(z0, z1, nda, 0.3))
+
+
+def test_nda_features_of_a_sample_only_reach_its_own_rows():
+    from nda_core.losses import nt_xent_logits
+
+    generator = torch.Generator().manual_seed(4)
+    z0, z1 = torch.randn(4, 6, generator=generator), torch.randn(4, 6, generator=generator)
+    nda = torch.randn(4, 2, 6, generator=generator, requires_grad=True)
+    logits, targets = nt_xent_logits(z0, z1, nda, 0.5)
+    assert logits.shape == (8, 2 * 4 - 1 + 2) and targets.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    logits[[1, 5]].sum().backward()  # the two rows of sample 1
+    touched = nda.grad.abs().sum(dim=(1, 2)) > 0
+    assert touched.tolist() == [False, True, False, False]
+
+
+def test_own_negative_logits_refuses_features_of_another_batch():
+    from nda_core.losses import own_negative_logits
+
+    with pytest.raises(ValueError, match=r"nda must have shape \(3, M, 4\)"):
+        own_negative_logits(torch.randn(3, 2, 4), torch.randn(2, 5, 4))

@@ -137,7 +137,7 @@ def test_two_gloo_ranks_gather_negatives_but_keep_nda_local(cifar_root, tmp_path
     z0, z1, nda = _simclr_inputs()
     total = torch.zeros((), dtype=torch.float64)
     z0_ref, z1_ref = z0.clone().requires_grad_(), z1.clone().requires_grad_()
-    from lightly_nda._core_pending import nda_nt_xent
+    from nda_core.losses import nda_nt_xent
 
     for rank, result in enumerate(results):
         local = slice(rank * SIMCLR_BATCH, (rank + 1) * SIMCLR_BATCH)

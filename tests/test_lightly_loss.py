@@ -12,7 +12,7 @@ pytest.importorskip("lightly")
 from lightly.loss import NTXentLoss  # noqa: E402
 
 from lightly_nda import NDANTXentLoss  # noqa: E402
-from lightly_nda._core_pending import nda_nt_xent, nt_xent_logits  # noqa: E402
+from nda_core.losses import nda_nt_xent, nt_xent_logits  # noqa: E402
 
 BATCH, DIM, BANK, VIEWS = 6, 8, 20, 3
 TEMPERATURE = 0.2
@@ -299,7 +299,7 @@ def test_bank_dimension_mismatch_and_bad_features():
         NDANTXentLoss()(out0[None], out1)
 
 
-@pytest.mark.parametrize("name", ["lightly_nda.loss", "lightly_nda._core_pending"])
+@pytest.mark.parametrize("name", ["lightly_nda.loss", "nda_core.losses"])
 def test_docstring_examples(name):
     import doctest
     import importlib

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -102,8 +103,11 @@ def test_a_plugin_that_cannot_load_gives_its_install_hint(capsys, monkeypatch):
 def wheel_site(tmp_path_factory) -> Path:
     """The project built as a wheel and unpacked into a bare folder (no editable source on the path)."""
     work = tmp_path_factory.mktemp("wheel")
+    # Build from a copy of the sources without build/ and egg-info: setuptools would package stale files from them.
+    source = work / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "docs", "tests"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(source)],
         check=True,
         capture_output=True,
     )

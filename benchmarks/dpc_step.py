@@ -1,0 +1,124 @@
+"""NDA-DPC vs DPC training-step time at equal batch, beside the floor the extra encoder pass sets.
+
+One run times, on the same batch and interleaved round by round (so that machine load hits all
+alike), with ``torch.utils.benchmark.Timer``:
+
+* ``dpc``: DPC's step (encode all blocks, GRU + predictor, ``dpc_loss``, backward, Adam step);
+* ``nda``: NDA-DPC's step (the same plus NDA clips made on the device with ``nda_core``, encoded
+  by the same encoder, their features as extra negatives);
+* ``extra``: the extra work NDA-DPC cannot avoid: the encoder's forward and backward over the
+  NDA clips (made once, outside the timing).
+
+The floor is ``dpc + extra``; the target is ``nda / floor <= 1.05``: making the clips, the extra
+logits and the bookkeeping cost under 5% of a step. The verdict uses the median over rounds of
+the ratio within each round (the three timings of a round see the same machine load); the ratio
+of the fastest timings is printed beside it. With the paper's setting (NDA of the
+``pred_step`` target blocks) the extra encoder work is ``pred_step / num_seq`` of DPC's encoder
+work (3/8 for DPC's 8 blocks, 3 predicted).
+
+    python benchmarks/dpc_step.py                        # the CPU model of the moving-MNIST configs
+    python benchmarks/dpc_step.py --preset dpc --batch 8 # DPC's ResNet-18 2D+3D at 128 px (a GPU job)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from typing import Callable
+
+import torch
+
+#: Models: the CPU configs' small DPC and DPC's published one.
+PRESETS = {
+    "cpu": dict(depth=18, width=8, in_channels=1, input_size=64, num_seq=6, seq_len=4, pred_step=2),
+    "dpc": dict(depth=18, width=64, in_channels=3, input_size=128, num_seq=8, seq_len=5, pred_step=3),
+}
+TARGET = 1.05
+WARMUP = 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="model (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=16, help="videos per step (default: %(default)s)")
+    parser.add_argument("--nda", default="jigsaw", help="nda_core NDA name (default: %(default)s)")
+    parser.add_argument("--blocks", default="target", choices=["target", "context", "all"], help="blocks made NDA (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default: %(default)s)")
+    parser.add_argument("--number", type=int, default=2, help="steps per timing (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: %(default)s)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args()
+
+    from torch.utils.benchmark import Timer
+
+    from video_dpc import DPC, DPCNegatives, dpc_loss
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    spec = PRESETS[args.preset]
+    model = DPC(**spec).to(device)
+    negatives = DPCNegatives(args.nda, blocks=args.blocks)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    size = spec["input_size"]
+    blocks = torch.randn(args.batch, spec["num_seq"], spec["in_channels"], spec["seq_len"], size, size, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    nda_clips = negatives.make_clips(blocks, model.pred_step, generator)
+
+    def dpc_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        dpc_loss(*model(blocks)).loss.backward()
+        optimizer.step()
+
+    def nda_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        pred, target = model(blocks)
+        dpc_loss(pred, target, negatives(model, blocks, generator)).loss.backward()
+        optimizer.step()
+
+    def extra() -> None:
+        model.encode(nda_clips).sum().backward()
+
+    steps: dict[str, Callable[[], None]] = {"dpc": dpc_step, "nda": nda_step, "extra": extra}
+    timers = {name: Timer("fn()", globals={"fn": fn}, num_threads=args.threads) for name, fn in steps.items()}
+    for fn in steps.values():
+        for _ in range(WARMUP):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_ in range(args.rounds):
+        for name, timer in timers.items():
+            times[name].append(timer.timeit(args.number).mean)
+        print(f"round {round_ + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()), flush=True)
+
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items()}
+    floor = best["dpc"] + best["extra"]
+    adjacent = [n / (d + e) for n, d, e in zip(times["nda"], times["dpc"], times["extra"])]
+    result = {
+        "preset": args.preset, "model": spec, "batch": args.batch, "nda": args.nda, "blocks": args.blocks,
+        "device": str(device), "threads": args.threads, "rounds": args.rounds, "number": args.number,
+        "best_ms": {k: round(v * 1e3, 2) for k, v in best.items()},
+        "median_ms": {k: round(v * 1e3, 2) for k, v in median.items()},
+        "nda_over_dpc": round(best["nda"] / best["dpc"], 3),
+        "floor_over_dpc": round(floor / best["dpc"], 3),
+        "nda_over_floor": round(best["nda"] / floor, 3),
+        "nda_over_floor_median_of_rounds": round(statistics.median(adjacent), 3),
+    }
+    print(f"\n{args.preset} DPC ({spec}), batch {args.batch}, NDA {args.nda} on {args.blocks} blocks, {device}, "
+          f"{args.threads} threads; fastest of {args.rounds} rounds x {args.number} steps:")
+    print(f"  DPC step          {best['dpc'] * 1e3:8.1f} ms")
+    print(f"  NDA-DPC step      {best['nda'] * 1e3:8.1f} ms   NDA-DPC / DPC = {result['nda_over_dpc']:.3f}")
+    print(f"  extra encoder     {best['extra'] * 1e3:8.1f} ms   floor / DPC   = {result['floor_over_dpc']:.3f}")
+    paired = result["nda_over_floor_median_of_rounds"]
+    verdict = "within" if paired <= TARGET else "NOT within"
+    print(f"  NDA-DPC / floor = {paired:.3f} (median of the per-round ratios; fastest-of ratio {result['nda_over_floor']:.3f}); "
+          f"{verdict} the {TARGET:.2f} target")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Real training with PyTorch Lightning on the CPU: NDA-DPC steps on moving-MNIST actions and on
+real video clips, checkpoint resume that continues the step count, a linear probe from a
+pre-training checkpoint and its dense-window evaluation, the `nda dpc` command, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import video_dpc.engine
+from test_video_data import make_ucf_tree
+from video_dpc.cli import main
+
+PLUGINS = Path(__file__).resolve().parents[1] / "plugins" / "video_dpc"
+NDA_CFG = PLUGINS / "cpu" / "nda-dpc-jigsaw_moving-mnist.yaml"
+LINEAR_CFG = PLUGINS / "cpu" / "linear_moving-mnist.yaml"
+# A tiny model on 64 px moving-MNIST (a 2 x 2 feature map), 8 training videos of 12 frames.
+TINY = [
+    "model.depth=10", "model.width=4", "model.num_seq=4", "model.seq_len=2", "model.pred_step=2",
+    "data.frames=12", "data.train_videos=8", "data.test_videos=4", "data.batch_size=4",
+    "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1", "threads=1", "progress=none",
+]
+
+
+def _steps(work_dir: Path, column: str = "train/loss") -> list[int]:
+    rows = []
+    for file in sorted((work_dir / "csv").glob("version_*/metrics.csv")):
+        with open(file) as handle:
+            rows += [int(r["step"]) for r in csv.DictReader(handle) if r.get(column)]
+    return rows
+
+
+@pytest.fixture
+def recorded_losses(monkeypatch):
+    """Observe the tensors that Lightning's training step hands to dpc_loss."""
+    seen = []
+    original = video_dpc.engine.dpc_loss
+
+    def record(pred, target, nda=None):
+        seen.append((pred.detach(), target.detach(), None if nda is None else nda.detach()))
+        return original(pred, target, nda)
+
+    monkeypatch.setattr(video_dpc.engine, "dpc_loss", record)
+    return seen
+
+
+def test_nda_dpc_trains_with_lightning_and_resume_continues_the_step_count(tmp_path, recorded_losses):
+    work = tmp_path / "run"
+    first = TINY + ["trainer.max_steps=2", "trainer.val_check_interval=2", "checkpoint.every_n_train_steps=2"]
+    assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *first]) == 0
+    training = [entry for entry in recorded_losses if entry[2] is not None]
+    assert len(training) == 2  # two NDA-DPC steps; validation uses the plain DPC loss
+    pred, target, nda = training[0]
+    assert pred.shape == target.shape == (4, 2, 16, 2, 2) and nda.shape == (4, 2 * 2 * 2, 16)
+    checkpoint = torch.load(work / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2 and "nda_generator" in checkpoint
+    assert _steps(work) == [0, 1]
+
+    again = TINY + ["trainer.max_steps=4", "trainer.val_check_interval=2", "checkpoint.every_n_train_steps=2"]
+    assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), "--resume", "auto", *again]) == 0
+    resumed = torch.load(work / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert resumed["global_step"] == 4  # continued from step 2, not restarted
+    assert len([entry for entry in recorded_losses if entry[2] is not None]) == 4
+    assert not torch.equal(resumed["nda_generator"], checkpoint["nda_generator"])
+    assert _steps(work) == [0, 1, 2, 3]  # the logs continue at step 2
+
+
+def test_linear_probe_from_a_pretraining_checkpoint_and_evaluation(tmp_path):
+    pretrain = tmp_path / "pretrain"
+    assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(pretrain), *TINY, "trainer.max_steps=1",
+                 "trainer.val_check_interval=1", "checkpoint.every_n_train_steps=1", "nda.transform={type: cutmix}"]) == 0
+    encoder = torch.load(pretrain / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    probe = tmp_path / "probe"
+    assert main(["finetune", "--config", str(LINEAR_CFG), "--work-dir", str(probe), "--pretrained",
+                 str(pretrain / "checkpoints" / "last.ckpt"), *TINY, "trainer.max_epochs=1"]) == 0
+    tuned = torch.load(probe / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    conv = "model.backbone.stem.0.weight"
+    torch.testing.assert_close(tuned[conv], encoder[conv])  # frozen encoder: the pre-trained weights
+    assert not torch.equal(tuned["model.final_fc.1.weight"], torch.zeros_like(tuned["model.final_fc.1.weight"]))
+    assert main(["evaluate", "--config", str(LINEAR_CFG), "--work-dir", str(probe), "--checkpoint",
+                 str(probe / "checkpoints" / "last.ckpt"), *TINY]) == 0
+    results = json.loads((probe / "results.json").read_text())
+    assert results["videos"] == 4 and 0 <= results["top1"] <= 100 and len(results["per_class_top1"]) == 8
+
+
+def test_pretraining_on_real_video_files(tmp_path, caplog):
+    root, splits = make_ucf_tree(tmp_path / "ucf")
+    config = PLUGINS / "ucf101" / "nda-dpc-cutmix_r18_ucf101-128.yaml"
+    overrides = [
+        f"data.root={root}", f"data.splits={splits}", "data.batch_size=2", "data.num_workers=0", "data.augment.resize=36",
+        "model.depth=10", "model.width=4", "model.input_size=32", "model.num_seq=4", "model.seq_len=3", "model.pred_step=1",
+        "trainer.max_steps=2", "trainer.max_epochs=1", "trainer.limit_val_batches=1", "trainer.accelerator=cpu", "threads=1",
+        "progress=none",
+    ]
+    with caplog.at_level("WARNING", logger="video_dpc"):
+        assert main(["pretrain", "--config", str(config), "--work-dir", str(tmp_path / "run"), *overrides]) == 0
+    assert "ucf101 train split: skipped 1 of 4 videos with at most 36 frames" in caplog.text  # part_0.mp4, 32 frames
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["global_step"] == 1
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["model.widht=4"], "model has an unknown key 'widht' (did you mean 'width'?)"),
+        (["nda.transform.type=jigsaw3"], "nda.transform={'type': 'jigsaw3'} is not a valid NDA: unknown NDA 'jigsaw3'; known NDAs"),
+        (["data.dataset=kinetics"], "data.dataset must be one of ['ucf101', 'hmdb51', 'moving_mnist']"),
+        (["optim.momentum=0.9"], "optim has an unknown key 'momentum'"),
+        (["trainer.max_step=3"], "trainer has an unknown key 'max_step' (did you mean 'max_steps'?)"),
+        (["model.input_size=96"], "train-00000-horizontal-slow-bounce: frames of 64x64 are smaller than the 96x96 crop; set data.augment.resize"),
+        (["optimizer.lr=1"], "unknown section 'optimizer' (did you mean 'optim'?)"),
+        (["lr"], "override 'lr' must look like key.sub=value"),
+    ],
+)
+def test_bad_configs_give_one_clear_line(tmp_path, capsys, arguments, message):
+    code = main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(tmp_path), *TINY, "trainer.max_steps=1", *arguments])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_files_give_one_clear_line(tmp_path, capsys):
+    assert main(["pretrain", "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "config file" in capsys.readouterr().err
+    assert main(["evaluate", "--config", str(LINEAR_CFG), *TINY]) == 2
+    assert "evaluate needs --checkpoint" in capsys.readouterr().err
+    assert main(["finetune", "--config", str(LINEAR_CFG), "--pretrained", str(tmp_path / "x.ckpt"), *TINY]) == 2
+    assert "x.ckpt' does not exist; pass the .ckpt written by `pretrain`" in capsys.readouterr().err
+    ucf = PLUGINS / "ucf101" / "dpc_r18_ucf101-128.yaml"
+    assert main(["pretrain", "--config", str(ucf), f"data.splits={tmp_path}", "trainer.max_steps=1"]) == 2
+    assert "classInd.txt' not found" in capsys.readouterr().err
+
+
+def test_nda_host_runs_the_dpc_command(capsys):
+    from nda_core.cli import main as nda_main, plugin_commands
+
+    if "dpc" not in plugin_commands():
+        pytest.fail("the nda.commands entry point 'dpc' is not installed: pip install -e '.[all]'")
+    assert nda_main(["dpc", "pretrain", "--config", str(NDA_CFG), "--print-config", "nda.transform.k=4"]) == 0
+    assert "k: 4" in capsys.readouterr().out
+
+
+def test_importing_the_command_line_loads_no_lightning():
+    code = "import sys, video_dpc.cli; print('pytorch_lightning' in sys.modules, 'torchvision' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """DDP-ready: two spawned CPU ranks (gloo) train NDA-DPC; each rank draws its own NDA."""
+    work = tmp_path / "ddp"
+    overrides = TINY + ["data.train_videos=16", "trainer.max_steps=2", "trainer.val_check_interval=2",
+                        "checkpoint.every_n_train_steps=2", "trainer.strategy=ddp_spawn", "trainer.devices=2"]
+    assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *overrides]) == 0
+    checkpoint = torch.load(work / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2 and "nda_generator" in checkpoint

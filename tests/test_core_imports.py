@@ -131,3 +131,14 @@ def test_nda_bench_help_works_from_an_installed_wheel(wheel_site, tmp_path):
     assert first.startswith(str(wheel_site)), f"nda_core was imported from {first}, not from the wheel"
     assert "usage: nda bench" in help_text
     assert sysconfig.get_paths()["purelib"] not in first
+
+
+def test_the_wheel_ships_every_plugin_config(wheel_site):
+    """Configs users pass to mim, StudioGAN and video_dpc are in a non-editable install too."""
+    shipped = {p.relative_to(wheel_site).as_posix() for p in (wheel_site / "plugins").rglob("*") if p.is_file()}
+    wanted = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "plugins").rglob("*")
+        if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".txt") and "__pycache__" not in p.parts
+    }
+    assert len(wanted) > 50 and wanted <= shipped, sorted(wanted - shipped)[:10]

@@ -1,0 +1,186 @@
+"""Plugging NDA into an unmodified StudioGAN: its ``Configurations`` and ``WORKER`` classes.
+
+:func:`install` (StudioGAN's ``src/`` must be importable, see :mod:`studiogan_nda.checkout`)
+wraps four methods, leaving StudioGAN's files untouched:
+
+* ``Configurations.load_base_cfgs``: after StudioGAN's defaults, adds ``LOSS.apply_nda``
+  (False), ``LOSS.nda_lambda`` (0.25) and ``LOSS.nda`` (jigsaw, k=2), so a YAML can set them
+  (StudioGAN raises ``AttributeError`` for keys it does not know). It warns instead of
+  overwriting when StudioGAN itself ever defines one of these keys.
+* ``Configurations._overwrite_cfgs``: a YAML with ``_base_`` is composed from its base files
+  (:func:`studiogan_nda.settings.read_yaml`); every other YAML goes to StudioGAN's own reader.
+* ``Configurations.check_compatability``: checks the NDA keys first (clear ``ValueError``s),
+  then runs StudioGAN's own checks.
+* ``WORKER.__init__``: after StudioGAN's constructor, :func:`studiogan_nda.objective.attach`
+  gives the worker the NDA discriminator objective when ``apply_nda`` is True.
+
+With ``apply_nda: False`` nothing else changes: StudioGAN's own loss functions, augmentation and
+random number stream run as before, bit for bit.
+
+``torch.multiprocessing.spawn`` (StudioGAN's ``-DDP``) starts fresh interpreters that know
+nothing of these wrappers; the config object carries a small token whose unpickling re-installs
+them (and the launcher's needed workarounds) in every worker process before it builds its model.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+import sys
+import warnings
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+from studiogan_nda.settings import BASE_KEY, NDA_KEYS, check_nda_settings, read_yaml, uses_base
+
+__all__ = ["install", "uninstall", "is_installed", "SPAWN_ATTRIBUTE"]
+
+logger = logging.getLogger("studiogan_nda")
+
+#: Attribute of StudioGAN's Configurations object that carries the hooks into spawned workers.
+SPAWN_ATTRIBUTE = "_nda_plugins_reinstall"
+_MARKER = "_nda_plugins_original"
+_INSTALL_HINT = "pip install 'nda-plugins[studiogan]'"
+_originals: dict[tuple[type, str], Callable[..., Any]] = {}
+
+
+class _ReinstallOnUnpickle:
+    """Pickled with StudioGAN's config into ``-DDP`` worker processes; unpickling re-installs the hooks."""
+
+    def __init__(self, source: str, workarounds: tuple[str, ...] = ()) -> None:
+        self.source = source
+        self.workarounds = workarounds
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _reinstall, (self.source, self.workarounds)
+
+    def __repr__(self) -> str:
+        return f"<studiogan_nda hooks for {self.source}>"
+
+
+def _reinstall(source: str, workarounds: tuple[str, ...] = ()) -> _ReinstallOnUnpickle:
+    from studiogan_nda import checkout
+
+    if source not in sys.path:
+        checkout.add_to_path(Path(source).parent)
+    install()
+    if workarounds:
+        from studiogan_nda import workarounds as studiogan_workarounds
+
+        studiogan_workarounds.apply(workarounds)
+    return _ReinstallOnUnpickle(source, workarounds)
+
+
+def _studiogan_modules() -> tuple[Any, Any]:
+    try:
+        config = importlib.import_module("config")
+        worker = importlib.import_module("worker")
+    except ImportError as error:
+        raise ImportError(
+            f"StudioGAN's modules failed to import ({error}); install its dependencies with {_INSTALL_HINT} and "
+            f"put its src/ on sys.path (studiogan_nda.checkout.add_to_path)."
+        ) from error
+    if not hasattr(config, "Configurations") or not hasattr(worker, "WORKER"):
+        raise ImportError(
+            f"the modules 'config' ({config.__file__}) and 'worker' ({worker.__file__}) are not StudioGAN's; put "
+            f"StudioGAN's src/ first on sys.path (studiogan_nda.checkout.add_to_path)."
+        )
+    return config, worker
+
+
+def _patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    original = cls.__dict__[name]
+    if getattr(original, _MARKER, None) is not None:
+        return  # ours already
+    wrapper = wraps(original)(make(original))
+    setattr(wrapper, _MARKER, original)
+    _originals[(cls, name)] = original
+    setattr(cls, name, wrapper)
+
+
+def _add_nda_keys(original: Callable[..., Any]) -> Callable[..., Any]:
+    def load_base_cfgs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        for key, default in NDA_KEYS.items():
+            if hasattr(self.LOSS, key):
+                warnings.warn(
+                    f"StudioGAN's Configurations already defines LOSS.{key}; studiogan_nda keeps StudioGAN's "
+                    f"default {getattr(self.LOSS, key)!r} instead of its own {default!r}.",
+                    stacklevel=2,
+                )
+                continue
+            setattr(self.LOSS, key, copy.deepcopy(default))
+        source = str(Path(importlib.import_module("config").__file__).resolve().parent)
+        from studiogan_nda import workarounds as studiogan_workarounds
+
+        setattr(self, SPAWN_ATTRIBUTE, _ReinstallOnUnpickle(source, tuple(studiogan_workarounds.applied_for_spawn())))
+        return result
+
+    return load_base_cfgs
+
+
+def _compose_bases(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _overwrite_cfgs(self: Any, cfg_file: str) -> Any:
+        if not uses_base(cfg_file):
+            return original(self, cfg_file)
+        for section, values in read_yaml(cfg_file).items():
+            if section not in self.super_cfgs:
+                raise KeyError(
+                    f"{cfg_file}: section {section!r} is not one of StudioGAN's {sorted(self.super_cfgs)} "
+                    f"(or {BASE_KEY!r})."
+                )
+            target = self.super_cfgs[section]
+            for key, value in values.items():
+                if not hasattr(target, key):
+                    raise AttributeError(
+                        f"There does not exist '{section}.{key}' attribute in the config.py ({cfg_file} or one of its "
+                        f"{BASE_KEY} files); check the spelling against StudioGAN's src/config.py."
+                    )
+                setattr(target, key, value)
+        return None
+
+    return _overwrite_cfgs
+
+
+def _check_nda_first(original: Callable[..., Any]) -> Callable[..., Any]:
+    def check_compatability(self: Any, *args: Any, **kwargs: Any) -> Any:
+        check_nda_settings(vars(self.LOSS), vars(self.MODEL), vars(self.DATA))
+        return original(self, *args, **kwargs)
+
+    return check_compatability
+
+
+def _attach_objective(original: Callable[..., Any]) -> Callable[..., Any]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - wraps WORKER.__init__
+        original(self, *args, **kwargs)
+        from studiogan_nda.objective import attach
+
+        attach(self)
+
+    return __init__
+
+
+def install() -> None:
+    """Wrap StudioGAN's ``Configurations`` and ``WORKER`` (idempotent; see the module docstring)."""
+    config, worker = _studiogan_modules()
+    _patch(config.Configurations, "load_base_cfgs", _add_nda_keys)
+    _patch(config.Configurations, "_overwrite_cfgs", _compose_bases)
+    _patch(config.Configurations, "check_compatability", _check_nda_first)
+    _patch(worker.WORKER, "__init__", _attach_objective)
+
+
+def is_installed() -> bool:
+    """True when the hooks are installed on the StudioGAN classes imported in this process."""
+    config, worker = _studiogan_modules()
+    return getattr(worker.WORKER.__dict__["__init__"], _MARKER, None) is not None and getattr(
+        config.Configurations.__dict__["load_base_cfgs"], _MARKER, None
+    ) is not None
+
+
+def uninstall() -> None:
+    """Restore StudioGAN's original methods (workers already built keep their objective)."""
+    for (cls, name), original in list(_originals.items()):
+        setattr(cls, name, original)
+        del _originals[(cls, name)]

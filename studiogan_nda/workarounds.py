@@ -1,0 +1,266 @@
+"""Outside measures that let an unmodified StudioGAN (947b35e) run here and on a CPU.
+
+Each is an :class:`nda_core.workarounds.Workaround`: gated on its symptom (or on ``--cpu``),
+applied once per process, logged once, and switched off with ``NDA_WORKAROUNDS=off`` (or
+``NDA_WORKAROUNDS=-name`` for one of them). None touches StudioGAN's files.
+
+Upstream problems (applied by the launcher in every mode, when their symptom is present):
+
+* ``wandb-image-batch``: StudioGAN logs ``wandb.Image(fake_images)`` with a (N, C, H, W) batch
+  after every checkpoint; current wandb only takes one (C, H, W) image and raises. The batch
+  becomes one ``make_grid`` canvas, which is what wandb itself did for batches before.
+* ``best-checkpoint-without-metrics``: with ``-metrics none`` (offline, StudioGAN's FID
+  downloads Inception weights) no "best" checkpoint is ever written, yet StudioGAN loads one
+  after training and fails with ``IndexError``. Without a best checkpoint the trained weights
+  stay in memory and the last saved step is reported.
+* ``numpy-scalars-in-checkpoints``: torch >= 2.6 loads checkpoints with ``weights_only=True``;
+  StudioGAN's ADA/APA store the augmentation probability as a numpy float, so resuming fails.
+  Allows exactly numpy's scalar and dtype types (``torch.serialization.add_safe_globals``);
+  loading stays ``weights_only``.
+
+CPU smoke mode (``--cpu`` only):
+
+* ``wandb-disabled-on-cpu``: ``WANDB_MODE=disabled`` unless the user set ``WANDB_MODE``.
+* ``cuda-device-queries-on-cpu``: ``main.py`` asks ``torch.cuda.device_count()`` and
+  ``current_device()`` before building its config; they answer "one device, number 0".
+* ``cuda-tensors-on-cpu``: StudioGAN puts every module and tensor on device ``local_rank``
+  (``.to(0)``, ``device=0``, ``.cuda()``); a torch function mode maps CUDA devices to the CPU.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+from functools import wraps
+from os.path import join
+from typing import Any, Iterable
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from nda_core.workarounds import Workaround, apply_workarounds
+from nda_core.workarounds import applied as applied_names
+
+__all__ = ["CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "apply", "applied_for_spawn"]
+
+logger = logging.getLogger("studiogan_nda")
+_MARKER = "_nda_plugins_workaround"
+_TORCH_WEIGHTS_ONLY_DEFAULT = (2, 6)
+_CKPT_STEP = re.compile(r"step=(\d+)")
+
+
+# -- wandb.Image and StudioGAN's image batches --------------------------------------------------
+def _wandb_image_rejects_batches() -> bool:
+    try:
+        import wandb
+    except ImportError:
+        return False
+    if getattr(wandb.Image, _MARKER, False):
+        return False
+    try:
+        wandb.Image(torch.zeros(2, 3, 4, 4))
+    except Exception:  # noqa: BLE001 - any failure on a batch is the symptom
+        return True
+    return False
+
+
+def _wandb_accepts_batches() -> None:
+    import wandb
+
+    original = wandb.Image
+    if getattr(original, _MARKER, False):
+        return
+
+    class Image(original):  # type: ignore[misc, valid-type]
+        """``wandb.Image`` that turns a (N, C, H, W) tensor into one grid image first."""
+
+        def __init__(self, data_or_path: Any, *args: Any, **kwargs: Any) -> None:
+            if isinstance(data_or_path, torch.Tensor) and data_or_path.dim() == 4:
+                from PIL import Image as PILImage
+                from torchvision.utils import make_grid
+
+                grid = make_grid(data_or_path.detach().float().cpu(), normalize=True)
+                pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+                data_or_path = PILImage.fromarray(pixels)
+            super().__init__(data_or_path, *args, **kwargs)
+
+    Image.__qualname__ = Image.__name__ = "Image"
+    setattr(Image, _MARKER, True)
+    wandb.Image = Image
+
+
+# -- best checkpoint with -metrics none -----------------------------------------------------------
+def _best_checkpoint_loader_unpatched() -> bool:
+    try:
+        import utils.ckpt as ckpt  # StudioGAN's
+    except ImportError:
+        return False
+    return hasattr(ckpt, "load_best_model") and not getattr(ckpt.load_best_model, _MARKER, False)
+
+
+def _keep_weights_without_best_checkpoint() -> None:
+    import utils.ckpt as ckpt  # StudioGAN's
+
+    original = ckpt.load_best_model
+    if getattr(original, _MARKER, False):
+        return
+
+    @wraps(original)
+    def load_best_model(ckpt_dir: str, *args: Any, **kwargs: Any) -> Any:
+        folder = glob.escape(str(ckpt_dir))
+        if glob.glob(join(folder, "model=G-best-weights-step*.pth")) and glob.glob(join(folder, "model=D-best-weights-step*.pth")):
+            return original(ckpt_dir, *args, **kwargs)
+        saved = glob.glob(join(folder, "model=D-current-weights-step=*.pth"))
+        steps = [int(m.group(1)) for m in (_CKPT_STEP.search(os.path.basename(p)) for p in saved) if m]
+        step = max(steps, default=0)
+        logger.warning(
+            f"studiogan_nda: no best checkpoint in {ckpt_dir} (StudioGAN writes one only when it evaluates metrics; "
+            f"this run has -metrics none): keeping the weights in memory; last saved checkpoint: step {step}."
+        )
+        return step
+
+    setattr(load_best_model, _MARKER, True)
+    ckpt.load_best_model = load_best_model
+
+
+# -- numpy scalars in weights_only checkpoints --------------------------------------------------------
+def numpy_safe_types() -> list[Any]:
+    """numpy's scalar and dtype types, to allow explicitly in ``weights_only`` checkpoint loads."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    types: list[Any] = [core.multiarray.scalar, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        types += [type(np.dtype(name)) for name in ("float64", "float32", "int64", "bool")]
+    return types
+
+
+def _weights_only_rejects_numpy_scalars() -> bool:
+    serialization = torch.serialization
+    if not hasattr(serialization, "add_safe_globals"):
+        return False
+    version = tuple(int(part) for part in re.findall(r"\d+", torch.__version__)[:2])
+    if version < _TORCH_WEIGHTS_ONLY_DEFAULT:
+        return False
+    allowed = set(serialization.get_safe_globals()) if hasattr(serialization, "get_safe_globals") else set()
+    return not all(t in allowed for t in numpy_safe_types())
+
+
+def _allow_numpy_scalars() -> None:
+    torch.serialization.add_safe_globals(numpy_safe_types())
+
+
+# -- CPU smoke mode ---------------------------------------------------------------------------------
+def _to_cpu(device: Any) -> Any:
+    if isinstance(device, bool):
+        return device
+    if isinstance(device, int):
+        return "cpu"  # a bare int is a CUDA device index
+    if isinstance(device, str) and device.startswith("cuda"):
+        return "cpu"
+    if isinstance(device, torch.device) and device.type == "cuda":
+        return torch.device("cpu")
+    return device
+
+
+class CudaToCpuMode(TorchFunctionMode):
+    """Maps CUDA devices (``0``, ``"cuda:0"``, ``torch.device("cuda")``, ``.cuda()``) to the CPU."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.Tensor.cuda:
+            return args[0]
+        if "device" in kwargs:
+            kwargs = {**kwargs, "device": _to_cpu(kwargs["device"])}
+        if func is torch.Tensor.to and len(args) > 1:
+            args = (args[0], _to_cpu(args[1]), *args[2:])
+        return func(*args, **kwargs)
+
+
+_cpu_mode: list[CudaToCpuMode] = []
+
+
+def _enter_cpu_mode() -> None:
+    if not _cpu_mode:
+        mode = CudaToCpuMode()
+        mode.__enter__()  # for the rest of this (launcher) process
+        _cpu_mode.append(mode)
+
+
+def _answer_device_queries() -> None:
+    torch.cuda.device_count = lambda: 1  # type: ignore[assignment]
+    torch.cuda.current_device = lambda: 0  # type: ignore[assignment]
+
+
+def _disable_wandb() -> None:
+    os.environ["WANDB_MODE"] = "disabled"
+
+
+def upstream_workarounds() -> list[Workaround]:
+    """Fixes of StudioGAN problems with current wandb and torch (every mode)."""
+    return [
+        Workaround(
+            "wandb-image-batch",
+            "wandb.Image rejects StudioGAN's (N, C, H, W) canvas batch; it is logged as one make_grid image, as older wandb did.",
+            _wandb_image_rejects_batches,
+            _wandb_accepts_batches,
+        ),
+        Workaround(
+            "best-checkpoint-without-metrics",
+            "with -metrics none StudioGAN writes no best checkpoint but loads one after training (IndexError); "
+            "without one the trained weights stay in memory.",
+            _best_checkpoint_loader_unpatched,
+            _keep_weights_without_best_checkpoint,
+        ),
+        Workaround(
+            "numpy-scalars-in-checkpoints",
+            "torch>=2.6 loads checkpoints weights_only; StudioGAN's ADA/APA save a numpy float, so numpy's scalar "
+            "and dtype types are explicitly allowed (torch.serialization.add_safe_globals).",
+            _weights_only_rejects_numpy_scalars,
+            _allow_numpy_scalars,
+        ),
+    ]
+
+
+def cpu_workarounds() -> list[Workaround]:
+    """The CPU smoke mode's measures (``--cpu`` only)."""
+    return [
+        Workaround(
+            "wandb-disabled-on-cpu",
+            "CPU smoke mode: WANDB_MODE=disabled (set WANDB_MODE yourself to log to wandb).",
+            lambda: "WANDB_MODE" not in os.environ,
+            _disable_wandb,
+        ),
+        Workaround(
+            "cuda-device-queries-on-cpu",
+            "CPU smoke mode: main.py's torch.cuda.device_count()/current_device() answer one device, number 0.",
+            lambda: True,
+            _answer_device_queries,
+        ),
+        Workaround(
+            "cuda-tensors-on-cpu",
+            "CPU smoke mode: a torch function mode maps StudioGAN's CUDA devices (.to(0), device=0, .cuda()) to the CPU.",
+            lambda: True,
+            _enter_cpu_mode,
+        ),
+    ]
+
+
+def apply(names: Iterable[str] | None = None, cpu: bool = False, log: logging.Logger | None = None) -> list[str]:
+    """Apply the needed upstream workarounds (only ``names`` when given) and, with ``cpu``, the CPU ones."""
+    chosen = upstream_workarounds()
+    if names is not None:
+        wanted = set(names)
+        chosen = [w for w in chosen if w.name in wanted]
+    if cpu:
+        chosen = cpu_workarounds() + chosen
+    return [w.name for w in apply_workarounds(chosen, log or logger)]
+
+
+def applied_for_spawn() -> list[str]:
+    """Upstream workarounds applied in this process, to re-apply in ``-DDP`` worker processes."""
+    upstream = {w.name for w in upstream_workarounds()}
+    return [name for name in applied_names() if name in upstream]

@@ -1,0 +1,167 @@
+"""The launcher: StudioGAN's own main.py on the CPU with NDA (train, log, checkpoint, resume), its
+input checks, the data and configs sub-commands, and anomaly detection with the trained D."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from studiogan_helpers import (  # noqa: F401 - fixtures
+    BATCH,
+    CPU_NDA,
+    ROOT,
+    studiogan,
+    studiogan_data,
+    studiogan_root,
+    write_yaml,
+)
+from studiogan_nda import cli
+
+STEP_LINE = "Step: {:>6} "
+
+
+def launch(root: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("STUDIOGAN_ROOT", "WANDB_MODE")}
+    env.update(OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "studiogan_nda", "--cpu", "--studiogan-root", str(root), *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
+    """Two real launcher runs: 3 NDA steps (checkpoint at step 2), then resumed to step 4."""
+    work = tmp_path_factory.mktemp("launcher")
+    common = ["-t", "-data", str(studiogan_data), "-save", str(work / "save"), "--seed", "0", "--print_freq", "1", "--save_freq", "2"]
+    first = write_yaml(work / "nda-cpu-tiny.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1, "total_steps": 2})
+    run1 = launch(studiogan_root, "-cfg", str(first), *common, cwd=work)
+    assert run1.returncode == 0, run1.stdout[-3000:] + run1.stderr[-3000:]
+    checkpoints = next((work / "save" / "checkpoints").iterdir())
+    log_after_first = next((work / "save" / "logs").iterdir()).read_text()
+    saved_first = sorted(p.name for p in checkpoints.iterdir())
+    second = write_yaml(work / "nda-cpu-tiny-4.yaml", first, OPTIMIZATION={"total_steps": 4})
+    run2 = launch(studiogan_root, "-cfg", str(second), *common, "-ckpt", str(checkpoints), cwd=work)
+    assert run2.returncode == 0, run2.stdout[-3000:] + run2.stderr[-3000:]
+    return {"work": work, "checkpoints": checkpoints, "first": run1, "second": run2, "log1": log_after_first, "saved1": saved_first, "cfg": first}
+
+
+def test_cpu_launcher_trains_logs_nda_and_writes_checkpoints(trained_run):
+    run, log = trained_run["first"], trained_run["log1"]
+    assert "CPU smoke mode" in run.stderr and "cuda-tensors-on-cpu" in run.stderr  # honest, logged workarounds
+    assert "NDA on: L_D = L_real + 0.25 * L_fake(D(G(z))) + 0.75 * L_fake(D(NDA(x)))" in log
+    for step in (1, 2, 3):  # StudioGAN trains steps 0..total_steps
+        assert STEP_LINE.format(step) in log and f"NDA: Step: {step:>6} NDA_loss: " in log
+    assert "D(real)-D(NDA):" in log
+    assert trained_run["saved1"] == ["model=D-current-weights-step=2.pth", "model=G-current-weights-step=2.pth"]
+    stats = next((trained_run["work"] / "save" / "statistics").iterdir())
+    history = np.load(stats / "nda_losses.npy", allow_pickle=True).item()
+    assert len(history["nda_loss"]) >= 3 and all(np.isfinite(history["dis_real_minus_nda"]))
+    assert "no best checkpoint" in run.stderr  # -metrics none: the trained weights are kept
+
+
+def test_cpu_launcher_resumes_with_studiogans_ckpt_flag(trained_run):
+    log = next((trained_run["work"] / "save" / "logs").iterdir()).read_text()
+    resumed = log[len(trained_run["log1"]) :]
+    assert "Discriminator checkpoint is" in resumed and "step=2.pth" in resumed
+    assert STEP_LINE.format(3) in resumed and STEP_LINE.format(5) in resumed
+    assert STEP_LINE.format(1) not in resumed  # continued, not restarted
+    assert "NDA: Step:      5" in resumed
+    assert sorted(p.name for p in trained_run["checkpoints"].iterdir()) == [
+        "model=D-current-weights-step=4.pth", "model=G-current-weights-step=4.pth"]  # StudioGAN keeps the latest
+
+
+def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run, studiogan, studiogan_data, tmp_path):
+    from studiogan_nda import anomaly
+
+    out = tmp_path / "anomaly"
+    code = anomaly.main([
+        "--studiogan-root", str(studiogan.root), "-cfg", str(trained_run["cfg"]), "-ckpt", str(trained_run["checkpoints"]),
+        "--data", str(studiogan_data), "--split", "valid", "--num-images", "20", "--corruptions", "gaussian_noise,contrast",
+        "--ood", f"bird={studiogan_data / 'valid' / 'bird'}", "--device", "cpu", "--out", str(out),
+    ])
+    assert code == 0
+    results = json.loads((out / "auroc.json").read_text())
+    assert results["step"] == 4 and results["n_clean"] == 20
+    assert set(results["sets"]) == {"jigsaw", "gaussian_noise", "contrast", "bird"}
+    assert all(0.0 <= row["auroc"] <= 1.0 for row in results["sets"].values())
+    assert results["sets"]["jigsaw"]["paired"] and not results["sets"]["bird"]["paired"]
+    for name in ("fig4_nda_gap.png", "fig8_corruption_gaps.png", "scores.png", "auroc.md"):
+        assert (out / name).stat().st_size > 0
+
+
+# -- clear messages for bad input, before StudioGAN runs ----------------------------------------------
+@pytest.fixture
+def run_cli(capsys, monkeypatch):
+    monkeypatch.delenv("STUDIOGAN_ROOT", raising=False)
+
+    def run(*args: str) -> str:
+        assert cli.main(list(args)) == cli.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.startswith("studiogan_nda: error: ")
+        return err
+
+    return run
+
+
+def test_wrong_and_missing_studiogan_root(run_cli, studiogan_data, tmp_path):
+    cfg = write_yaml(tmp_path / "ok.yaml", CPU_NDA)
+    args = ["-t", "-cfg", str(cfg), "-data", str(studiogan_data), "-save", str(tmp_path)]
+    assert "no StudioGAN checkout given" in run_cli(*args)
+    assert "is not a StudioGAN checkout: src/main.py is missing" in run_cli("--studiogan-root", str(tmp_path), *args)
+    assert "is not a folder" in run_cli("--studiogan-root", str(tmp_path / "nowhere"), *args)
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ({"nda": {"type": "jigsw"}}, "LOSS.nda = {'type': 'jigsw'} is not a usable NDA: unknown NDA 'jigsw'"),
+        ({"nda_lambda": 0}, r"LOSS.nda_lambda must lie in (0, 1], got 0."),
+        ({"nda_lambda": 1.5}, r"LOSS.nda_lambda must lie in (0, 1], got 1.5."),
+        ({"nda_lambda": "half"}, "LOSS.nda_lambda must be a number"),
+        ({"apply_nda": "yes"}, "LOSS.apply_nda must be True or False"),
+        ({"adv_loss": "MH"}, "LOSS.adv_loss must be one of ['vanilla', 'logistic', 'least_square', 'hinge', 'wasserstein'], got 'MH'"),
+    ],
+)
+def test_bad_nda_settings_are_named_with_the_fix(run_cli, studiogan_root, studiogan_data, tmp_path, loss, message):
+    cfg = write_yaml(tmp_path / "bad.yaml", CPU_NDA, LOSS=loss)
+    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(cfg), "-data", str(studiogan_data))
+    assert message in err
+
+
+def test_dataset_without_train_folder(run_cli, studiogan_root, tmp_path):
+    (tmp_path / "data" / "test" / "cat").mkdir(parents=True)
+    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(tmp_path / "data"))
+    assert "has no train/ folder" in err and "python -m studiogan_nda data cifar10 --out DIR" in err
+
+
+def test_missing_config_and_zero_workers(run_cli, studiogan_root, studiogan_data, tmp_path):
+    assert "does not exist" in run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(tmp_path / "none.yaml"))
+    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data), "--num_workers", "0")
+    assert "persistent workers" in err
+
+
+def test_cpu_mode_refuses_ddp_and_options_before_a_subcommand(run_cli, studiogan_root, studiogan_data):
+    err = run_cli("--cpu", "--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data), "-DDP")
+    assert "-DDP needs several GPUs" in err
+    assert "do not apply to it" in run_cli("--cpu", "data", "cifar10", "--out", "x")
+
+
+def test_data_subcommand_makes_a_studiogan_view_of_cifar10(cifar_root, tmp_path, capsys):
+    assert cli.main(["data", "cifar10", "--out", str(tmp_path / "c10"), "--from", str(cifar_root)]) == 0
+    assert (tmp_path / "c10" / "train").resolve() == (cifar_root / "train").resolve()
+    assert (tmp_path / "c10" / "valid").resolve() == (cifar_root / "test").resolve()
+    assert f"-data {tmp_path / 'c10'}" in capsys.readouterr().out
+
+
+def test_configs_subcommand_and_nda_host(capsys):
+    assert cli.main(["configs"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert len(listed) == 27 and all(Path(p).is_file() for p in listed)
+    from nda_core.cli import _help_of, plugin_commands
+
+    assert _help_of(plugin_commands()["studiogan"]) == cli.main.__doc__.strip().splitlines()[0]

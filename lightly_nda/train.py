@@ -40,12 +40,20 @@ def parse_nda(text: str) -> Any:
     return text
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: ...)" unless the help text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        return text if "(default:" in text else super()._get_help_string(action)
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Train NDA-MoCo (or plain MoCo with --nda none) with lightly and PyTorch Lightning on an "
         "image folder laid out as root/<class>/<image>.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     data = parser.add_argument_group("data")
     data.add_argument("--data", type=Path, default=None, help="training image folder (default: CIFAR-10 train/ from the offline archive)")

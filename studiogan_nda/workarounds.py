@@ -22,7 +22,8 @@ CPU smoke mode (``--cpu`` only):
 
 * ``wandb-disabled-on-cpu``: ``WANDB_MODE=disabled`` unless the user set ``WANDB_MODE``.
 * ``cuda-device-queries-on-cpu``: ``main.py`` asks ``torch.cuda.device_count()`` and
-  ``current_device()`` before building its config; they answer "one device, number 0".
+  ``current_device()`` before building its config; they answer "one device, number 0", and
+  ``torch.cuda.is_available()`` answers False (so DataLoader pins no memory).
 * ``cuda-tensors-on-cpu``: StudioGAN puts every module and tensor on device ``local_rank``
   (``.to(0)``, ``device=0``, ``.cuda()``); a torch function mode maps CUDA devices to the CPU.
 """
@@ -193,6 +194,10 @@ def _enter_cpu_mode() -> None:
 def _answer_device_queries() -> None:
     torch.cuda.device_count = lambda: 1  # type: ignore[assignment]
     torch.cuda.current_device = lambda: 0  # type: ignore[assignment]
+    # torch.cuda.is_available() consults device_count() when PYTORCH_NVML_BASED_CUDA_CHECK=1 (which
+    # importing Lightning sets for child processes too); on the CPU it must stay False, or DataLoader
+    # pins memory on a CUDA device that does not exist.
+    torch.cuda.is_available = lambda: False  # type: ignore[assignment]
 
 
 def _disable_wandb() -> None:
@@ -236,7 +241,8 @@ def cpu_workarounds() -> list[Workaround]:
         ),
         Workaround(
             "cuda-device-queries-on-cpu",
-            "CPU smoke mode: main.py's torch.cuda.device_count()/current_device() answer one device, number 0.",
+            "CPU smoke mode: main.py's torch.cuda.device_count()/current_device() answer one device, number 0; "
+            "torch.cuda.is_available() stays False.",
             lambda: True,
             _answer_device_queries,
         ),

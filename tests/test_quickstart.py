@@ -11,26 +11,21 @@ one line that names the command that prepares it.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("mmselfsup")
-from nda_core.data import shared_data_dir  # noqa: E402
+from fresh_machine import fresh_machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "mmselfsup.md"
 SECTION = "## CPU quick start"
-BIN = Path(sys.executable).parent  # the environment's `nda` and `mim`
 STEP_TIMEOUT_S = 1200
 TINY_PER_CLASS = 2  # 20 images: 2 iterations of batch 8 per epoch
 TINY_BATCH = 8
-# Variables that would point a fresh machine at data or settings of this one.
-_HOST_ONLY = ("NDA_CIFAR10_ROOT", "NDA_PRETRAINED", "NDA_WORKAROUNDS", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 
 
 def quickstart_commands() -> list[list[str]]:
@@ -39,23 +34,6 @@ def quickstart_commands() -> list[list[str]]:
     block = section.split("```bash", 1)[1].split("```", 1)[0]
     lines = block.replace("\\\n", " ").splitlines()
     return [words for words in (shlex.split(line, comments=True) for line in lines) if words]
-
-
-def _fresh_machine(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in _HOST_ONLY}
-    env.update(
-        HOME=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        NDA_CACHE=str(home / ".cache" / "nda-plugins"),
-        NDA_DATA=str(shared_data_dir()),
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    cwd = tmp_path / "checkout"
-    cwd.mkdir()
-    (cwd / "plugins").symlink_to(ROOT / "plugins", target_is_directory=True)
-    return cwd, env
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -115,7 +93,7 @@ def _check_output(command: list[str], result: subprocess.CompletedProcess) -> st
 
 
 def _run_quickstart(tmp_path: Path, tiny: bool) -> dict[str, str]:
-    cwd, env = _fresh_machine(tmp_path)
+    cwd, env = fresh_machine(tmp_path)
     ann_file = _tiny_ann_file(tmp_path / "train_20.txt")
     commands = quickstart_commands()
     assert [c[:3] for c in commands] == [
@@ -150,7 +128,7 @@ def test_quickstart_runs_as_written(tmp_path):
 
 
 def test_training_without_cifar10_stops_at_once_with_the_command_that_prepares_it(tmp_path):
-    cwd, env = _fresh_machine(tmp_path)
+    cwd, env = fresh_machine(tmp_path)
     env["NDA_DATA"] = str(tmp_path / "no-offline-data")
     command = next(c for c in quickstart_commands() if c[:2] == ["mim", "train"])
     result = _run(command, cwd, env)

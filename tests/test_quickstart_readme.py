@@ -10,7 +10,6 @@ runs in tests/test_demo_cli.py at a small budget.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -19,13 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from nda_core.data import shared_data_dir
+from fresh_machine import fresh_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-BIN = Path(sys.executable).parent  # the environment's `nda`
 STEP_TIMEOUT_S = 600
-_HOST_ONLY = ("NDA_CIFAR10_ROOT", "NDA_WORKAROUNDS", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "STUDIOGAN_ROOT")
 # Tiny budgets appended to the README's training commands.
 LIGHTLY_TINY = ["--max-steps", "2", "--batch-size", "8", "--per-class", "2", "--workers", "0", "--backbone",
                 "resnet-9", "--width", "0.125", "--memory-bank", "64", "--val-data", "none", "--no-progress"]
@@ -49,22 +46,7 @@ def readme_command(pattern: str) -> list[str]:
 @pytest.fixture(scope="module")
 def machine(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A fresh home folder and a working folder that holds the repository's plugins/ and examples/."""
-    tmp = tmp_path_factory.mktemp("fresh")
-    home = tmp / "home"
-    home.mkdir()
-    env = {key: value for key, value in os.environ.items() if key not in _HOST_ONLY}
-    env.update(
-        HOME=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        NDA_CACHE=str(home / ".cache" / "nda-plugins"),
-        NDA_DATA=str(shared_data_dir()),
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    cwd = tmp / "checkout"
-    cwd.mkdir()
-    for folder in ("plugins", "examples"):
-        (cwd / folder).symlink_to(ROOT / folder, target_is_directory=True)
-    return cwd, env
+    return fresh_machine(tmp_path_factory.mktemp("fresh"), ("plugins", "examples"))
 
 
 def _run(words: list[str], machine: tuple[Path, dict[str, str]]) -> str:

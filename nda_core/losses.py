@@ -235,15 +235,20 @@ def own_negative_logits(queries: torch.Tensor, nda: torch.Tensor) -> torch.Tenso
         nda: (B, M, D) the M NDA features of each sample.
     """
     _check_features("queries", queries, 3, "(B, R, D)")
-    _check_features("nda", nda, 3, f"({queries.shape[0]}, M, {queries.shape[2]})")
-    if nda.shape[0] != queries.shape[0] or nda.shape[2] != queries.shape[2]:
+    _check_own_negatives(nda, queries.shape[0], queries.shape[2], queries.device)
+    return torch.bmm(queries, nda.transpose(1, 2))
+
+
+def _check_own_negatives(nda: torch.Tensor, batch: int, dim: int, device: torch.device) -> None:
+    """``nda`` must be (batch, M, dim) on ``device``: M NDA features of each sample of the batch."""
+    _check_features("nda", nda, 3, f"({batch}, M, {dim})")
+    if nda.shape[0] != batch or nda.shape[2] != dim:
         raise ValueError(
-            f"nda must have shape ({queries.shape[0]}, M, {queries.shape[2]}), one set of M NDA features per "
+            f"nda must have shape ({batch}, M, {dim}), one set of M NDA features per "
             f"sample of the batch, got {tuple(nda.shape)}."
         )
-    if nda.device != queries.device:
-        raise ValueError(f"nda is on {nda.device} but the queries are on {queries.device}; move nda with .to({queries.device!s:s}).")
-    return torch.bmm(queries, nda.transpose(1, 2))
+    if nda.device != device:
+        raise ValueError(f"nda is on {nda.device} but the queries are on {device}; move nda with .to({device!s:s}).")
 
 
 def info_nce_logits(
@@ -275,9 +280,7 @@ def info_nce_logits(
     if queue is not None:
         parts.append(q @ _queue_columns(queue, q.shape[1], queue_layout))
     if nda is not None:
-        _check_features("nda", nda, 3, f"(B, M, {q.shape[1]})")
-        if nda.shape[0] != q.shape[0] or nda.shape[2] != q.shape[1]:
-            raise ValueError(f"nda must have shape ({q.shape[0]}, M, {q.shape[1]}), got {tuple(nda.shape)}.")
+        _check_own_negatives(nda, q.shape[0], q.shape[1], q.device)
         parts.append(own_negative_logits(q.unsqueeze(1), F.normalize(nda, dim=2)).squeeze(1))
     return torch.cat(parts, dim=1) / temperature
 
@@ -373,18 +376,17 @@ def nt_xent_logits(
         )
     total = z0_all.shape[0]
     check_int(first_index, "first_index", 0, f"it is rank * B, at most N - B = {total - batch}.", maximum=total - batch)
+    gathered = z0_all is not z0
     z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
-    z0_all, z1_all = F.normalize(z0_all, dim=1), F.normalize(z1_all, dim=1)
+    z0_all, z1_all = (F.normalize(z0_all, dim=1), F.normalize(z1_all, dim=1)) if gathered else (z0, z1)
     rows = torch.arange(batch, device=z0.device)
-    own = torch.zeros(batch, total, dtype=torch.bool, device=z0.device)
-    own[rows, rows + first_index] = True  # each row's own view in the same-view block
-    same0 = (z0 @ z0_all.t())[~own].view(batch, total - 1)
-    same1 = (z1 @ z1_all.t())[~own].view(batch, total - 1)
+    others = torch.ones(batch, total, dtype=torch.bool, device=z0.device)
+    others[rows, rows + first_index] = False  # each row's own view in the same-view block
+    same0 = (z0 @ z0_all.t())[others].view(batch, total - 1)
+    same1 = (z1 @ z1_all.t())[others].view(batch, total - 1)
     logits = torch.cat([torch.cat([z0 @ z1_all.t(), same0], 1), torch.cat([z1 @ z0_all.t(), same1], 1)], 0)
     if nda is not None:
-        _check_features("nda", nda, 3, f"({batch}, M, {dim})")
-        if nda.shape[0] != batch or nda.shape[2] != dim:
-            raise ValueError(f"nda must have shape ({batch}, M, {dim}), got {tuple(nda.shape)}.")
+        _check_own_negatives(nda, batch, dim, z0.device)
         extra = own_negative_logits(torch.stack([z0, z1], dim=1), F.normalize(nda, dim=2))  # (B, 2, M)
         logits = torch.cat([logits, torch.cat([extra[:, 0], extra[:, 1]], 0)], 1)
     targets = (rows + first_index).repeat(2)

@@ -31,11 +31,6 @@ PERMUTATION_TABLE_MAX_ITEMS = 6
 GAMMA_REJECT_BITS_CAP = 16
 
 
-def generator_device(generator: torch.Generator | None) -> torch.device:
-    """Device of ``generator`` (the CPU for None, the global CPU generator)."""
-    return torch.device("cpu") if generator is None else generator.device
-
-
 def rng(generator: torch.Generator | None) -> dict[str, torch.Generator]:
     """Keyword arguments that make a random op draw from ``generator``.
 
@@ -164,11 +159,17 @@ def bernoulli(
     return torch.rand(batch, **rng(generator), device=device, dtype=float_dtype(device)) < p
 
 
+def _marsaglia_tsang_shape(concentration: float) -> tuple[float, float]:
+    """``(a, d)``: the shape actually sampled (the concentration, boosted by 1 below 1) and
+    ``d = a - 1/3``, the centre of Marsaglia and Tsang's proposal."""
+    a = concentration + 1.0 if concentration < 1.0 else concentration
+    return a, a - 1.0 / 3.0
+
+
 def gamma_candidates(concentration: float) -> int:
     """Marsaglia-Tsang candidates per Gamma(concentration) draw so that all are rejected with
     probability below 2**-FALLBACK_BITS (7 for the mixup default 20, 15 at 1)."""
-    a = concentration + 1.0 if concentration < 1.0 else concentration
-    d = a - 1.0 / 3.0
+    a, d = _marsaglia_tsang_shape(concentration)
     log_accept = d + math.lgamma(a) + 0.5 * math.log(d) - 0.5 * math.log(2.0 * math.pi) - a * math.log(d)
     reject = max(-math.expm1(min(log_accept, 0.0)), 2.0**-GAMMA_REJECT_BITS_CAP)
     return math.ceil(FALLBACK_BITS / -math.log2(reject))
@@ -179,8 +180,7 @@ def _log_gamma_core(
 ) -> torch.Tensor:
     """log(G / d) for G ~ Gamma(a) with a >= 1 (the concentration, boosted by 1 below 1): the
     Marsaglia-Tsang draw ``d v`` without the constant ``log d`` and without the boost."""
-    a = concentration + 1.0 if concentration < 1.0 else concentration
-    d = a - 1.0 / 3.0
+    _, d = _marsaglia_tsang_shape(concentration)
     c = 1.0 / math.sqrt(9.0 * d)
     candidates = tuple(shape) + (gamma_candidates(concentration),)
     z = torch.randn(candidates, **rng(generator), device=device)
@@ -216,8 +216,8 @@ def log_standard_gamma(
     concentrations do not underflow.
     """
     device = draw_device(generator, device)
-    a = concentration + 1.0 if concentration < 1.0 else concentration
-    log_gamma = _log_gamma_core(tuple(shape), concentration, generator, device) + math.log(a - 1.0 / 3.0)
+    _, d = _marsaglia_tsang_shape(concentration)
+    log_gamma = _log_gamma_core(tuple(shape), concentration, generator, device) + math.log(d)
     if concentration < 1.0:
         log_gamma = log_gamma + _log_boost(tuple(shape), concentration, generator, device)
     return log_gamma

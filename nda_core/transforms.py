@@ -382,8 +382,7 @@ class Mixture(NDATransform):
             return out
         out = parts[0][0].replay(x, parts[0][1], source)
         for position, (transform, drawn) in enumerate(parts[1:], start=1):
-            taken = (choice == position).view((-1,) + (1,) * (x.dim() - 1))
-            out = torch.where(taken, transform.replay(x, drawn, source), out)
+            out = torch.where(F._per_sample(choice == position, x), transform.replay(x, drawn, source), out)
         return out
 
 
@@ -427,8 +426,7 @@ class Noisy(NDATransform):
                 changed = self.nda.replay(x.index_select(0, index), _take(params["params"], index), x if source is None else source)
                 out.index_copy_(0, index, changed)
             return out
-        kept = clean.view((-1,) + (1,) * (x.dim() - 1))
-        return torch.where(kept, x, self.nda.replay(x, params["params"], source))
+        return torch.where(F._per_sample(clean, x), x, self.nda.replay(x, params["params"], source))
 
 
 class DatasetNegatives(NDATransform):

@@ -182,7 +182,7 @@ def test_info_nce_bad_shapes():
     q = torch.randn(4, 8)
     with pytest.raises(ValueError, match=r"nda must have shape \(4, M, 8\)"):
         nda_info_nce(q, q, None, torch.randn(3, 2, 8))
-    with pytest.raises(ValueError, match=r"nda must be a float tensor of shape \(B, M, 8\)"):
+    with pytest.raises(ValueError, match=r"nda must be a float tensor of shape \(4, M, 8\)"):
         nda_info_nce(q, q, None, torch.randn(4, 8))
     with pytest.raises(ValueError, match="queue has feature size 7"):
         nda_info_nce(q, q, torch.randn(5, 7))

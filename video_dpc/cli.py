@@ -171,7 +171,8 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
         module = DPCPretraining(_model_section(config), config.get("nda"), config.get("optim"), seed)
         data = _data_module(config, labels=False)
         trainer = _trainer(config, work_dir)
-        trainer.fit(module, datamodule=data, ckpt_path=_resume_path(resume, work_dir))
+        resume_path = _resume_path(resume, work_dir)
+        trainer.fit(module, datamodule=data, ckpt_path=resume_path, weights_only=True if resume_path else None)
         summary = {"global_step": _global_step(trainer, work_dir), "epoch": trainer.current_epoch}
     elif command == "finetune":
         module = _finetuning_module(config)
@@ -184,7 +185,7 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
             LOG.info("no pretrained checkpoint: the encoder starts from random initialisation")
         data = _data_module(config, labels=True)
         trainer = _trainer(config, work_dir)
-        trainer.fit(module, datamodule=data, ckpt_path=resume_path)
+        trainer.fit(module, datamodule=data, ckpt_path=resume_path, weights_only=True if resume_path else None)
         summary = {"global_step": _global_step(trainer, work_dir), "epoch": trainer.current_epoch, "pretrained": pretrained}
     else:
         from video_dpc.engine import load_state_dict

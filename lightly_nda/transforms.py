@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import nda_core
+from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 from nda_core._checks import check_int, check_tensor
 
 __all__ = ["NDAView", "add_nda_views", "build_nda", "make_nda_images", "nda_embeddings", "DEFAULT_NDA_VIEWS"]
@@ -32,14 +33,6 @@ _VIEW_SOURCES = 2  # NDA views alternate between the first and the second view
 _IMAGE_RANK = 3  # (C, H, W)
 _GRAY_NDIM = 2
 _PIL_MODES = ("RGB", "L", "RGBA")  # other modes (palette, CMYK, ...) are converted to RGB first
-
-
-def build_nda(spec: Any, where: str = "nda") -> nda_core.NDATransform:
-    """``nda_core.build(spec)`` with errors that say which argument was wrong."""
-    try:
-        return nda_core.build(spec)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
 
 
 class NDAView:

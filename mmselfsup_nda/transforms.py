@@ -21,20 +21,12 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-import nda_core
+from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 
 __all__ = ["NDAView", "build_nda"]
 
 _IMAGE_KEY = "img"
 _GRAY_NDIM = 2
-
-
-def build_nda(spec: Any, where: str) -> nda_core.NDATransform:
-    """``nda_core.build(spec)`` with errors that say which config entry was wrong."""
-    try:
-        return nda_core.build(spec)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
 
 
 class NDAView(BaseTransform):

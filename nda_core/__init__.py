@@ -21,7 +21,7 @@ from nda_core.losses import (
     nda_discriminator_loss,
     nda_info_nce,
 )
-from nda_core.transforms import NDATransform, Params, available, build
+from nda_core.transforms import NDATransform, Params, available, build, build_entry
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "Params",
     "available",
     "build",
+    "build_entry",
     "functional",
     "generator_loss",
     "losses",

@@ -593,3 +593,19 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
 
         accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         raise TypeError(f"NDA {name!r} got arguments {sorted(kwargs)}; it accepts {accepted} ({error}).") from None
+
+
+def build_entry(spec: Any, where: str = "nda") -> NDATransform:
+    """:func:`build` for a spec that a config entry or an argument named ``where`` holds: its
+    errors start with ``where=spec``, so the user sees which entry to fix.
+
+    Example:
+        >>> build_entry("jigsw", "model nda")
+        Traceback (most recent call last):
+        ...
+        ValueError: model nda='jigsw' is not a valid NDA: unknown NDA 'jigsw'; known NDAs: ['cutmix', 'cutout', 'jigsaw', 'mixture', 'mixup', 'noise', 'noisy', 'other_classes', 'other_dataset', 'stitch', 'vflip'].
+    """
+    try:
+        return build(spec)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None

@@ -23,21 +23,13 @@ from torch import nn
 import nda_core
 from nda_core._checks import check_bool, check_choice, check_int
 
-__all__ = ["NDA_BLOCKS", "NDA_DEFAULTS", "DPCNegatives", "build_nda"]
+__all__ = ["NDA_BLOCKS", "NDA_DEFAULTS", "DPCNegatives"]
 
 #: ``target``: the pred_step predicted blocks (default); ``context``: the blocks the GRU sees;
 #: ``all``: every block.
 NDA_BLOCKS = ("target", "context", "all")
 NDA_DEFAULTS: dict[str, Any] = {"blocks": "target", "clips": 1, "vectors": None, "grad": True}
 _BLOCKS_RANK = 6
-
-
-def build_nda(spec: Any, where: str = "nda.transform") -> nda_core.NDATransform:
-    """``nda_core.build(spec)`` with errors that say which config entry was wrong."""
-    try:
-        return nda_core.build(spec)
-    except (ValueError, TypeError) as error:
-        raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
 
 
 class DPCNegatives(nn.Module):
@@ -63,7 +55,7 @@ class DPCNegatives(nn.Module):
     ) -> None:
         super().__init__()
         self.spec = transform
-        self.transform = build_nda(transform)
+        self.transform = nda_core.build_entry(transform, "nda.transform")
         self.blocks = check_choice(blocks, "nda.blocks", NDA_BLOCKS, "the paper's setting is 'target'.")
         self.clips = check_int(clips, "nda.clips", 1, "use 1 NDA clip per video (the paper's setting).")
         self.vectors = None if vectors is None else check_int(vectors, "nda.vectors", 1, "or null to keep every NDA feature.")

@@ -100,9 +100,11 @@ def drop_missing_registry_locations(registry_module: ModuleType) -> list[str]:
 
     Returns the ``"<registry>: <location>"`` entries that were removed.
     """
-    removed = missing_registry_locations([registry_module])
+    removed = []
     for registry in _registries(registry_module):
-        registry._locations = [location for location in registry._locations if _module_exists(location)]
+        kept = [location for location in registry._locations if _module_exists(location)]
+        removed += [f"{registry.name}: {location}" for location in registry._locations if location not in kept]
+        registry._locations = kept
     return removed
 
 

@@ -7,7 +7,7 @@ arrays, numpy scalars such as the ETA), so mmengine's own ``--resume`` and ``loa
 ``UnpicklingError: Weights only load failed``.
 
 :func:`safe_checkpoint_loader` wraps mmengine's local checkpoint loader so that, during that one
-load, exactly the types mmengine's own checkpoints hold are allowed (:data:`MMENGINE_CHECKPOINT_TYPES`,
+load, exactly the types mmengine's own checkpoints hold are allowed (:func:`checkpoint_globals`,
 found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints written by
 mmselfsup's and mmpretrain's Runner), ``weights_only`` stays at torch's default (True), and any other
 type is refused with an error that says why and how to load a file you trust on purpose.
@@ -27,7 +27,6 @@ from mmengine.logging import HistoryBuffer
 
 __all__ = [
     "HISTORY_BUFFER_STATISTICS",
-    "MMENGINE_CHECKPOINT_TYPES",
     "TRUST_ENV_VAR",
     "checkpoint_globals",
     "safe_checkpoint_loader",
@@ -79,17 +78,6 @@ def checkpoint_globals() -> list[Any]:
         *by_name,
         (_history_buffer_statistic, "builtins.getattr"),
     ]
-
-
-#: Names of the allowed types, for the docs and error messages.
-MMENGINE_CHECKPOINT_TYPES = (
-    "mmengine.logging.history_buffer.HistoryBuffer",
-    "numpy.ndarray",
-    "numpy.dtype and its numeric dtype classes (numpy.dtypes.Float64DType, Int64DType, ...)",
-    "numpy._core.multiarray._reconstruct (numpy 1: numpy.core.multiarray._reconstruct)",
-    "numpy._core.multiarray.scalar (numpy 1: numpy.core.multiarray.scalar)",
-    "builtins.getattr, only as getattr(HistoryBuffer, 'min' | 'max' | 'current' | 'mean')",
-)
 
 
 def _refusal(filename: str, error: Exception) -> str:

@@ -10,14 +10,10 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from nda_core._checks import check_int
-from nda_demo.config import DEFAULT_THREADS, EVAL_INSTALL, GANBudget
+from nda_demo.config import DEFAULT_THREADS, GANBudget
+from nda_demo.gan import NDAGAN  # before Lightning: its import guard names the install command
 
-try:
-    import pytorch_lightning as pl
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError(f"nda_demo trains with PyTorch Lightning: {EVAL_INSTALL}") from error
-
-from nda_demo.gan import NDAGAN
+import pytorch_lightning as pl
 
 __all__ = ["GANBudget", "fit_steps", "seed_all", "set_threads", "DEFAULT_THREADS"]
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from studiogan_nda import checkout, hooks
 
-    checkout.add_to_path(checkout.find_root(args.studiogan_root))
+    checkout.add_to_path(args.studiogan_root)
     hooks.install()
 
     work = Path(tempfile.mkdtemp(prefix="studiogan_step_"))

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 import nda_core
 from nda_core._checks import check_int
+from nda_core.data import IMAGE_SUFFIXES
 
 __all__ = ["main", "build_parser", "load_discriminator", "discriminator_scores", "evaluate"]
 
@@ -45,7 +46,6 @@ DEFAULT_NDA = {"type": "jigsaw", "k": 2}
 #: Discriminator conditioning whose adversarial output does not depend on the label.
 LABEL_FREE = ("W/O", "AC", "2C", "D2DCE")
 _UINT8_HALF = 127.5  # StudioGAN's ToTensor + Normalize(0.5, 0.5): x / 127.5 - 1
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +100,7 @@ def load_discriminator(root: str | None, config_file: str, checkpoint: str, devi
     from studiogan_nda import checkout, hooks
     from studiogan_nda.workarounds import numpy_safe_types
 
-    checkout.add_to_path(checkout.find_root(root))
+    checkout.add_to_path(root)
     hooks.install()
     import config  # StudioGAN's
     import models.model as model  # StudioGAN's
@@ -168,9 +168,9 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
         from PIL import Image
         import numpy as np
 
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"no images ({', '.join(_IMAGE_SUFFIXES)}) in {str(folder)!r}.")
+            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}.")
         generator = torch.Generator().manual_seed(seed)
         files = [files[i] for i in torch.randperm(len(files), generator=generator)[:limit].tolist()]
         arrays = []
@@ -209,27 +209,28 @@ def _parse_corruptions(value: str) -> list[str]:
     return names
 
 
-def _parse_nda(value: str) -> Any:
+def _parse_nda(value: str) -> tuple[str, Any]:
+    """``--nda`` as ``(name, transform)``; a bad spec fails here, early, with nda_core's message."""
     try:
         spec = json.loads(value)
     except json.JSONDecodeError:
         spec = value
-    nda_core.build(spec)  # fails early with nda_core's message
-    return spec
+    transform = nda_core.build(spec)
+    return str(spec if isinstance(spec, str) else spec.get("type", "nda")), transform
 
 
-def _plot_gap_grid(clean: torch.Tensor, paired: dict[str, torch.Tensor], path: Path) -> Path:
-    from nda_core.metrics import pyplot, separation
+def _plot_gap_grid(clean: torch.Tensor, paired: dict[str, torch.Tensor], stats: dict[str, dict[str, float]], path: Path) -> Path:
+    """Fig. 8: a histogram of D(clean) - D(corrupt) per corruption, titled with its ``separation`` ``stats``."""
+    from nda_core.metrics import pyplot
 
     plt = pyplot()
     columns = min(5, len(paired))
     rows = math.ceil(len(paired) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
     for ax, (name, scores) in zip(axes.flat, paired.items()):
-        stats = separation(clean, scores)
         ax.hist((clean - scores).numpy(), bins=40, color="tab:blue", alpha=0.8)
         ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_title(f"{name}\nAUROC {stats['auroc']:.3f}, {100 * stats['fraction_positive']:.0f}% > 0", fontsize=9)
+        ax.set_title(f"{name}\nAUROC {stats[name]['auroc']:.3f}, {100 * stats[name]['fraction_positive']:.0f}% > 0", fontsize=9)
     for ax in list(axes.flat)[len(paired) :]:
         ax.axis("off")
     fig.suptitle("D(clean) - D(corrupt), CIFAR-10-C style, severity 5 (paper Fig. 8)")
@@ -250,7 +251,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     check_int(args.batch_size, "--batch-size", 1)
     corruptions = _parse_corruptions(args.corruptions)
     ood_folders = _parse_ood(args.ood)
-    nda_spec = _parse_nda(args.nda)
+    nda_name, nda_transform = _parse_nda(args.nda)
     dis, cfgs, info = load_discriminator(args.studiogan_root, args.config, args.checkpoint, args.device)
     data_root = cifar10_root() if args.data is None else Path(args.data)
     clean_images = _load_images(data_root / args.split, args.num_images, args.seed)
@@ -262,17 +263,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     clean = score(clean_images)
     print(f"scored {clean.numel()} clean images of {data_root / args.split} ({time.perf_counter() - start:.1f} s)", flush=True)
-    paired: dict[str, torch.Tensor] = {}
-    nda_name = nda_spec if isinstance(nda_spec, str) else nda_spec.get("type", "nda")
-    paired[str(nda_name)] = score(nda_core.build(nda_spec)(clean_images, generator=generator))
+    paired = {nda_name: score(nda_transform(clean_images, generator=generator))}
+    gaps = {nda_name: separation(clean, paired[nda_name])}
     for name in corruptions:
         paired[name] = score(corrupt(clean_images, name, generator))
-        print(f"  {name}: AUROC {auroc(clean, paired[name]):.3f}", flush=True)
+        gaps[name] = separation(clean, paired[name])
+        print(f"  {name}: AUROC {gaps[name]['auroc']:.3f}", flush=True)
     unpaired = {name: score(_load_images(folder, args.num_images, args.seed)) for name, folder in ood_folders.items()}
 
     results: dict[str, Any] = {"checkpoint": info["checkpoint"], "step": info["step"], "config": str(args.config), "n_clean": clean.numel(), "seed": args.seed, "sets": {}}
     for name, scores in paired.items():
-        stats = separation(clean, scores)
+        stats = gaps[name]
         results["sets"][name] = {"auroc": stats["auroc"], "mean_gap": stats["mean"], "fraction_positive": stats["fraction_positive"], "n": scores.numel(), "paired": True}
     for name, scores in unpaired.items():
         results["sets"][name] = {"auroc": auroc(clean, scores), "n": scores.numel(), "paired": False}
@@ -291,10 +292,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         lines.append(f"| mean of {len(corrupted)} corruptions | {results['mean_corruption_auroc']:.3f} | | |")
     table = "\n".join(lines)
     (out / "auroc.md").write_text(f"D of {info['checkpoint']} (step {info['step']}), {clean.numel()} clean images, seed {args.seed}\n\n{table}\n")
-    plot_score_histogram(clean, paired[str(nda_name)], out / "fig4_nda_gap.png", title=f"D(x) - D({nda_name}(x)) (paper Fig. 4)")
+    plot_score_histogram(clean, paired[nda_name], out / "fig4_nda_gap.png", title=f"D(x) - D({nda_name}(x)) (paper Fig. 4)")
     if corruptions:
-        _plot_gap_grid(clean, {n: paired[n] for n in corruptions}, out / "fig8_corruption_gaps.png")
-    plot_histograms({"clean": clean, str(nda_name): paired[str(nda_name)], **unpaired}, out / "scores.png", title="D(x)", xlabel="discriminator output")
+        _plot_gap_grid(clean, {n: paired[n] for n in corruptions}, gaps, out / "fig8_corruption_gaps.png")
+    plot_histograms({"clean": clean, nda_name: paired[nda_name], **unpaired}, out / "scores.png", title="D(x)", xlabel="discriminator output")
     print(table)
     print(f"wrote {out}/auroc.json, auroc.md, fig4_nda_gap.png{', fig8_corruption_gaps.png' if corruptions else ''}, scores.png")
     return results

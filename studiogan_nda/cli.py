@@ -23,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+import nda_core
+from nda_core.data import IMAGE_SUFFIXES
+
 __all__ = ["main", "build_parser", "configs_dir", "run_studiogan", "UsageError", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
@@ -32,7 +35,8 @@ DOWNLOAD_NAMES = ("CIFAR10", "CIFAR100")
 #: Measured with StudioGAN's own WORKER on 2 CPU cores, batch 64 (see docs/studiogan.md).
 CPU_SECONDS_PER_D_UPDATE = {"DCGAN": 0.46, "BigGAN": 4.4}
 CPU_NUM_WORKERS = 1  # StudioGAN's train loader uses persistent workers, which need at least one
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: Packages whose ValueError / TypeError is one of our input checks (shown as a usage error, no traceback).
+_CHECKING_PACKAGES = (Path(__file__).resolve().parent, Path(nda_core.__file__).resolve().parent)
 
 logger = logging.getLogger("studiogan_nda")
 
@@ -106,7 +110,7 @@ def _studiogan_flags() -> argparse.ArgumentParser:
 
 def _first_image(folder: Path) -> Path | None:
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() in _IMAGE_SUFFIXES:
+        if path.suffix.lower() in IMAGE_SUFFIXES:
             return path
     return None
 
@@ -194,7 +198,7 @@ def run_studiogan(root: str | None, args: list[str], cpu: bool = False) -> int:
     from studiogan_nda import checkout, hooks, workarounds
 
     args, _ = _check_run(args, cpu)
-    src = checkout.add_to_path(checkout.find_root(root))
+    src = checkout.add_to_path(root)
     if cpu:
         print(_cpu_banner(), file=sys.stderr, flush=True)
     workarounds.apply(cpu=cpu)
@@ -219,7 +223,7 @@ def _studiogan_help(root: str | None) -> int:
     """Print StudioGAN's own ``main.py -h``."""
     from studiogan_nda import checkout
 
-    src = checkout.add_to_path(checkout.find_root(root))
+    src = checkout.add_to_path(root)
     saved = sys.argv
     sys.argv = [str(src / "main.py"), "-h"]
     try:
@@ -322,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _raised_by_studiogan_nda(error: BaseException) -> bool:
-    """True when ``error`` comes from our own checks (not from inside StudioGAN's code)."""
+    """True when ``error`` was raised in studiogan_nda or nda_core (our checks), not inside StudioGAN, torch or numpy."""
     trace = error.__traceback__
     last = None
     while trace is not None:
@@ -330,5 +334,5 @@ def _raised_by_studiogan_nda(error: BaseException) -> bool:
         trace = trace.tb_next
     if last is None:
         return False
-    here = Path(__file__).resolve().parents[1]
-    return Path(last).resolve().is_relative_to(here)
+    raised_in = Path(last).resolve()
+    return any(raised_in.is_relative_to(package) for package in _CHECKING_PACKAGES)

@@ -33,6 +33,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
 
+from studiogan_nda import INSTALL_HINT
 from studiogan_nda.settings import BASE_KEY, NDA_KEYS, check_nda_settings, read_yaml, uses_base
 
 __all__ = ["install", "uninstall", "is_installed", "SPAWN_ATTRIBUTE"]
@@ -42,7 +43,6 @@ logger = logging.getLogger("studiogan_nda")
 #: Attribute of StudioGAN's Configurations object that carries the hooks into spawned workers.
 SPAWN_ATTRIBUTE = "_nda_plugins_reinstall"
 _MARKER = "_nda_plugins_original"
-_INSTALL_HINT = "pip install 'nda-plugins[studiogan]'"
 _originals: dict[tuple[type, str], Callable[..., Any]] = {}
 
 
@@ -79,7 +79,7 @@ def _studiogan_modules() -> tuple[Any, Any]:
         worker = importlib.import_module("worker")
     except ImportError as error:
         raise ImportError(
-            f"StudioGAN's modules failed to import ({error}); install its dependencies with {_INSTALL_HINT} and "
+            f"StudioGAN's modules failed to import ({error}); install its dependencies with {INSTALL_HINT} and "
             f"put its src/ on sys.path (studiogan_nda.checkout.add_to_path)."
         ) from error
     if not hasattr(config, "Configurations") or not hasattr(worker, "WORKER"):

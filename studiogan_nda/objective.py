@@ -85,9 +85,8 @@ class NDADiscriminatorObjective:
         self._inputs: deque[torch.Tensor] = deque(maxlen=_RECORDED_INPUTS)
         self._labels: tuple[torch.Tensor, ...] | None = None
         self._calls = 0
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         self.history: dict[str, list[float]] = {key: [] for key in LOG_KEYS}
-        self.last_batch: dict[str, torch.Tensor] = {}  # the tensors of the last call (tests and debugging)
+        self.last_batch: dict[str, torch.Tensor] = {}  # the tensors of the last call (logging, tests, debugging)
 
     # -- recording StudioGAN's D step ------------------------------------------------------------
     def record(self, images: torch.Tensor) -> None:
@@ -126,9 +125,6 @@ class NDADiscriminatorObjective:
         nda_images = self.transform(real_images)
         d_logit_nda = self.worker.Dis(self.augment(nda_images), real_labels)["adv_output"]
         loss = nda_discriminator_loss(d_logit_real, d_logit_fake, d_logit_nda, self.settings.kind, self.settings.lam)
-        with torch.no_grad():
-            nda_term = discriminator_loss_terms(d_logit_real, d_logit_fake, d_logit_nda, self.settings.kind)["nda"]
-            self._last = (nda_term.detach(), (d_logit_real.detach().float() - d_logit_nda.detach().float()).mean())
         self.last_batch = {
             "real_images": real_images,
             "real_labels": real_labels,
@@ -142,9 +138,11 @@ class NDADiscriminatorObjective:
     # -- logging ---------------------------------------------------------------------------------
     def values(self) -> dict[str, float]:
         """The NDA term ``L_fake(D(NDA(x)))`` and the mean ``D(x) - D(NDA(x))`` of the last D update."""
-        if self._last is None:
+        if not self.last_batch:
             return {key: math.nan for key in LOG_KEYS}
-        return {"nda_loss": float(self._last[0]), "dis_real_minus_nda": float(self._last[1])}
+        real, fake, nda = (self.last_batch[f"d_logit_{name}"].float() for name in ("real", "fake", "nda"))
+        nda_term = discriminator_loss_terms(real, fake, nda, self.settings.kind)["nda"]
+        return {"nda_loss": float(nda_term), "dis_real_minus_nda": float((real - nda).mean())}
 
     def log(self, current_step: int) -> None:
         """Log like StudioGAN logs its losses: a log line, wandb, and ``statistics/<run>/nda_losses.npy``."""
@@ -177,14 +175,11 @@ class NDADiscriminatorObjective:
             self.history = loaded
 
 
-def _wrap(method: Callable[..., Any], before: Callable[[], None] | None = None, after: Callable[..., Any] | None = None) -> Callable[..., Any]:
+def _wrap(method: Callable[..., Any], after: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(method)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if before is not None:
-            before()
         result = method(*args, **kwargs)
-        if after is not None:
-            after(result, *args, **kwargs)
+        after(result, *args, **kwargs)
         return result
 
     return wrapped

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+import yaml
 
 import nda_core
 from nda_core._checks import check_bool, check_choice, check_number
@@ -62,19 +63,11 @@ _UNDEFINED_LOSS = (
 )
 
 
-def _yaml():
-    try:
-        import yaml
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("reading StudioGAN YAMLs needs PyYAML: pip install 'nda-plugins[studiogan]'") from error
-    return yaml
-
-
 def _load_one(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"StudioGAN config {str(path)!r} does not exist; pass -cfg with the path of a YAML file.")
     with open(path, encoding="utf-8") as handle:
-        data = _yaml().safe_load(handle) or {}
+        data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict) or any(not isinstance(v, dict) for k, v in data.items() if k != BASE_KEY):
         raise ValueError(
             f"StudioGAN config {str(path)!r} must map sections (DATA, MODEL, LOSS, OPTIMIZATION, ...) to "

@@ -129,15 +129,17 @@ def write_yaml(path: Path, base: Path | None = None, flat: bool = False, **secti
     return path
 
 
-def load_cfgs(sg: SimpleNamespace, cfg_file: Path, data_dir: Path, save_dir: Path, seed: int = 0):
-    """StudioGAN's own main.py config path: argument parsing, Configurations, RUN settings, checks."""
+def load_cfgs(cfg_file: Path, data_dir: Path, save_dir: Path, seed: int = 0):
+    """StudioGAN's own main.py config path: argument parsing, Configurations, RUN settings, checks
+    (StudioGAN imported by the :func:`studiogan` fixture)."""
     from studiogan_nda.build import load_configs
 
     return load_configs(cfg_file, data_dir, save_dir, seed)
 
 
-def build_worker(sg: SimpleNamespace, cfg_file: Path, data_dir: Path, save_dir: Path, seed: int = 0):
-    """StudioGAN's model builders, optimizers, dataset and WORKER on the CPU (studiogan_nda.build)."""
+def build_worker(cfg_file: Path, data_dir: Path, save_dir: Path, seed: int = 0):
+    """StudioGAN's model builders, optimizers, dataset and WORKER on the CPU (studiogan_nda.build;
+    StudioGAN imported by the :func:`studiogan` fixture)."""
     from studiogan_nda.build import build_worker as build
 
     return build(cfg_file, data_dir, save_dir, seed, logger=logging.getLogger(f"studiogan-test-{save_dir.name}"))

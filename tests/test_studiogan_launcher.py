@@ -16,6 +16,7 @@ from studiogan_helpers import (  # noqa: F401 - fixtures
     BATCH,
     CPU_NDA,
     ROOT,
+    VALID_PER_CLASS,
     studiogan,
     studiogan_data,
     studiogan_root,
@@ -75,6 +76,19 @@ def test_cpu_launcher_resumes_with_studiogans_ckpt_flag(trained_run):
         "model=D-current-weights-step=4.pth", "model=G-current-weights-step=4.pth"]  # StudioGAN keeps the latest
 
 
+def markdown_rows(text: str) -> dict[str, list[str]]:
+    """The cells of a Markdown table's body rows, by their first cell."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+    return {cells[0]: cells[1:] for cells in rows[1:]}  # rows[0] is the header
+
+
+def png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run, studiogan, studiogan_data, tmp_path):
     from studiogan_nda import anomaly
 
@@ -87,11 +101,22 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     assert code == 0
     results = json.loads((out / "auroc.json").read_text())
     assert results["step"] == 4 and results["n_clean"] == 20
-    assert set(results["sets"]) == {"jigsaw", "gaussian_noise", "contrast", "bird"}
-    assert all(0.0 <= row["auroc"] <= 1.0 for row in results["sets"].values())
-    assert results["sets"]["jigsaw"]["paired"] and not results["sets"]["bird"]["paired"]
-    for name in ("fig4_nda_gap.png", "fig8_corruption_gaps.png", "scores.png", "auroc.md"):
-        assert (out / name).stat().st_size > 0
+    sets = results["sets"]
+    assert {name: row["n"] for name, row in sets.items()} == {"jigsaw": 20, "gaussian_noise": 20, "contrast": 20, "bird": VALID_PER_CLASS}
+    assert sets["jigsaw"]["paired"] and not sets["bird"]["paired"]
+    mean = (sets["gaussian_noise"]["auroc"] + sets["contrast"]["auroc"]) / 2
+    assert results["mean_corruption_auroc"] == pytest.approx(mean, rel=1e-12)
+    table = markdown_rows((out / "auroc.md").read_text())  # the same numbers as auroc.json, rounded to 3 places
+    assert set(table) == {*sets, "mean of 2 corruptions"}
+    for name, row in sets.items():
+        auroc, gap, n = table[name]
+        assert float(auroc) == pytest.approx(row["auroc"], abs=5e-4) and int(n) == row["n"], name
+        assert float(gap) == pytest.approx(row["mean_gap"], abs=5e-4) if row["paired"] else gap == "(unpaired)", name
+    assert float(table["mean of 2 corruptions"][0]) == pytest.approx(mean, abs=5e-4)
+    # 6 x 4 inches at 120 dpi; Fig. 8: one row of two 3.2 x 2.6 inch panels at 110 dpi; each with blue histogram bars
+    for name, shape in {"fig4_nda_gap.png": (480, 720, 3), "scores.png": (480, 720, 3), "fig8_corruption_gaps.png": (286, 704, 3)}.items():
+        image = png(out / name).astype(int)
+        assert image.shape == shape and ((image[..., 2] - image[..., 0]) > 60).sum() > 100, name
 
 
 # -- clear messages for bad input, before StudioGAN runs ----------------------------------------------

@@ -22,28 +22,20 @@ from studiogan_helpers import (  # noqa: F401 - fixtures
     studiogan_root,
     write_yaml,
 )
+from test_core_losses import REF_FAKE, ref_d_loss
 
 LAM = 0.25
 
 
-def reference_d_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor, d_nda: torch.Tensor, lam: float) -> torch.Tensor:
-    """Slow reference from the paper's equation L_real + lam L_fake(G) + (1 - lam) L_fake(NDA), per sample in float64."""
-    r, f, n = (t.double().tolist() for t in (d_real, d_fake, d_nda))
+def core_kind(adv_loss: str) -> str:
+    """nda_core's name of a StudioGAN adv_loss (its least_square is nda_core's ls)."""
+    return "ls" if adv_loss == "least_square" else adv_loss
 
-    def mean(values):
-        return sum(values) / len(values)
 
-    if kind == "hinge":
-        real, fake = mean([max(0.0, 1 - v) for v in r]), lambda xs: mean([max(0.0, 1 + v) for v in xs])
-    elif kind in ("vanilla", "logistic"):
-        real, fake = mean([math.log1p(math.exp(-v)) for v in r]), lambda xs: mean([math.log1p(math.exp(v)) for v in xs])
-    elif kind == "least_square":
-        real, fake = mean([0.5 * (v - 1) ** 2 for v in r]), lambda xs: mean([0.5 * v**2 for v in xs])
-    elif kind == "wasserstein":
-        real, fake = -mean(r), lambda xs: mean(xs)
-    else:
-        raise AssertionError(kind)
-    return torch.tensor(real + lam * fake(f) + (1 - lam) * fake(n), dtype=torch.float64)
+def reference_d_loss(adv_loss: str, last: dict[str, torch.Tensor], lam: float = LAM) -> float:
+    """The paper's equation, per sample in float64 (tests/test_core_losses.py), on the logits of the last D call."""
+    real, fake, nda = (last[f"d_logit_{name}"].double().tolist() for name in ("real", "fake", "nda"))
+    return ref_d_loss(real, fake, nda, core_kind(adv_loss), lam)
 
 
 def quadrants(image: torch.Tensor) -> list[torch.Tensor]:
@@ -154,7 +146,7 @@ def test_nda_off_is_studiogan_bit_for_bit(studiogan, studiogan_data, tmp_path):
     off = write_yaml(tmp_path / "off.yaml", CPU_PLAIN, LOSS={"apply_nda": False}, OPTIMIZATION={"batch_size": BATCH})
 
     def run(cfg, save):
-        worker = build_worker(studiogan, cfg, studiogan_data, tmp_path / save, seed=3)
+        worker = build_worker(cfg, studiogan_data, tmp_path / save, seed=3)
         _, d_loss = worker.train_discriminator(current_step=0)  # 2 D updates (DCGAN's d_updates_per_step)
         g_loss = worker.train_generator(current_step=0)
         return worker, [d_loss.item(), g_loss.item()]
@@ -176,7 +168,7 @@ def test_nda_off_is_studiogan_bit_for_bit(studiogan, studiogan_data, tmp_path):
 @pytest.mark.parametrize("adv_loss", ["vanilla", "logistic", "least_square", "hinge", "wasserstein"])
 def test_d_loss_is_the_nda_equation(studiogan, studiogan_data, tmp_path, cpu_nda_yaml, adv_loss):
     cfg = cpu_nda_yaml(f"nda_{adv_loss}", LOSS={"adv_loss": adv_loss})
-    worker = build_worker(studiogan, cfg, studiogan_data, tmp_path, seed=1)
+    worker = build_worker(cfg, studiogan_data, tmp_path, seed=1)
     baskets = capture_baskets(worker)
     dis_before = discriminator_copy(worker)
     _, d_loss = worker.train_discriminator(current_step=0)
@@ -187,16 +179,17 @@ def test_d_loss_is_the_nda_equation(studiogan, studiogan_data, tmp_path, cpu_nda
     with torch.no_grad():
         assert torch.allclose(dis_before(real_images, real_labels)["adv_output"], last["d_logit_real"], atol=1e-5)
         assert torch.allclose(dis_before(last["nda_images"], real_labels)["adv_output"], last["d_logit_nda"], atol=1e-5)
-    expected = reference_d_loss(adv_loss, last["d_logit_real"], last["d_logit_fake"], last["d_logit_nda"], LAM)
-    assert torch.allclose(d_loss.double(), expected, rtol=1e-5, atol=1e-6)
-    values = worker.nda_objective.values()
-    assert math.isfinite(values["nda_loss"]) and math.isclose(
+    assert d_loss.item() == pytest.approx(reference_d_loss(adv_loss, last), rel=1e-5, abs=1e-6)
+    values = worker.nda_objective.values()  # the NDA term L_fake(D(NDA(x))) and the mean D(x) - D(NDA(x))
+    nda = last["d_logit_nda"].double().tolist()
+    assert values["nda_loss"] == pytest.approx(sum(map(REF_FAKE[core_kind(adv_loss)], nda)) / len(nda), rel=1e-5, abs=1e-6)
+    assert math.isclose(
         values["dis_real_minus_nda"], float(last["d_logit_real"].mean() - last["d_logit_nda"].mean()), rel_tol=1e-5, abs_tol=1e-6)
 
 
 def test_conditional_discriminator_scores_nda_with_the_real_labels(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
     cfg = cpu_nda_yaml("cond", MODEL={"g_cond_mtd": "cBN", "d_cond_mtd": "PD"})
-    worker = build_worker(studiogan, cfg, studiogan_data, tmp_path, seed=2)
+    worker = build_worker(cfg, studiogan_data, tmp_path, seed=2)
     baskets = capture_baskets(worker)
     dis_before = discriminator_copy(worker)
     worker.train_discriminator(current_step=0)
@@ -212,7 +205,7 @@ def test_conditional_discriminator_scores_nda_with_the_real_labels(studiogan, st
 
 def test_every_d_update_and_accumulation_step_uses_its_own_real_batch(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
     cfg = cpu_nda_yaml("acml", OPTIMIZATION={"d_updates_per_step": 2, "acml_steps": 2})
-    worker = build_worker(studiogan, cfg, studiogan_data, tmp_path, seed=4)
+    worker = build_worker(cfg, studiogan_data, tmp_path, seed=4)
     baskets = capture_baskets(worker)
     seen = []
     transform = worker.nda_objective.transform
@@ -225,7 +218,7 @@ def test_every_d_update_and_accumulation_step_uses_its_own_real_batch(studiogan,
 
 def test_nda_images_go_through_the_same_diffaug_as_reals(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
     cfg = cpu_nda_yaml("diffaug", AUG={"apply_diffaug": True, "diffaug_type": "diffaug"})
-    worker = build_worker(studiogan, cfg, studiogan_data, tmp_path, seed=5)
+    worker = build_worker(cfg, studiogan_data, tmp_path, seed=5)
     objective = worker.nda_objective
     assert objective.augment is studiogan.config.diffaug.apply_diffaug  # StudioGAN's DiffAugment
     augmented = []
@@ -242,18 +235,18 @@ def test_composes_with_ada_consistency_lecam_and_gradient_penalty(studiogan, stu
         AUG={"cr_aug_type": "cr", "apply_ada": True, "ada_aug_type": "bgc", "ada_initial_augment_p": 0.2,
              "ada_target": 0.6, "ada_kimg": 500, "ada_interval": 1},
     )
-    worker = build_worker(studiogan, cfg, studiogan_data, tmp_path, seed=6)
+    worker = build_worker(cfg, studiogan_data, tmp_path, seed=6)
     ada = worker.nda_objective.augment
     assert type(ada).__name__ == "AdaAugment" and worker.AUG.series_augment.p is ada.p  # ADA reads p through the wrapper
     _, d_loss = worker.train_discriminator(current_step=0)
     assert float(ada.p) != 0.2  # StudioGAN's ADA heuristic updated p
     last = worker.nda_objective.last_batch
-    nda_part = reference_d_loss("vanilla", last["d_logit_real"], last["d_logit_fake"], last["d_logit_nda"], LAM)
-    assert math.isfinite(d_loss.item()) and d_loss.item() > nda_part.item()  # CR, GP and LeCam are added on top
+    nda_part = reference_d_loss("vanilla", last)
+    assert math.isfinite(d_loss.item()) and d_loss.item() > nda_part  # CR, GP and LeCam are added on top
 
 
 def test_generator_step_is_untouched(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
-    worker = build_worker(studiogan, cpu_nda_yaml("gen"), studiogan_data, tmp_path, seed=7)
+    worker = build_worker(cpu_nda_yaml("gen"), studiogan_data, tmp_path, seed=7)
     calls = []
     objective = worker.nda_objective
     worker.nda_objective.transform = lambda x: calls.append(x) or x
@@ -265,7 +258,7 @@ def test_generator_step_is_untouched(studiogan, studiogan_data, tmp_path, cpu_nd
 def test_nda_statistics_are_logged_like_studiogan_losses(studiogan, studiogan_data, tmp_path, cpu_nda_yaml, caplog):
     import numpy as np
 
-    worker = build_worker(studiogan, cpu_nda_yaml("log"), studiogan_data, tmp_path, seed=8)
+    worker = build_worker(cpu_nda_yaml("log"), studiogan_data, tmp_path, seed=8)
     worker.RUN.print_freq = 1
     _, d_loss = worker.train_discriminator(current_step=0)
     for step in range(2):
@@ -283,7 +276,7 @@ def test_multi_hinge_is_refused_at_studiogans_config_check(studiogan, studiogan_
     mh = write_yaml(tmp_path / "mh.yaml", studiogan.src / "configs" / "CIFAR10" / "MHGAN.yaml",
                     DATA={"name": "CIFAR10_images"}, LOSS={"apply_nda": True})
     with pytest.raises(ValueError, match="LOSS.adv_loss must be one of .*'MH'"):
-        load_cfgs(studiogan, mh, studiogan_data, tmp_path)
+        load_cfgs(mh, studiogan_data, tmp_path)
 
 
 def test_jigsaw_that_does_not_divide_the_image_is_refused(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
@@ -291,7 +284,7 @@ def test_jigsaw_that_does_not_divide_the_image_is_refused(studiogan, studiogan_d
 
     cfg = cpu_nda_yaml("k5", LOSS={"nda": {"type": "jigsaw", "k": 5}})
     with pytest.raises(ValueError, match=r"LOSS.nda = .*jigsaw needs H divisible by k"):
-        load_cfgs(studiogan, cfg, studiogan_data, tmp_path)
+        load_cfgs(cfg, studiogan_data, tmp_path)
 
 
 def test_hinge_nda_loss_matches_nda_core_directly():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,6 +72,32 @@ def test_add_to_path_refuses_a_foreign_module_of_the_same_name(studiogan_root, m
     monkeypatch.setitem(sys.modules, "utils", types.SimpleNamespace(__file__="/elsewhere/utils.py"))
     with pytest.raises(ValueError, match=r"utils \(/elsewhere/utils.py\)"):
         checkout.add_to_path(studiogan_root)
+
+
+# -- usage errors ----------------------------------------------------------------------------------
+def _raised(call) -> BaseException:
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return info.value
+
+
+def test_only_errors_of_our_own_checks_are_usage_errors(monkeypatch):
+    """Errors raised in studiogan_nda or nda_core are shown as usage errors; those of numpy, torch or any
+    other module installed beside studiogan_nda (site-packages, a venv in the checkout) keep their traceback."""
+    import numpy as np
+
+    import studiogan_nda
+    from nda_core._checks import check_int
+    from studiogan_nda.cli import _raised_by_studiogan_nda
+
+    monkeypatch.delenv(checkout.ROOT_ENV, raising=False)
+    assert _raised_by_studiogan_nda(_raised(checkout.find_root))
+    assert _raised_by_studiogan_nda(_raised(lambda: check_int(1, "--num-images", 2)))
+    assert not _raised_by_studiogan_nda(_raised(lambda: np.split(np.arange(3), 2)))
+    beside = Path(studiogan_nda.__file__).resolve().parents[1] / "a_module_beside_studiogan_nda.py"
+    code = compile("raise ValueError('not ours')", str(beside), "exec")
+    assert not _raised_by_studiogan_nda(_raised(lambda: exec(code, {})))
+    assert not _raised_by_studiogan_nda(ValueError("never raised"))
 
 
 # -- corruptions ----------------------------------------------------------------------------------

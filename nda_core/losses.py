@@ -34,6 +34,7 @@ from nda_core._checks import check_choice, check_int, check_number, check_positi
 __all__ = [
     "ADVERSARIAL_KINDS",
     "DEFAULT_LAMBDA",
+    "check_lambda",
     "discriminator_loss_terms",
     "nda_discriminator_loss",
     "generator_loss",
@@ -85,10 +86,11 @@ def _check_kind(kind: str) -> None:
     check_choice(kind, "kind", ADVERSARIAL_KINDS)
 
 
-def _check_lambda(lam: float) -> float:
+def check_lambda(lam: float, name: str = "lam") -> float:
+    """``lam`` of the NDA-GAN objective, in (0, 1]; ``name`` is what the user wrote it as."""
     return check_number(
         lam,
-        "lam",
+        name,
         0.0,
         1.0,
         low_open=True,
@@ -150,7 +152,7 @@ def nda_discriminator_loss(
         >>> nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([-2.0]), "hinge", 0.25)
         tensor(0.2500)
     """
-    lam = _check_lambda(lam)
+    lam = check_lambda(lam)
     if d_nda is None and lam != 1.0:
         raise ValueError(f"d_nda is None but lam={lam} < 1 gives NDA images weight {1 - lam}; pass d_nda or set lam=1.")
     terms = discriminator_loss_terms(d_real, d_fake, d_nda, kind)
@@ -173,7 +175,7 @@ class NDADiscriminatorLoss(nn.Module):
         super().__init__()
         _check_kind(kind)
         self.kind = kind
-        self.lam = _check_lambda(lam)
+        self.lam = check_lambda(lam)
 
     def forward(self, d_real: torch.Tensor, d_fake: torch.Tensor, d_nda: torch.Tensor | None) -> torch.Tensor:
         return nda_discriminator_loss(d_real, d_fake, d_nda, self.kind, self.lam)

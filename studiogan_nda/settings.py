@@ -31,8 +31,8 @@ import torch
 import yaml
 
 import nda_core
-from nda_core._checks import check_bool, check_choice, check_number
-from nda_core.losses import DEFAULT_LAMBDA
+from nda_core._checks import check_bool, check_choice
+from nda_core.losses import DEFAULT_LAMBDA, check_lambda
 
 __all__ = [
     "NDA_KEYS",
@@ -143,14 +143,7 @@ def check_nda_settings(loss: Mapping[str, Any], model: Mapping[str, Any] | None 
     """
     model, data = model or {}, data or {}
     apply = check_bool(loss.get("apply_nda", NDA_KEYS["apply_nda"]), "LOSS.apply_nda", "write apply_nda: True or False.")
-    lam = check_number(
-        loss.get("nda_lambda", NDA_KEYS["nda_lambda"]),
-        "LOSS.nda_lambda",
-        0.0,
-        1.0,
-        low_open=True,
-        hint="It is lam, the weight of G(z) in the fake mixture: the paper uses 0.25 (0.5 on CIFAR-100); 1 means no NDA.",
-    )
+    lam = check_lambda(loss.get("nda_lambda", NDA_KEYS["nda_lambda"]), "LOSS.nda_lambda")
     spec = loss.get("nda", NDA_KEYS["nda"])
     try:
         transform = nda_core.build(spec)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import statistics
 import time
 import warnings
@@ -36,12 +35,7 @@ import torch
 METHODS = {"MoCo": None, "NDA-MoCo (jigsaw)": {"type": "jigsaw", "k": 2}}
 JIGSAW_SEED = 1234
 EVAL_BATCH = 256
-
-
-def _quiet() -> None:
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
+LOGITS = ("logit_pos", "logit_neg", "logit_nda")
 
 
 @torch.no_grad()
@@ -62,7 +56,7 @@ def _features(backbone: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
 def run_one(job: dict) -> dict:
     """Train one method for one seed in this process and evaluate it."""
     torch.set_num_threads(job["threads"])
-    _quiet()
+    warnings.filterwarnings("ignore")
     import pytorch_lightning as pl
     from lightly.transforms import MoCoV2Transform
     from pytorch_lightning.loggers import CSVLogger
@@ -72,7 +66,9 @@ def run_one(job: dict) -> dict:
     from lightly_nda.train import image_folder
     from nda_core.data import cifar10_root, load_image_folder
     from nda_core.metrics import cosine_distance, knn_accuracy
+    from nda_demo.training import _quiet_lightning
 
+    _quiet_lightning()  # after importing Lightning, whose import sets its loggers to INFO
     start = time.perf_counter()
     root = cifar10_root()
     pl.seed_everything(job["seed"], verbose=False)
@@ -125,25 +121,18 @@ def run_one(job: dict) -> dict:
 
 
 def _last_logits(path: Path) -> dict[str, float]:
-    """Mean of the last 5 logged values of each logit (the end of training)."""
+    """Mean of the last 5 logged values of the loss and each logit (the end of training)."""
+    curves = _curves(path, ("train_loss", *LOGITS))
+    return {key: statistics.mean(value for _, value in values[-5:]) for key, values in curves.items() if values}
+
+
+def _curves(path: Path, keys: tuple[str, ...] = LOGITS) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) pairs of each of ``keys`` in a Lightning ``metrics.csv``."""
     if not path.is_file():  # nothing logged (fewer steps than log_every_n_steps)
         return {}
     with open(path) as handle:
         rows = list(csv.DictReader(handle))
-    out = {}
-    for key in ("train_loss", "logit_pos", "logit_neg", "logit_nda"):
-        values = [float(r[key]) for r in rows if r.get(key)]
-        if values:
-            out[key] = statistics.mean(values[-5:])
-    return out
-
-
-def _curves(path: Path) -> dict[str, list[tuple[int, float]]]:
-    if not path.is_file():
-        return {}
-    with open(path) as handle:
-        rows = list(csv.DictReader(handle))
-    return {key: [(int(r["step"]), float(r[key])) for r in rows if r.get(key)] for key in ("logit_pos", "logit_neg", "logit_nda")}
+    return {key: [(int(r["step"]), float(r[key])) for r in rows if r.get(key)] for key in keys}
 
 
 def _spread(values: list[float]) -> dict[str, float]:

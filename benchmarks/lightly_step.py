@@ -21,7 +21,6 @@ on the batch) is timed and reported separately: it is the part of the overhead a
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import warnings
 
@@ -56,13 +55,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*self.log.*")
     from torch.utils.benchmark import Timer
 
     from lightly.transforms.utils import IMAGENET_NORMALIZE
     from nda_core.data import cifar10_root, load_image_folder
+    from nda_demo.training import _quiet_lightning
+
+    _quiet_lightning()  # after importing Lightning, whose import sets its loggers to INFO
 
     device = torch.device(args.device)
     images, labels, _ = load_image_folder(cifar10_root() / "train", per_class=args.batch // 10 + 1, seed=0)

@@ -80,7 +80,6 @@ class NDAContrastiveModule(pl.LightningModule):
             feature_dim, "feature_dim", 1, "pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18."
         )
         self.backbone = backbone
-        self.nda_spec = nda
         # a submodule without weights, so it follows the module across devices
         self.nda = None if nda is None else build_nda(nda, f"{type(self).__name__} nda")
         self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, "the paper uses 2 (one NDA of each view).")
@@ -122,9 +121,16 @@ class NDAContrastiveModule(pl.LightningModule):
         chunks += list(views[_TRAINING_VIEWS:])
         return torch.cat(chunks) if chunks else None
 
-    def per_sample(self, embeddings: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """(M * B, D) -> (B, M, D)."""
-        return embeddings.view(-1, batch_size, embeddings.shape[1]).transpose(0, 1)
+    def nda_negatives(self, views: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """(B, M, D): each sample's NDA images (``nda_images``) embedded by ``embed_nda``; None if none."""
+        images = self.nda_images(views)
+        if images is None:
+            return None
+        embeddings = self.embed_nda(images)
+        return embeddings.view(-1, views[0].shape[0], embeddings.shape[1]).transpose(0, 1)
+
+    def embed_nda(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     # ----------------------------------------------------------------------------- logging
     def log_step(self, loss: torch.Tensor, batch_size: int) -> None:

@@ -180,8 +180,8 @@ class NDANTXentLoss(NTXentLoss):
         self.logit_means = means
 
     def _bank_negatives(self) -> torch.Tensor | None:
-        """A (K, D) copy of the bank as it is before this step's enqueue, or None in SimCLR mode."""
-        return self.memory_bank.bank.detach().clone() if self.uses_memory_bank else None
+        """The (K, D) bank as it is now (before this step's enqueue), or None in SimCLR mode."""
+        return self.memory_bank.bank.detach() if self.uses_memory_bank else None
 
     def logits(
         self, out0: torch.Tensor, out1: torch.Tensor, nda: torch.Tensor | None = None
@@ -192,7 +192,9 @@ class NDANTXentLoss(NTXentLoss):
         then rows of out1, targets the column of each row's positive.
         """
         self._check_inputs(out0, out1, nda)
-        return self._logits(out0, out1, self._bank_negatives(), nda)
+        negatives = self._bank_negatives()
+        # a copy: the caller may backpropagate through these logits after a later step's in-place enqueue
+        return self._logits(out0, out1, None if negatives is None else negatives.clone(), nda)
 
     # ----------------------------------------------------------------------------- forward
     def forward(self, out0: torch.Tensor, out1: torch.Tensor, nda: torch.Tensor | None = None) -> torch.Tensor:
@@ -205,12 +207,10 @@ class NDANTXentLoss(NTXentLoss):
         """
         self._check_inputs(out0, out1, nda)
         if nda is None:
-            negatives = self._bank_negatives() if self.track_logits else None
-            loss = super().forward(out0, out1)  # lightly's own NT-Xent, unchanged
-            if self.track_logits:
+            if self.track_logits:  # before lightly's forward enqueues out1
                 with torch.no_grad():
-                    self._track(*self._logits(out0.detach(), out1.detach(), negatives, None, with_grad=False), 0)
-            return loss
+                    self._track(*self._logits(out0.detach(), out1.detach(), self._bank_negatives(), None, with_grad=False), 0)
+            return super().forward(out0, out1)  # lightly's own NT-Xent, unchanged
         out0 = F.normalize(out0, dim=1)
         out1 = F.normalize(out1, dim=1)
         # the bank as it was before this batch; out1 (never nda) is enqueued when out0 has a gradient

@@ -77,9 +77,7 @@ class NDASimCLR(NDAContrastiveModule):
         features = self.backbone(x0).flatten(start_dim=1)
         z0 = self.projection_head(features)
         z1 = self.forward(x1)
-        images = self.nda_images(views)
-        nda = None if images is None else self.per_sample(self.embed_nda(images), x0.shape[0])
-        loss = self.criterion(z0, z1, nda=nda)
+        loss = self.criterion(z0, z1, nda=self.nda_negatives(views))
         self.log_step(loss, x0.shape[0])
         cls_loss = self.online_step(features, targets, batch_idx)
         return loss if cls_loss is None else loss + cls_loss

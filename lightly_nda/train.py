@@ -123,7 +123,8 @@ def _resume_path(args: argparse.Namespace) -> str | None:
     return resume
 
 
-def _validate(args: argparse.Namespace) -> None:
+def _validate(args: argparse.Namespace) -> str | None:
+    """Check the arguments before anything heavy is imported; returns the checkpoint to resume from."""
     from nda_core._checks import check_int
 
     check_int(args.max_steps, "--max-steps", 1)
@@ -134,15 +135,16 @@ def _validate(args: argparse.Namespace) -> None:
         check_int(args.per_class, "--per-class", 1)
     if args.val_every is not None:
         check_int(args.val_every, "--val-every", 1)
-    _resume_path(args)
+    resume = _resume_path(args)
     if args.logger == "tensorboard" and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
         raise ValueError("--logger tensorboard needs TensorBoard: pip install tensorboard (or use --logger csv).")
+    return resume
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train NDA-MoCo or plain MoCo with lightly on an image folder (``nda lightly train``)."""
     args = build_parser().parse_args(argv)
-    _validate(args)
+    resume = _validate(args)
     import pytorch_lightning as pl
     import torch
     from lightly.transforms import MoCoV2Transform
@@ -206,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         num_sanity_val_steps=0,
         enable_progress_bar=not args.no_progress,
     )
-    resume = _resume_path(args)
     # checkpoints hold tensors and primitive types only, so they load with weights_only=True
     trainer.fit(model, train_loader, val_loader if args.val_every else None, ckpt_path=resume, weights_only=True if resume else None)
     # the final step, whatever --checkpoint-every (model, optimiser, loops, step count, memory bank)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 import nda_core
 from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
@@ -53,7 +54,6 @@ class NDAView:
 
     def __init__(self, nda: Any = "jigsaw", generator: torch.Generator | None = None) -> None:
         self.nda = build_nda(nda, "NDAView nda")
-        self.spec = nda
         if self.nda.needs_partner:
             raise ValueError(
                 f"NDAView got nda={nda!r}, a two-image NDA that pairs each image with another image of the "
@@ -66,12 +66,8 @@ class NDAView:
     def __call__(self, image: Any) -> Any:
         if isinstance(image, torch.Tensor):
             return self._tensor(image)
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover - torchvision needs Pillow
-            Image = None
-        if Image is not None and isinstance(image, Image.Image):
-            return self._pil(image, Image)
+        if isinstance(image, Image.Image):
+            return self._pil(image)
         raise TypeError(
             f"NDAView expects a PIL image or a tensor (C, H, W), got {type(image).__name__}; place it after "
             f"T.ToTensor() or before any transform that changes the type."
@@ -82,14 +78,14 @@ class NDAView:
             return self.nda(image.unsqueeze(0), generator=self.generator)[0]
         return self.nda(image, generator=self.generator)
 
-    def _pil(self, image: Any, pil: Any) -> Any:
+    def _pil(self, image: Image.Image) -> Image.Image:
         if image.mode not in _PIL_MODES:
             image = image.convert("RGB")
         array = np.array(image)  # a writable copy
         gray = array.ndim == _GRAY_NDIM
         batch = torch.from_numpy(np.ascontiguousarray(array[..., None] if gray else array)).permute(2, 0, 1)[None]
         out = self.nda(batch, generator=self.generator)[0].permute(1, 2, 0).numpy()
-        return pil.fromarray(np.ascontiguousarray(out[..., 0] if gray else out))
+        return Image.fromarray(np.ascontiguousarray(out[..., 0] if gray else out))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nda={self.nda!r})"

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from nda_core import losses
 from nda_core.losses import (
@@ -249,23 +248,23 @@ def test_lam_errors_have_the_shared_form():
 # ----------------------------------------------------------------- NT-Xent with NDA negatives
 
 
-def _nt_xent_reference(z0, z1, nda, temperature):
-    """Slow NT-Xent with per-sample NDA negatives, one row at a time, from the equation."""
-    z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
-    nda = F.normalize(nda, dim=2)
-    batch = z0.shape[0]
-    losses = []
-    for views in ((z0, z1), (z1, z0)):
-        anchor_view, other_view = views
-        for i in range(batch):
-            anchor = anchor_view[i]
-            positive = anchor @ other_view[i]
-            negatives = [anchor @ other_view[j] for j in range(batch) if j != i]
-            negatives += [anchor @ anchor_view[j] for j in range(batch) if j != i]
-            negatives += [anchor @ nda[i, m] for m in range(nda.shape[1])]  # its own NDA features only
-            logits = torch.stack([positive, *negatives]) / temperature
-            losses.append(-torch.log_softmax(logits, 0)[0])
-    return torch.stack(losses).mean()
+def ref_nt_xent(z0_all, z1_all, nda, temperature, first: int = 0) -> float:
+    """NT-Xent with per-sample NDA negatives, one anchor at a time, from the equation.
+
+    ``z0_all`` / ``z1_all`` hold the N (gathered) pairs; this rank's B = len(nda) samples are rows
+    first .. first + B - 1. Each of their 2B views is an anchor against the other view of its pair
+    (the positive), every other gathered view (2N - 2 negatives) and its own sample's NDA features.
+    """
+    views = [[_normalise(v) for v in z0_all], [_normalise(v) for v in z1_all]]
+    total = 0.0
+    for view in (0, 1):
+        for i, own in enumerate(nda):
+            anchor = views[view][first + i]
+            logits = [_dot(anchor, views[1 - view][first + i]) / temperature]
+            logits += [_dot(anchor, views[v][j]) / temperature for v in (0, 1) for j in range(len(z0_all)) if j != first + i]
+            logits += [_dot(anchor, _normalise(n)) / temperature for n in own]  # its own NDA features only
+            total += -logits[0] + math.log(sum(math.exp(x) for x in logits))
+    return total / (2 * len(nda))
 
 
 def test_nt_xent_with_nda_matches_the_slow_reference():
@@ -274,7 +273,26 @@ def test_nt_xent_with_nda_matches_the_slow_reference():
     generator = torch.Generator().manual_seed(3)
     z0, z1 = torch.randn(5, 8, generator=generator), torch.randn(5, 8, generator=generator)
     nda = torch.randn(5, 3, 8, generator=generator)
-    torch.testing.assert_close(nda_nt_xent(z0, z1, nda, 0.3), _nt_xent_reference(z0, z1, nda, 0.3))
+    expected = torch.tensor(ref_nt_xent(z0.tolist(), z1.tolist(), nda.tolist(), 0.3), dtype=torch.float32)
+    torch.testing.assert_close(nda_nt_xent(z0, z1, nda, 0.3), expected)
+
+
+def test_pending_nt_xent_with_gathered_batch_matches_reference():
+    """Rank 1 of 3: its rows see every gathered view as a negative, but only its own NDA."""
+    from nda_core.losses import nda_nt_xent, nt_xent_logits
+
+    batch, dim, temperature = 6, 8, 0.2
+    generator = torch.Generator().manual_seed(5)
+    z0_all = torch.randn(3 * batch, dim, generator=generator, dtype=torch.float64)
+    z1_all = torch.randn(3 * batch, dim, generator=generator, dtype=torch.float64)
+    nda = torch.randn(batch, 2, dim, generator=generator, dtype=torch.float64)
+    local = slice(batch, 2 * batch)
+    loss = nda_nt_xent(z0_all[local], z1_all[local], nda, temperature, z0_all, z1_all, first_index=batch)
+    expected = ref_nt_xent(z0_all.tolist(), z1_all.tolist(), nda.tolist(), temperature, first=batch)
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-10)
+    logits, targets = nt_xent_logits(z0_all[local], z1_all[local], nda, temperature, z0_all, z1_all, batch)
+    assert logits.shape == (2 * batch, 2 * 3 * batch - 1 + 2)
+    assert targets.tolist() == list(range(batch, 2 * batch)) * 2
 
 
 def test_nda_features_of_a_sample_only_reach_its_own_rows():

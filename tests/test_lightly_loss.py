@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +10,7 @@ pytest.importorskip("lightly")
 from lightly.loss import NTXentLoss  # noqa: E402
 
 from lightly_nda import NDANTXentLoss  # noqa: E402
-from nda_core.losses import nda_nt_xent, nt_xent_logits  # noqa: E402
+from test_core_losses import ref_info_nce, ref_nt_xent  # noqa: E402
 
 BATCH, DIM, BANK, VIEWS = 6, 8, 20, 3
 TEMPERATURE = 0.2
@@ -43,50 +41,6 @@ def _pair(memory_bank_size):
     ours = NDANTXentLoss(TEMPERATURE, memory_bank_size)
     ours.memory_bank.bank.copy_(lightly_loss.memory_bank.bank)
     return lightly_loss, ours
-
-
-def _unit(v: list[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in v))
-    return [x / norm for x in v]
-
-
-def _dot(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(_unit(a), _unit(b)))
-
-
-def _ce(positive: float, negatives: list[float]) -> float:
-    """-log(exp(p) / (exp(p) + sum exp(n)))."""
-    return -positive + math.log(math.exp(positive) + sum(math.exp(n) for n in negatives))
-
-
-def reference_bank_loss(out0, out1, bank, nda, t: float) -> float:
-    """mean_i CE([q_i.k_i | q_i.bank_j ... | q_i.nda_im ...] / T, 0), straight from the equation."""
-    q, k, bank = out0.tolist(), out1.tolist(), bank.tolist()
-    own = [[] for _ in q] if nda is None else nda.tolist()
-    losses = []
-    for i in range(len(q)):
-        negatives = [_dot(q[i], b) / t for b in bank] + [_dot(q[i], n) / t for n in own[i]]
-        losses.append(_ce(_dot(q[i], k[i]) / t, negatives))
-    return sum(losses) / len(losses)
-
-
-def reference_simclr_loss(out0_all, out1_all, nda, t: float, first: int = 0) -> float:
-    """SimCLR over the gathered batch: every anchor of this rank's rows (first .. first + B - 1,
-    both views) against every other gathered view (2N - 2 negatives) and its own sample's NDA."""
-    views = [out0_all.tolist(), out1_all.tolist()]
-    own = nda.tolist()
-    total, batch = len(views[0]), len(own)
-    losses = []
-    for view in (0, 1):
-        for i in range(batch):
-            anchor = views[view][first + i]
-            positive = _dot(anchor, views[1 - view][first + i]) / t
-            negatives = [
-                _dot(anchor, views[v][j]) / t for v in (0, 1) for j in range(total) if j != first + i
-            ]
-            negatives += [_dot(anchor, n) / t for n in own[i]]
-            losses.append(_ce(positive, negatives))
-    return sum(losses) / len(losses)
 
 
 # ----------------------------------------------------------------------------- nda=None == lightly
@@ -134,7 +88,8 @@ def test_memory_bank_mode_with_nda_matches_reference_over_steps():
         out0, out1, nda = _features(step, dtype=torch.float64)
         bank_before = ours.memory_bank.bank.clone()
         loss = ours(out0, out1, nda=nda)
-        assert float(loss.detach()) == pytest.approx(reference_bank_loss(out0, out1, bank_before, nda, TEMPERATURE), rel=1e-10)
+        reference = ref_info_nce(out0.tolist(), out1.tolist(), bank_before.tolist(), nda.tolist(), TEMPERATURE)
+        assert float(loss.detach()) == pytest.approx(reference, rel=1e-10)
         keys.append(F.normalize(out1, dim=1))
     # the bank holds the last BANK keys in lightly's order (the tail of a wrapping batch is dropped)
     ptr, stream = 0, []
@@ -156,20 +111,8 @@ def test_simclr_mode_with_nda_matches_reference():
     for step in range(3):
         out0, out1, nda = _features(step, dtype=torch.float64)
         loss = ours(out0, out1, nda=nda)
-        assert float(loss.detach()) == pytest.approx(reference_simclr_loss(out0, out1, nda, TEMPERATURE), rel=1e-10)
-
-
-def test_pending_nt_xent_with_gathered_batch_matches_reference():
-    """Rank 1 of 3: its rows see every gathered view as a negative, but only its own NDA."""
-    generator = torch.Generator().manual_seed(5)
-    z0_all, z1_all = torch.randn(3 * BATCH, DIM, generator=generator, dtype=torch.float64), torch.randn(3 * BATCH, DIM, generator=generator, dtype=torch.float64)
-    nda = torch.randn(BATCH, 2, DIM, generator=generator, dtype=torch.float64)
-    local = slice(BATCH, 2 * BATCH)
-    loss = nda_nt_xent(z0_all[local], z1_all[local], nda, TEMPERATURE, z0_all, z1_all, first_index=BATCH)
-    assert float(loss.detach()) == pytest.approx(reference_simclr_loss(z0_all, z1_all, nda, TEMPERATURE, first=BATCH), rel=1e-10)
-    logits, targets = nt_xent_logits(z0_all[local], z1_all[local], nda, TEMPERATURE, z0_all, z1_all, BATCH)
-    assert logits.shape == (2 * BATCH, 2 * 3 * BATCH - 1 + 2)
-    assert targets.tolist() == list(range(BATCH, 2 * BATCH)) * 2
+        expected = ref_nt_xent(out0.tolist(), out1.tolist(), nda.tolist(), TEMPERATURE)
+        assert float(loss.detach()) == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("memory_bank_size", [(BANK, DIM), 0], ids=["memory_bank", "simclr"])

@@ -75,29 +75,22 @@ def _probe(method: str, seed: int, args_dict: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(args_dict["threads"])
     from video_dpc.config import load_config
-    from video_dpc.datasets import ClipDataset
-    from video_dpc.engine import load_state_dict
+    from video_dpc.engine import VideoDataModule, load_state_dict
     from video_dpc.model import DPC
-    from video_dpc.moving_mnist import CLASSES, MovingMNISTActions
+    from video_dpc.moving_mnist import CLASSES
     from video_dpc.probe import probe
-    from video_dpc.sampling import BlockLayout
-    from video_dpc.transforms import ClipTransform
 
     config = load_config(CONFIGS["DPC"], args_dict["overrides"])
-    model, data = dict(config["model"]), config["data"]
-    layout = BlockLayout(model["num_seq"], model["seq_len"], data["ds"])
-    transform = ClipTransform.from_config({"size": model["input_size"], "channels": model["in_channels"], **data["augment"]}, train=False)
-
-    def clips(split: str, count: int) -> ClipDataset:
-        source = MovingMNISTActions(split, count, data["frames"], data["size"], data["seed"], data["mnist"])
-        return ClipDataset(source, layout, "val", transform, labels=True, name=f"{split} probe")
+    model = dict(config["model"])
+    data = {**config["data"], "train_videos": args_dict["probe_train"], "test_videos": args_dict["probe_test"]}
+    videos = VideoDataModule(data, model["num_seq"], model["seq_len"], model["in_channels"], model["input_size"], labels=True)
 
     if method == "random init":
         torch.manual_seed(seed)  # the same initial weights as the seed's pre-training runs
         state = DPC(**model).state_dict()
     else:
         state = load_state_dict(Path(args_dict["out"]) / _slug(method, seed) / "checkpoints" / "last.ckpt")
-    train, test = clips("train", args_dict["probe_train"]), clips("test", args_dict["probe_test"])
+    train, test = videos.build("train", "val"), videos.build("test", "val")  # one centred, unaugmented clip per video
     start = time.perf_counter()
     result = probe(state, model, len(CLASSES), train, test, recalibrate=train)
     return {"method": method, "seed": seed, **result, "probe_seconds": round(time.perf_counter() - start, 1),

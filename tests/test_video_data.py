@@ -16,7 +16,7 @@ from video_dpc.datasets import ClipDataset, FileVideos, hmdb51_entries, read_cla
 from video_dpc.moving_mnist import CLASSES, SPEEDS, TURN_PERIOD, MovingMNISTActions, trajectory
 from video_dpc.sampling import BlockLayout
 from video_dpc.transforms import ClipTransform
-from video_dpc.video_io import FrameFolderReader, VideoFileReader
+from video_dpc.video_io import FrameFolderReader, VideoFileReader, _frame_names
 
 VIDEOS = shared_data_dir() / "videos"
 FRAMES = {"demo.mp4": 280, "test.mp4": 300, "test.avi": 164, "part_0.mp4": 32}
@@ -123,7 +123,9 @@ def test_frame_folders_read_like_the_video(tmp_path):
         Image.fromarray(frame).save(folder / f"image_{index:05d}.jpg", quality=95)
     reader = FrameFolderReader()
     assert reader.num_frames(folder) == 32
+    listings = _frame_names.cache_info().misses
     out = reader.read(folder, [0, 9, 31])
+    assert _frame_names.cache_info().misses == listings  # the folder was listed once, by num_frames
     assert out.shape == (3, 3, 256, 340)
     assert (out.float() - torch.from_numpy(decoded[[0, 9, 31]]).permute(0, 3, 1, 2).float()).abs().mean() < 3
 
@@ -183,6 +185,10 @@ def test_clip_transform_is_the_same_on_every_frame_and_refuses_small_frames():
         ClipTransform(size=64, resize=None)(frame)
     with pytest.raises(ValueError, match=r"augment.crop must be one of \['random', 'resized', 'center'\]"):
         ClipTransform(crop="middle")
+    with pytest.raises(ValueError, match=r"augment.color_jitter has an unknown key 'satuation' \(did you mean 'saturation'\?\); known keys"):
+        ClipTransform(color_jitter={"brightness": 0.5, "satuation": 0.5})
+    with pytest.raises(ValueError, match=r"augment.gray has an unknown key 'prob'; known keys: \['consistent', 'p'\]"):
+        ClipTransform(gray={"prob": 0.5})
 
 
 def test_moving_mnist_classes_are_defined_by_motion_only():

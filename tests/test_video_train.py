@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import video_dpc.cli
 import video_dpc.engine
 from test_video_data import make_ucf_tree
 from video_dpc.cli import main
@@ -71,22 +72,47 @@ def test_nda_dpc_trains_with_lightning_and_resume_continues_the_step_count(tmp_p
     assert _steps(work) == [0, 1, 2, 3]  # the logs continue at step 2
 
 
-def test_linear_probe_from_a_pretraining_checkpoint_and_evaluation(tmp_path):
+def test_linear_probe_from_a_pretraining_checkpoint_and_evaluation(tmp_path, monkeypatch):
     pretrain = tmp_path / "pretrain"
     assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(pretrain), *TINY, "trainer.max_steps=1",
                  "trainer.val_check_interval=1", "checkpoint.every_n_train_steps=1", "nda.transform={type: cutmix}"]) == 0
     encoder = torch.load(pretrain / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    initial = {}
+    load_pretrained = video_dpc.engine.DPCFinetuning.load_pretrained
+
+    def record_initial(module, path):
+        loaded = load_pretrained(module, path)
+        initial.update({f"model.{key}": value.clone() for key, value in module.model.state_dict().items()})
+        return loaded
+
+    monkeypatch.setattr(video_dpc.engine.DPCFinetuning, "load_pretrained", record_initial)
     probe = tmp_path / "probe"
     assert main(["finetune", "--config", str(LINEAR_CFG), "--work-dir", str(probe), "--pretrained",
                  str(pretrain / "checkpoints" / "last.ckpt"), *TINY, "trainer.max_epochs=1"]) == 0
     tuned = torch.load(probe / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     conv = "model.backbone.stem.0.weight"
+    torch.testing.assert_close(initial[conv], encoder[conv])  # the encoder starts from the pre-trained weights
     torch.testing.assert_close(tuned[conv], encoder[conv])  # frozen encoder: the pre-trained weights
-    assert not torch.equal(tuned["model.final_fc.1.weight"], torch.zeros_like(tuned["model.final_fc.1.weight"]))
+    assert not torch.equal(tuned["model.final_fc.1.weight"], initial["model.final_fc.1.weight"])  # the linear layer trained
+
+    pairs = []
+    per_class = video_dpc.cli._per_class
+
+    def record_pairs(predictions, classes):
+        pairs.extend(predictions)
+        return per_class(predictions, classes)
+
+    monkeypatch.setattr(video_dpc.cli, "_per_class", record_pairs)
     assert main(["evaluate", "--config", str(LINEAR_CFG), "--work-dir", str(probe), "--checkpoint",
                  str(probe / "checkpoints" / "last.ckpt"), *TINY]) == 0
     results = json.loads((probe / "results.json").read_text())
-    assert results["videos"] == 4 and 0 <= results["top1"] <= 100 and len(results["per_class_top1"]) == 8
+    assert results["videos"] == len(pairs) == 4 and len(results["per_class_top1"]) == 8
+    # top-1 (Lightning's logged mean) agrees with the per-video predictions and the per-class table
+    assert results["top1"] == pytest.approx(100 * sum(label == predicted for label, predicted in pairs) / len(pairs))
+    for label in range(8):
+        hits = [label == predicted for truth, predicted in pairs if truth == label]
+        assert results["per_class_top1"][label] == (pytest.approx(100 * sum(hits) / len(hits)) if hits else None)
+    assert results["top1"] <= results["top5"] <= 100
 
 
 def test_pretraining_on_real_video_files(tmp_path, caplog):
@@ -111,6 +137,8 @@ def test_pretraining_on_real_video_files(tmp_path, caplog):
         (["nda.transform.type=jigsaw3"], "nda.transform={'type': 'jigsaw3'} is not a valid NDA: unknown NDA 'jigsaw3'; known NDAs"),
         (["data.dataset=kinetics"], "data.dataset must be one of ['ucf101', 'hmdb51', 'moving_mnist']"),
         (["optim.momentum=0.9"], "optim has an unknown key 'momentum'"),
+        (["data.augment.flipp=false"], "data.augment has an unknown key 'flipp' (did you mean 'flip'?); known keys"),
+        (["data.test_augment.crop=center", "data.test_augment.sise=32"], "data.test_augment has an unknown key 'sise' (did you mean 'size'?)"),
         (["trainer.max_step=3"], "trainer has an unknown key 'max_step' (did you mean 'max_steps'?)"),
         (["model.input_size=96"], "train-00000-horizontal-slow-bounce: frames of 64x64 are smaller than the 96x96 crop; set data.augment.resize"),
         (["optimizer.lr=1"], "unknown section 'optimizer' (did you mean 'optim'?)"),

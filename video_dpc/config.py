@@ -18,6 +18,8 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import yaml
+
 __all__ = ["SECTIONS", "load_config", "apply_overrides", "merge", "check_keys", "call_with", "dump_config"]
 
 BASE_KEY = "_base_"
@@ -26,14 +28,6 @@ SECTIONS = (
     "model", "nda", "data", "optim", "trainer", "checkpoint", "classifier", "pretrained",
     "seed", "threads", "work_dir", "progress", "evaluate",
 )
-
-
-def _yaml():
-    try:
-        import yaml
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("video_dpc configs need PyYAML: pip install 'nda-plugins[video]'") from error
-    return yaml
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +65,7 @@ def _load_file(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         raise ValueError(f"config {path} includes itself through _base_: {' -> '.join(map(str, chain + (path,)))}.")
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist; configs live in plugins/video_dpc/.")
-    loaded = _yaml().safe_load(path.read_text()) or {}
+    loaded = yaml.safe_load(path.read_text()) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"config {path} must hold a mapping of sections, got {type(loaded).__name__}.")
     bases = loaded.pop(BASE_KEY, [])
@@ -89,7 +83,7 @@ def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} must look like key.sub=value, e.g. optim.lr=0.001 or nda=null.")
-        value = _yaml().safe_load(raw) if raw.strip() else None
+        value = yaml.safe_load(raw) if raw.strip() else None
         parts = key.split(".")
         if parts[0] not in SECTIONS:
             raise ValueError(f"override {item!r} names an unknown section {parts[0]!r}{_close(parts[0], SECTIONS)}; sections: {list(SECTIONS)}.")
@@ -124,5 +118,5 @@ def dump_config(config: Mapping[str, Any], path: str | Path) -> Path:
     """Write the resolved config next to the run's outputs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_yaml().safe_dump(dict(config), sort_keys=False))
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     return path

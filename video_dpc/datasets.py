@@ -245,9 +245,6 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keep)
 
-    def label(self, item: int) -> int:
-        return self.source.label(self.keep[item])
-
     def indices(self, item: int) -> np.ndarray:
         """Frame indices of ``item``: (N, T) in train/val mode, (W, N, T) in test mode."""
         count = self.counts[self.keep[item]]

@@ -17,19 +17,15 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-
-try:
-    import pytorch_lightning as pl
-except ImportError as _error:  # pragma: no cover - depends on the environment
-    raise ImportError(f"video_dpc training needs PyTorch Lightning: pip install 'nda-plugins[video]' ({_error})") from _error
 
 from nda_core._checks import check_choice, check_int, check_number, check_positive, check_sequence
 from video_dpc.config import call_with, check_keys
 from video_dpc.datasets import DATASETS, ClipDataset, file_videos
 from video_dpc.loss import dpc_loss
-from video_dpc.model import DPC, DPCClassifier
+from video_dpc.model import DPC, DPCClassifier, classifier_arguments
 from video_dpc.nda import DPCNegatives
 from video_dpc.sampling import BlockLayout
 from video_dpc.transforms import ClipTransform
@@ -152,7 +148,7 @@ class DPCFinetuning(pl.LightningModule):
             raise ValueError("classifier.num_classes is required (UCF-101: 101, HMDB-51: 51, moving MNIST: 8).")
         self.train_what = check_choice(classifier.get("train_what", "all"), "classifier.train_what", TRAIN_WHAT)
         self.backbone_lr_mult = check_number(classifier.get("backbone_lr_mult", 1.0), "classifier.backbone_lr_mult", 0.0)
-        arguments = {key: value for key, value in dict(model).items() if key != "pred_step"}
+        arguments = classifier_arguments(model)
         arguments["num_classes"] = classifier["num_classes"]
         arguments["dropout"] = classifier.get("dropout", 0.5)
         self.model = call_with(DPCClassifier, arguments, "model")
@@ -239,9 +235,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size = check_int(self.data.get("batch_size", 4), "data.batch_size", 1)
         self.num_workers = check_int(self.data.get("num_workers", 0), "data.num_workers", 0)
         augment = {"size": input_size, "channels": in_channels, **dict(self.data.get("augment") or {})}
-        self.train_transform = ClipTransform.from_config(augment, train=True)
+        self.train_transform = call_with(ClipTransform, augment, "data.augment", train=True)
         test_augment = {**augment, **dict(self.data.get("test_augment") or {})}
-        self.test_transform = ClipTransform.from_config(test_augment, train=False)
+        self.test_transform = call_with(ClipTransform, test_augment, "data.test_augment", train=False)
         self.datasets: dict[str, ClipDataset] = {}
 
     def _source(self, subset: str) -> Any:

@@ -19,7 +19,7 @@ from torch import nn
 from nda_core._checks import check_bool, check_int, check_probability, check_tensor
 from video_dpc.backbone import ConvGRU, ResNet2d3d, feature_map_size
 
-__all__ = ["DPC", "DPCClassifier", "MODEL_DEFAULTS", "SMALLEST_FRAME"]
+__all__ = ["DPC", "DPCClassifier", "MODEL_DEFAULTS", "SMALLEST_FRAME", "classifier_arguments"]
 
 #: DPC's published setting (``dpc/main.py``): ResNet-18 2D+3D at 128 px, 8 blocks of 5 frames, 3 predicted.
 MODEL_DEFAULTS: dict[str, Any] = {
@@ -48,6 +48,12 @@ def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
         )
     size = check_int(input_size, "input_size", SMALLEST_FRAME, "DPC uses 128 (or 224); give an int or [height, width].")
     return size, size
+
+
+def classifier_arguments(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``model`` config section as :class:`DPCClassifier` arguments: without ``pred_step``,
+    which only pre-training uses, so that one section serves both."""
+    return {key: value for key, value in model.items() if key != "pred_step"}
 
 
 def _init_orthogonal(module: nn.Module) -> None:

@@ -81,8 +81,8 @@ class DPCNegatives(nn.Module):
             raise ValueError(f"blocks must be (B, N, C, T, H, W), got {shape}.")
         batch, _, channels, frames, height, width = blocks.shape
         index = self.block_indices(blocks.shape[1], pred_step)
-        chosen = blocks[:, index]
-        clip = chosen.permute(0, 2, 1, 3, 4, 5).reshape(batch, channels, len(index) * frames, height, width)
+        chosen = blocks[:, index[0] : index[-1] + 1]  # consecutive blocks: a view, copied once by the reshape
+        clip = chosen.transpose(1, 2).reshape(batch, channels, len(index) * frames, height, width)
         outputs, params = [], []
         for _ in range(self.clips):
             try:

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nda_core._checks import check_int, check_positive
 from nda_core.metrics import knn_accuracy
-from video_dpc.model import DPCClassifier
+from video_dpc.model import DPCClassifier, classifier_arguments
 
 __all__ = ["PROBE_STEPS", "frozen_features", "linear_probe_accuracy", "probe"]
 
@@ -78,8 +78,7 @@ def probe(
         train, test: labelled clip datasets in ``val`` mode (one fixed clip per video).
         recalibrate: labelled clips whose batches re-estimate the BatchNorm statistics.
     """
-    arguments = {key: value for key, value in model.items() if key != "pred_step"}
-    classifier = DPCClassifier(num_classes, **arguments)
+    classifier = DPCClassifier(num_classes, **classifier_arguments(model))
     if encoder_state is not None:
         classifier.load_encoder(encoder_state)
     torch.optim.swa_utils.update_bn(DataLoader(recalibrate, batch_size=batch_size, shuffle=True), classifier)

@@ -9,12 +9,13 @@ frames with a short side of 240 px, a 224 px crop scaled to 128 px, i.e. a short
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import torch
 
 from nda_core._checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_sequence
+from video_dpc.config import check_keys
 
 __all__ = ["CROPS", "ClipTransform", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -27,6 +28,8 @@ _RESIZED_SCALE = (0.5, 1.0)
 _RESIZED_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 _FLIP_P = 0.5
 _RGB = 3
+_JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "p", "consistent")
+_GRAY_KEYS = ("p", "consistent")
 
 
 @dataclass
@@ -79,10 +82,7 @@ class ClipTransform:
             )
         if self.color_jitter is not None:
             jitter = dict(self.color_jitter)
-            unknown = set(jitter) - {"brightness", "contrast", "saturation", "hue", "p", "consistent"}
-            if unknown:
-                raise ValueError(f"augment.color_jitter has unknown keys {sorted(unknown)}; use brightness, contrast, "
-                                 f"saturation, hue, p, consistent.")
+            check_keys(jitter, _JITTER_KEYS, "augment.color_jitter")
             self._jitter_p = check_probability(jitter.pop("p", 1.0), "augment.color_jitter.p")
             self._jitter_consistent = check_bool(jitter.pop("consistent", False), "augment.color_jitter.consistent")
             for key, value in jitter.items():
@@ -90,16 +90,9 @@ class ClipTransform:
             self._jitter = v2.ColorJitter(**jitter)
         if self.gray is not None:
             gray = dict(self.gray)
+            check_keys(gray, _GRAY_KEYS, "augment.gray")
             self._gray_p = check_probability(gray.get("p", 0.5), "augment.gray.p")
             self._gray_consistent = check_bool(gray.get("consistent", False), "augment.gray.consistent")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], train: bool) -> "ClipTransform":
-        known = {f.name for f in fields(cls) if f.init and f.name != "train"}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"data.augment has unknown keys {sorted(unknown)}; known: {sorted(known)}.")
-        return cls(**dict(config), train=train)
 
     def _crop(self, frames: torch.Tensor) -> torch.Tensor:
         """Crop (or resized-crop) to ``size``; the same window for every frame."""

@@ -14,6 +14,7 @@ from lightly_nda.backbones import cifar_resnet
 from lightly_nda.loss import NDANTXentLoss
 from lightly_nda.transforms import build_nda, make_nda_images
 from nda_core._checks import check_choice, check_int, check_number, check_positive
+from nda_core.transforms import per_sample_views
 
 __all__ = ["NDAContrastiveModule", "describe_nda", "is_distributed"]
 
@@ -127,7 +128,7 @@ class NDAContrastiveModule(pl.LightningModule):
         if images is None:
             return None
         embeddings = self.embed_nda(images)
-        return embeddings.view(-1, views[0].shape[0], embeddings.shape[1]).transpose(0, 1)
+        return per_sample_views(embeddings, views[0].shape[0])
 
     def embed_nda(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

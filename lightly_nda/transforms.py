@@ -22,15 +22,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-import nda_core
-from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 from nda_core._checks import check_int, check_tensor
+from nda_core.transforms import per_sample_views
+
+# re-exported under the names lightly_nda has used: the shared pieces live in nda_core
+from nda_core.transforms import CONTRASTIVE_NDA_VIEWS as DEFAULT_NDA_VIEWS
+from nda_core.transforms import build_entry as build_nda
+from nda_core.transforms import nda_views as make_nda_images
 
 __all__ = ["NDAView", "add_nda_views", "build_nda", "make_nda_images", "nda_embeddings", "DEFAULT_NDA_VIEWS"]
 
 #: One NDA of the query (first) view and one of the key (second) view, the paper's setting.
-DEFAULT_NDA_VIEWS = 2
-_VIEW_SOURCES = 2  # NDA views alternate between the first and the second view
 _IMAGE_RANK = 3  # (C, H, W)
 _GRAY_NDIM = 2
 _PIL_MODES = ("RGB", "L", "RGBA")  # other modes (palette, CMYK, ...) are converted to RGB first
@@ -113,33 +115,6 @@ def add_nda_views(transform: Any, nda: Any = "jigsaw", num_views: int = 1, sourc
     return MultiViewTransform(views + [T.Compose([views[source], nda_view]) for _ in range(num_views)])
 
 
-def make_nda_images(
-    nda: nda_core.NDATransform,
-    views: Sequence[torch.Tensor],
-    num_views: int = DEFAULT_NDA_VIEWS,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """(num_views * B, C, H, W) NDA images made on the batch's device.
-
-    View v is an NDA of ``views[v % 2]`` (the query view for even v, the key view for odd v, as
-    in the paper); rows v * B .. (v + 1) * B - 1 belong to view v.
-    """
-    check_int(num_views, "num_views", 0, "the paper uses 2 (one NDA of each view).")
-    sources = [check_tensor(v, "views[i]") for v in list(views)[:_VIEW_SOURCES]]
-    if len(sources) < 1:
-        raise ValueError("make_nda_images needs at least one view (B, C, H, W).")
-    out = []
-    for view in range(num_views):
-        source = sources[view % len(sources)]
-        try:
-            out.append(nda(source, generator=generator))
-        except ValueError as error:
-            raise ValueError(f"nda={nda!r} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
-    if not out:
-        return sources[0].new_empty((0,) + tuple(sources[0].shape[1:]))
-    return torch.cat(out)
-
-
 def nda_embeddings(
     encode: Callable[[torch.Tensor], torch.Tensor],
     x_query: torch.Tensor,
@@ -173,4 +148,4 @@ def nda_embeddings(
     embeddings = encode(torch.cat(chunks))
     if embeddings.dim() != 2 or embeddings.shape[0] % batch:
         raise ValueError(f"encode must return (M * B, D) embeddings, got shape {tuple(embeddings.shape)} for B={batch}.")
-    return embeddings.view(-1, batch, embeddings.shape[1]).transpose(0, 1)
+    return per_sample_views(embeddings, batch)

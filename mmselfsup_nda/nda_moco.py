@@ -19,14 +19,14 @@ from mmselfsup_nda.head import NDAContrastiveHead
 from mmselfsup_nda.registration import register
 from mmselfsup_nda.transforms import build_nda
 from nda_core._checks import check_choice, check_int
+from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, nda_views, per_sample_views
 
 __all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin", "register_components"]
 
 #: ``key``: momentum encoder without gradients (paper's cost); ``query``: the trained encoder.
 NDA_ENCODERS = ("key", "query")
 #: One NDA of the query image and one of the key image (the paper's setting).
-DEFAULT_NDA_VIEWS = 2
-_VIEWS_PER_PAIR = 2  # views alternate query image, key image
+DEFAULT_NDA_VIEWS = CONTRASTIVE_NDA_VIEWS
 _MOCO_INPUTS = 2  # query and key views; further inputs are NDA views made by the pipeline
 
 
@@ -54,7 +54,7 @@ class NDAMoCoMixin:
         return self.nda_loss(inputs)
 
     def _init_nda(self, nda: Any, nda_encoder: str, num_nda_views: int) -> None:
-        self.nda_spec = nda
+        self.nda_spec = nda  # as the config wrote it, for error messages
         # A submodule (it has no weights), so that it follows the model across devices.
         self.nda = None if nda is None else build_nda(nda, "model nda")
         encoder_hint = "'key' (default) encodes NDA images with the momentum encoder as the paper does."
@@ -79,17 +79,7 @@ class NDAMoCoMixin:
     @torch.no_grad()
     def make_nda_images(self, im_q: torch.Tensor, im_k: torch.Tensor) -> torch.Tensor:
         """(num_nda_views * B, C, H, W): view v is an NDA of the query (v even) or key (v odd) image."""
-        views = []
-        for view in range(self.num_nda_views):
-            source = im_q if view % _VIEWS_PER_PAIR == 0 else im_k
-            try:
-                views.append(self.nda(source))
-            except ValueError as error:
-                raise ValueError(
-                    f"model nda={self.nda_spec!r} cannot be applied to the input batch of shape "
-                    f"{tuple(source.shape)}: {error}"
-                ) from None
-        return torch.cat(views)
+        return nda_views(self.nda, [im_q, im_k], self.num_nda_views, named=f"model nda={self.nda_spec!r}")
 
     def _nda_features(self, im_q: torch.Tensor, im_k: torch.Tensor, extra_views: list[torch.Tensor]) -> torch.Tensor | None:
         """(B, M, D) normalised features of the NDA views, or None without NDA."""
@@ -105,7 +95,7 @@ class NDAMoCoMixin:
         else:
             features = F.normalize(self.neck(self.backbone(images))[0], dim=1)
         batch = im_q.shape[0]
-        return features.view(-1, batch, features.shape[1]).transpose(0, 1)
+        return per_sample_views(features, batch)
 
     def nda_loss(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """MoCo-v2 step with NDA negatives; returns the head's loss and logit means."""

@@ -39,10 +39,14 @@ from nda_core._checks import (
     check_positive,
     check_probability,
     check_sequence,
+    check_tensor,
     check_weights,
 )
 
 Params = dict[str, Any]
+#: NDA images per sample for the contrastive losses: one of the query view, one of the key view (the paper's).
+CONTRASTIVE_NDA_VIEWS = 2
+_CONTRASTIVE_SOURCES = 2  # NDA views alternate between the query and the key view
 
 #: Box sides are drawn uniformly in [1/3, 1/2] of the image side (paper, Appendix B).
 BOX_MIN_FRACTION = 1.0 / 3.0
@@ -609,3 +613,41 @@ def build_entry(spec: Any, where: str = "nda") -> NDATransform:
         return build(spec)
     except (ValueError, TypeError) as error:
         raise type(error)(f"{where}={spec!r} is not a valid NDA: {error}") from None
+
+
+def nda_views(
+    nda: NDATransform,
+    views: Sequence[torch.Tensor],
+    num_views: int = CONTRASTIVE_NDA_VIEWS,
+    generator: torch.Generator | None = None,
+    named: str | None = None,
+) -> torch.Tensor:
+    """(num_views * B, C, ...) NDA images of each sample's own views, made on the batch's device:
+    the extra negatives of NDA-MoCo, NDA-SimCLR and NDA-CPC.
+
+    View v is an NDA of ``views[v % 2]`` (the query view for even v, the key view for odd v, as
+    in the paper); rows v * B .. (v + 1) * B - 1 belong to view v. :func:`per_sample_views` turns
+    their (num_views * B, D) features into the (B, M, D) ``nda`` the contrastive losses take.
+    ``named`` is how errors name the NDA (default ``nda=<the module>``; adapters pass the config
+    entry the user wrote, e.g. ``model nda={'type': 'jigsaw', 'k': 3}``).
+    """
+    check_int(num_views, "num_views", 0, "the paper uses 2 (one NDA of each view).")
+    sources = [check_tensor(v, "views[i]") for v in list(views)[:_CONTRASTIVE_SOURCES]]
+    if len(sources) < 1:
+        raise ValueError("nda_views needs at least one view (B, C, H, W).")
+    out = []
+    for view in range(num_views):
+        source = sources[view % len(sources)]
+        try:
+            out.append(nda(source, generator=generator))
+        except ValueError as error:
+            raise ValueError(f"{named or f'nda={nda!r}'} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
+    if not out:
+        return sources[0].new_empty((0,) + tuple(sources[0].shape[1:]))
+    return torch.cat(out)
+
+
+def per_sample_views(features: torch.Tensor, batch: int) -> torch.Tensor:
+    """(M * B, D) features of M stacked views of a batch (as :func:`nda_views` stacks them) ->
+    (B, M, D), the M features of each sample."""
+    return features.view(-1, batch, features.shape[-1]).transpose(0, 1)

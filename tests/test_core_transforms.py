@@ -551,3 +551,19 @@ def test_jigsaw_row_maps_agree_on_every_device_path(shape, k):
     matmul_rows = F._jigsaw_rows_by_matmul(per_patch, k, planes, height, planes * height * k)
     assert torch.equal(integer_rows, matmul_rows.long())
     assert torch.equal(integer_rows.sort().values, torch.arange(batch * planes * height * k))  # a permutation of rows
+
+
+def test_nda_views_alternate_query_and_key_and_regroup_per_sample():
+    from nda_core.transforms import nda_views, per_sample_views
+
+    g = torch.Generator().manual_seed(0)
+    query, key = torch.rand(4, 3, 8, 8, generator=g), torch.rand(4, 3, 8, 8, generator=g)
+    images = nda_views(nda_core.build("vflip"), [query, key], num_views=3)
+    assert torch.equal(images, torch.cat([query.flip(-2), key.flip(-2), query.flip(-2)]))
+    # features of (view v, sample b) sit at row v * B + b; per sample they come back in view order
+    features = torch.arange(3 * 4, dtype=torch.float32).view(12, 1).expand(12, 5)
+    grouped = per_sample_views(features, 4)
+    assert grouped.shape == (4, 3, 5)
+    assert torch.equal(grouped[:, :, 0], torch.tensor([[v * 4 + b for v in range(3)] for b in range(4)], dtype=torch.float32))
+    with pytest.raises(ValueError, match=r"model nda=\{'type': 'jigsaw', 'k': 3\} cannot be applied to the batch of shape \(4, 3, 8, 8\)"):
+        nda_views(nda_core.build({"type": "jigsaw", "k": 3}), [query, key], named="model nda={'type': 'jigsaw', 'k': 3}")

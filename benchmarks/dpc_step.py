@@ -53,6 +53,7 @@ def main() -> None:
 
     from torch.utils.benchmark import Timer
 
+    from nda_core.benchmark import timed_rounds
     from video_dpc import DPC, DPCNegatives, dpc_loss
 
     torch.set_num_threads(args.threads)
@@ -82,15 +83,17 @@ def main() -> None:
         model.encode(nda_clips).sum().backward()
 
     steps: dict[str, Callable[[], None]] = {"dpc": dpc_step, "nda": nda_step, "extra": extra}
-    timers = {name: Timer("fn()", globals={"fn": fn}, num_threads=args.threads) for name, fn in steps.items()}
     for fn in steps.values():
         for _ in range(WARMUP):
             fn()
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for round_ in range(args.rounds):
-        for name, timer in timers.items():
-            times[name].append(timer.timeit(args.number).mean)
-        print(f"round {round_ + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()), flush=True)
+
+    def clock(fn) -> float:
+        return Timer("fn()", globals={"fn": fn}, num_threads=args.threads).timeit(args.number).mean
+
+    def progress(index: int, times: dict[str, list[float]]) -> None:
+        print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()), flush=True)
+
+    times = timed_rounds(steps, args.rounds, clock, progress)
 
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}

@@ -59,6 +59,7 @@ def main() -> None:
     from torch.utils.benchmark import Timer
 
     from lightly.transforms.utils import IMAGENET_NORMALIZE
+    from nda_core.benchmark import timed_rounds
     from nda_core.data import cifar10_root, load_image_folder
     from nda_demo.training import _quiet_lightning
 
@@ -89,12 +90,13 @@ def main() -> None:
     }
     for fn in statements.values():  # warm-up
         fn()
-    times: dict[str, list[float]] = {name: [] for name in statements}
-    for round_index in range(args.rounds):
-        for name, fn in statements.items():
-            timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=args.threads)
-            times[name].append(timer.timeit(args.steps).mean)
-        print(f"round {round_index + 1}/{args.rounds}: " + ", ".join(f"{n} {times[n][-1] * 1e3:.1f} ms" for n in times), flush=True)
+    def clock(fn) -> float:
+        return Timer(stmt="fn()", globals={"fn": fn}, num_threads=args.threads).timeit(args.steps).mean
+
+    def progress(index: int, times: dict[str, list[float]]) -> None:
+        print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.1f} ms" for n, t in times.items()), flush=True)
+
+    times = timed_rounds(statements, args.rounds, clock, progress)
 
     median = {name: statistics.median(values) for name, values in times.items()}
     best = {name: min(values) for name, values in times.items()}

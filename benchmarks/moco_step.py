@@ -24,7 +24,7 @@ import statistics
 from typing import Callable
 
 import torch
-from torch.utils.benchmark import Timer
+from nda_core.benchmark import Clock, timed_rounds
 
 MOCO_UNITS = 4.0  # query forward + backward (~3) + key forward (1), per image
 TARGET_SLACK = 1.05  # within 5% of the floor
@@ -59,11 +59,6 @@ def optim_wrapper(model):
     from mmengine.optim import OptimWrapper
 
     return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4))
-
-
-def seconds_per_call(fn: Callable[[], object], threads: int, min_run_time: float) -> float:
-    """Median seconds per call of ``fn`` over at least ``min_run_time`` seconds (``Timer`` warms up first)."""
-    return Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=min_run_time).median
 
 
 def main() -> None:
@@ -109,11 +104,10 @@ def main() -> None:
     calls["forward moco"] = lambda: forward_only(models["moco"])
     calls["forward nda"] = lambda: forward_only(models["nda"])
     calls["key forward"] = key_forward
-    rounds: dict[str, list[float]] = {name: [] for name in calls}
-    for round_index in range(args.rounds):
-        for name, call in calls.items():
-            rounds[name].append(seconds_per_call(call, args.threads, args.min_run_time))
-        print(f"round {round_index + 1}/{args.rounds}", flush=True)
+    rounds = timed_rounds(
+        calls, args.rounds, Clock(args.threads, args.min_run_time),
+        progress=lambda index, _: print(f"round {index + 1}/{args.rounds}", flush=True),
+    )
     times = {name: rounds[name] for name in models}
     forward = {"moco": rounds["forward moco"], "nda": rounds["forward nda"]}
     key_forward_times = rounds["key forward"]

@@ -39,7 +39,7 @@ import torch
 import nda_core
 from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
 
-__all__ = ["DEFAULT_SHAPES", "NAMES", "LOOPS", "main", "run", "format_table", "parse_shape", "target_vs_clone"]
+__all__ = ["DEFAULT_SHAPES", "NAMES", "LOOPS", "Clock", "main", "run", "format_table", "parse_shape", "target_vs_clone", "timed_rounds"]
 
 DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
 NAMES = ("jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise")
@@ -199,10 +199,12 @@ def library_equivalents(x: torch.Tensor) -> dict[str, dict[str, Callable[[], Any
 # ------------------------------------------------ measurement
 
 
-class _Clock:
-    """Seconds per call of a function, through ``torch.utils.benchmark.Timer``."""
+class Clock:
+    """Seconds per call of a function: the median of ``torch.utils.benchmark.Timer``'s
+    ``blocked_autorange`` over at least ``min_run_time`` seconds (wall clock, or this thread's CPU
+    time with ``cpu_clock``)."""
 
-    def __init__(self, threads: int, min_run_time: float, cpu_clock: bool) -> None:
+    def __init__(self, threads: int, min_run_time: float, cpu_clock: bool = False) -> None:
         self.threads = threads
         self.min_run_time = min_run_time
         self.timer = time.thread_time if cpu_clock else None
@@ -231,20 +233,36 @@ def _progress(message: str) -> None:
     print(f"nda bench: {message}", file=sys.stderr, flush=True)
 
 
-def _median_rounds(calls: dict[str, Callable[[], Any]], clock: _Clock, rounds: int) -> dict[str, float]:
-    """Median seconds per call over ``rounds`` rounds; within a round the calls run in order."""
+def timed_rounds(
+    calls: dict[str, Callable[[], Any]],
+    rounds: int,
+    clock: Callable[[Callable[[], Any]], float],
+    progress: Callable[[int, dict[str, list[float]]], None] | None = None,
+) -> dict[str, list[float]]:
+    """Seconds per call of every call in each of ``rounds`` rounds, measured by ``clock``.
+
+    Within a round the calls run one after another, so load on a shared machine hits them alike
+    and ratios can be taken round by round. ``progress(round_index, times)`` runs after each round.
+    """
     times: dict[str, list[float]] = {label: [] for label in calls}
-    for _ in range(rounds):
+    for index in range(rounds):
         for label, call in calls.items():
             times[label].append(clock(call))
-    return {label: statistics.median(values) for label, values in times.items()}
+        if progress is not None:
+            progress(index, times)
+    return times
+
+
+def _median_rounds(calls: dict[str, Callable[[], Any]], clock: Clock, rounds: int) -> dict[str, float]:
+    """Median seconds per call over ``rounds`` rounds of :func:`timed_rounds`."""
+    return {label: statistics.median(values) for label, values in timed_rounds(calls, rounds, clock).items()}
 
 
 def run(
     shapes: Sequence[tuple[int, ...]],
     names: Sequence[str],
     device: torch.device,
-    clock: _Clock,
+    clock: Clock,
     rounds: int,
     loop_rounds: int,
     backend: str,
@@ -381,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {device} ({where}), torch {torch.__version__}, threads {args.threads}, clock {args.clock}, "
         f"compile {args.compile}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
     )
-    clock = _Clock(args.threads, args.min_run_time, args.clock == "cpu")
+    clock = Clock(args.threads, args.min_run_time, args.clock == "cpu")
     from torch._dynamo import config as dynamo_config
 
     # Every transform shares NDATransform.forward, so each (transform, shape) is one more entry in

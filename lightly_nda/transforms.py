@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from nda_core._checks import check_int, check_tensor
-from nda_core.transforms import per_sample_views
+from nda_core.transforms import apply_to_array, build_single_image, per_sample_views
 
 # re-exported under the names lightly_nda has used: the shared pieces live in nda_core
 from nda_core.transforms import CONTRASTIVE_NDA_VIEWS as DEFAULT_NDA_VIEWS
@@ -34,7 +34,6 @@ __all__ = ["NDAView", "add_nda_views", "build_nda", "make_nda_images", "nda_embe
 
 #: One NDA of the query (first) view and one of the key (second) view, the paper's setting.
 _IMAGE_RANK = 3  # (C, H, W)
-_GRAY_NDIM = 2
 _PIL_MODES = ("RGB", "L", "RGBA")  # other modes (palette, CMYK, ...) are converted to RGB first
 
 
@@ -55,14 +54,10 @@ class NDAView:
     """
 
     def __init__(self, nda: Any = "jigsaw", generator: torch.Generator | None = None) -> None:
-        self.nda = build_nda(nda, "NDAView nda")
-        if self.nda.needs_partner:
-            raise ValueError(
-                f"NDAView got nda={nda!r}, a two-image NDA that pairs each image with another image of the "
-                f"batch; a per-image pipeline has no partner. Use the batch path instead: NDAMoCo(nda={nda!r}) / "
-                f"NDASimCLR(nda={nda!r}), or lightly_nda.nda_embeddings(..., nda={nda!r}) inside training_step; "
-                f"or pick a single-image NDA (jigsaw, cutout, vflip, noise)."
-            )
+        self.nda = build_single_image(
+            nda, "NDAView nda",
+            f"NDAMoCo(nda={nda!r}) / NDASimCLR(nda={nda!r}), or lightly_nda.nda_embeddings(..., nda={nda!r}) inside training_step",
+        )
         self.generator = generator
 
     def __call__(self, image: Any) -> Any:
@@ -83,11 +78,8 @@ class NDAView:
     def _pil(self, image: Image.Image) -> Image.Image:
         if image.mode not in _PIL_MODES:
             image = image.convert("RGB")
-        array = np.array(image)  # a writable copy
-        gray = array.ndim == _GRAY_NDIM
-        batch = torch.from_numpy(np.ascontiguousarray(array[..., None] if gray else array)).permute(2, 0, 1)[None]
-        out = self.nda(batch, generator=self.generator)[0].permute(1, 2, 0).numpy()
-        return Image.fromarray(np.ascontiguousarray(out[..., 0] if gray else out))
+        out = apply_to_array(self.nda, np.array(image), self.generator)  # np.array: a writable copy
+        return Image.fromarray(np.ascontiguousarray(out))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nda={self.nda!r})"

@@ -18,15 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from mmcv.transforms import BaseTransform
 
+from nda_core.transforms import apply_to_array, build_single_image
 from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 
 __all__ = ["NDAView", "build_nda"]
 
 _IMAGE_KEY = "img"
-_GRAY_NDIM = 2
 
 
 class NDAView(BaseTransform):
@@ -42,14 +41,7 @@ class NDAView(BaseTransform):
     """
 
     def __init__(self, nda: Any = "jigsaw") -> None:
-        self.nda = build_nda(nda, "NDAView nda")
-        if self.nda.needs_partner:
-            raise ValueError(
-                f"NDAView got nda={nda!r}, a two-image NDA that pairs each image with another image of "
-                f"the batch; a per-sample pipeline has no partner. Use it in the model instead "
-                f"(model=dict(type='NDAMoCo', nda={nda!r})) or pick a single-image NDA "
-                f"(jigsaw, cutout, vflip, noise)."
-            )
+        self.nda = build_single_image(nda, "NDAView nda", f"model=dict(type='NDAMoCo', nda={nda!r}) in the model")
 
     def transform(self, results: dict) -> dict:
         image = results[_IMAGE_KEY]
@@ -58,10 +50,7 @@ class NDAView(BaseTransform):
                 f"NDAView expects results['img'] to be a numpy array (H, W[, C]), got {type(image).__name__}; "
                 f"place NDAView before PackSelfSupInputs / PackInputs."
             )
-        gray = image.ndim == _GRAY_NDIM
-        batch = torch.from_numpy(np.ascontiguousarray(image[..., None] if gray else image)).permute(2, 0, 1)[None]
-        negative = self.nda(batch)[0].permute(1, 2, 0).numpy()
-        results[_IMAGE_KEY] = negative[..., 0] if gray else negative
+        results[_IMAGE_KEY] = apply_to_array(self.nda, image)
         return results
 
     def __repr__(self) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +48,7 @@ Params = dict[str, Any]
 #: NDA images per sample for the contrastive losses: one of the query view, one of the key view (the paper's).
 CONTRASTIVE_NDA_VIEWS = 2
 _CONTRASTIVE_SOURCES = 2  # NDA views alternate between the query and the key view
+_GRAY_NDIM = 2  # an (H, W) image array
 
 #: Box sides are drawn uniformly in [1/3, 1/2] of the image side (paper, Appendix B).
 BOX_MIN_FRACTION = 1.0 / 3.0
@@ -651,3 +653,25 @@ def per_sample_views(features: torch.Tensor, batch: int) -> torch.Tensor:
     """(M * B, D) features of M stacked views of a batch (as :func:`nda_views` stacks them) ->
     (B, M, D), the M features of each sample."""
     return features.view(-1, batch, features.shape[-1]).transpose(0, 1)
+
+
+def build_single_image(spec: Any, where: str, batch_path: str) -> NDATransform:
+    """:func:`build_entry` for a per-image pipeline, which has no partner image: a two-image NDA
+    (stitch, cutmix, mixup, a mixture with one) is refused with ``batch_path``, the way the
+    framework applies it to the batch instead."""
+    nda = build_entry(spec, where)
+    if nda.needs_partner:
+        raise ValueError(
+            f"{where}={spec!r} is a two-image NDA that pairs each image with another image of the batch; a "
+            f"per-image pipeline has no partner. Use the batch path instead: {batch_path}; or pick a "
+            f"single-image NDA (jigsaw, cutout, vflip, noise)."
+        )
+    return nda
+
+
+def apply_to_array(nda: NDATransform, image: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
+    """NDA of one image array as per-image pipelines hold it, (H, W) or (H, W, C); same layout and dtype."""
+    gray = image.ndim == _GRAY_NDIM
+    batch = torch.from_numpy(np.ascontiguousarray(image[..., None] if gray else image)).permute(2, 0, 1)[None]
+    out = nda(batch, generator=generator)[0].permute(1, 2, 0).numpy()
+    return out[..., 0] if gray else out

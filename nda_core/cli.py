@@ -38,6 +38,8 @@ SHOW_DEFAULT = ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise
 SHOW_IMAGES = 8
 # Status of `nda <plugin>` when the plugin cannot be loaded (a missing extra).
 EXIT_USAGE = 2
+# Status of `nda data` when a download fails.
+EXIT_FAILURE = 1
 
 
 def plugin_commands() -> dict[str, EntryPoint]:
@@ -95,11 +97,23 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from nda_core.data import prepare_cifar10
+    from nda_core.data import AlreadyPreparedError, prepare_cifar10
 
-    root = prepare_cifar10(args.source, force=args.force)
+    try:
+        root = prepare_cifar10(args.source, force=args.force)
+    except AlreadyPreparedError as error:
+        return _data_error(error.explain("run again with --force"), EXIT_USAGE)
+    except (ValueError, TypeError, ImportError) as error:
+        return _data_error(str(error), EXIT_USAGE)
+    except OSError as error:  # a failed download
+        return _data_error(str(error), EXIT_FAILURE)
     print(f"CIFAR-10 image folders ready at {root} (train/, test/); configs and demos read them from there.")
     return 0
+
+
+def _data_error(message: str, status: int) -> int:
+    print(f"nda data: error: {message}", file=sys.stderr)
+    return status
 
 
 def _run_plugin(name: str, entry: EntryPoint, argv: list[str]) -> int:
@@ -133,19 +147,23 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
     show.set_defaults(run=_cmd_show)
     data = commands.add_parser(
         "data",
-        help="prepare CIFAR-10 image folders (from the offline archive or a CIFAR-10 you have)",
-        description="Extract or convert CIFAR-10 into the image-folder tree (train/<class>/*, test/<class>/*) "
-        "that the configs, demos and examples read. Run it once per machine.",
+        help="prepare CIFAR-10 image folders (from the offline archive, a CIFAR-10 you have, or a download)",
+        description="Extract, convert or download CIFAR-10 into the image-folder tree (train/<class>/*, "
+        "test/<class>/*) that the configs, demos and examples read. Run it once per machine. It writes only "
+        "into a new or empty folder, or one it prepared itself, and replaces only what it wrote.",
     )
     data.add_argument("dataset", choices=["cifar10"], help="dataset to prepare")
     data.add_argument(
         "--from",
         dest="source",
         default=None,
-        help="cifar10-jpeg.tar.xz, torchvision's cifar-10-python.tar.gz or cifar-10-batches-py folder, or an "
-        "image-folder root (default: the offline archive in ../shared/data or $NDA_DATA)",
+        help="cifar10-jpeg.tar.xz, torchvision's official cifar-10-python.tar.gz or cifar-10-batches-py folder "
+        "(MD5-checked), or an image-folder root (default: the offline archive in ../shared/data or $NDA_DATA "
+        "where it exists, else the official archive downloaded through torchvision)",
     )
-    data.add_argument("--force", action="store_true", help="prepare again even if the folder is ready")
+    data.add_argument(
+        "--force", action="store_true", help="prepare again even if the folder is ready (replaces only what nda wrote)"
+    )
     data.set_defaults(run=_cmd_data)
     for name, entry in sorted(plugins.items()):
         if name in commands.choices:

@@ -71,6 +71,8 @@ def dataset_with_checksums_of(folder: Path, archive: Path | None = None, url: st
     """torchvision's CIFAR10 with the MD5s of the files in ``folder`` (and of ``archive``) and ``url``."""
     from torchvision.datasets import CIFAR10
 
+    assert [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] == SPLIT_FILES["train"] + SPLIT_FILES["test"]
+    assert CIFAR10.base_folder == BASE_FOLDER, "these files would not be torchvision's layout"
     attributes = {
         "url": url,
         "filename": ARCHIVE_NAME,

@@ -8,8 +8,9 @@ that the command line can show them without importing the training stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
-from nda_core._checks import check_choice, check_int, check_number
+from nda_core._checks import check_choice, check_int, check_number, check_sequence
 from nda_core.losses import ADVERSARIAL_KINDS
 from nda_demo.dots import DotsConfig, check_counts
 
@@ -22,6 +23,7 @@ __all__ = [
     "validate_budget",
     "validate_numerosity",
     "validate_jigsaw",
+    "validate_seeds",
 ]
 
 #: The command that installs what the experiments need (Lightning, matplotlib, scipy, FID/KID).
@@ -118,3 +120,17 @@ def validate_jigsaw(config: JigsawConfig) -> None:
     check_int(config.fid_samples, "fid_samples", 0, "0 skips KID/FID; otherwise give at least 2 generated images.")
     if config.fid_samples == 1:
         raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images, got 1.")
+
+
+def validate_seeds(seeds: Sequence[int]) -> list[int]:
+    """Check that ``seeds`` is a non-empty list of distinct whole numbers >= 0 (each seed trains one pair)."""
+    seeds = check_sequence(seeds, "seeds", "each seed trains one plain and one NDA run; give at least one.")
+    for seed in seeds:
+        check_int(seed, "seeds", 0, "seeds are whole numbers >= 0.")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ValueError(
+            f"seeds {seeds} repeat {repeated}: a repeated seed trains the same pair again and would be counted "
+            f"twice; give each seed once."
+        )
+    return seeds

@@ -63,6 +63,7 @@ __all__ = [
     "describe_jigsaw_run",
     "numerosity_command",
     "jigsaw_command",
+    "command_folder",
 ]
 
 #: Budget of the default ``nda demo``: generator steps per run and seeds (3 seeds x 2 runs).
@@ -393,7 +394,8 @@ def _jigsaw_measures(runs: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     measures = {"separation.fraction_positive": [r["separation"]["fraction_positive"] for r in runs],
                 "separation.mean": [r["separation"]["mean"] for r in runs]}
     for name in runs[0]["anomaly_auroc"]:
-        measures[f"anomaly_auroc.{name}"] = [r["anomaly_auroc"][name] for r in runs]
+        if all(name in r["anomaly_auroc"] for r in runs):
+            measures[f"anomaly_auroc.{name}"] = [r["anomaly_auroc"][name] for r in runs]
     for name in ("kid_mean", "fid"):
         if all(r["fidkid"] is not None and r["fidkid"].get(name) is not None for r in runs):
             measures[f"fidkid.{name}"] = [r["fidkid"][name] for r in runs]

@@ -82,7 +82,8 @@ def validate_budget(config: GANBudget) -> None:
     """Check the settings every experiment shares."""
     check_int(config.steps, "steps", 1, "steps counts generator updates per run.")
     check_int(config.batch_size, "batch_size", 2, "batch_size counts real images per D update.")
-    check_number(config.lam, "lam", 0.0, 1.0, low_open=True, hint=_LAM_HINT)
+    check_number(config.lam, "lam", 0.0, 1.0, low_open=True, high_open=True,
+                 hint=_LAM_HINT + " lam 1 gives the NDA images no weight, so the NDA run would repeat the plain one.")
     check_int(config.d_steps, "d_steps", 1, "d_steps counts D updates per G update.")
     check_choice(config.kind, "kind", ADVERSARIAL_KINDS)
     check_int(config.width, "width", 1, "width is the base channel width of G and D (16 in the demo).")

@@ -17,6 +17,11 @@ __all__ = ["MergeInput", "read_folders", "check_pairs"]
 
 #: The config entry of a jigsaw run that is a path (recorded relative to its output folder).
 DATA_KEY = "data"
+#: What every run of an experiment holds (besides its seed and nda flag).
+RUN_KEYS = {
+    "numerosity": ("histogram", "fraction_target", "auroc_negatives", "auroc_heldout"),
+    "jigsaw": ("separation", "anomaly_auroc", "fidkid"),
+}
 
 
 @dataclass
@@ -121,6 +126,9 @@ def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
             )
         config = settings
         pairs = check_pairs(data["runs"], str(path))
+        missing = sorted({key for pair in pairs for run in pair for key in RUN_KEYS[experiment] if key not in run})
+        if missing:
+            raise ValueError(f"{path} holds runs without {', '.join(missing)}; pass folders written by `nda demo`.")
         seeds = [plain["seed"] for plain, _ in pairs]
         for seed in seeds:
             if seed in seed_folder:

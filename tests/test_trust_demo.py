@@ -18,9 +18,8 @@ import pytest
 import scipy
 import torch
 
-from nda_demo.cli import main, numerosity_command, numerosity_comparison, parse_args
+from nda_demo.cli import main, numerosity_comparison, parse_args
 from nda_demo.numerosity import NumerosityConfig
-from nda_demo.outputs import repository_root
 
 #: The config block of a numerosity results.json as today's main writes it (2 steps, 10 samples).
 NUMEROSITY_CONFIG = {"steps": 2, "batch_size": 8, "lam": 0.25, "d_steps": 1, "kind": "hinge", "width": 16,
@@ -222,6 +221,9 @@ def test_a_run_writes_a_publishable_results_file_and_is_never_replaced_silently(
     assert words[:3] == ["python", "-m", "nda_demo"]
     again = parse_args(words[3:])
     assert again.out == Path("run")  # out lies outside the repository: the command runs from its parent
+    from nda_demo.cli import numerosity_command
+    from nda_demo.outputs import repository_root
+
     inside = numerosity_command(NumerosityConfig(), [0, 1], 1, repository_root() / "out" / "s0")
     assert inside.endswith("--samples 2000 --threads 1 --out out/s0")  # inside: from the repository root
     config = data["config"]
@@ -280,6 +282,10 @@ def test_runs_that_would_do_nothing_or_count_twice_are_errors(tmp_path, capsys):
     assert "repeat [0]" in _error_line(capsys, "nda demo")
     assert main(["jigsaw", "--steps", "1", "--seeds", "3", "3", "--fid-samples", "0", "--out", str(out)]) == 2
     assert "repeat [3]" in _error_line(capsys, "nda demo jigsaw")
+    # lam 1 gives the NDA images no weight: the "NDA" run would be the plain run again
+    assert main(["--steps", "1", "--samples", "2", "--seeds", "0", "--lam", "1", "--threads", "1", "--no-progress",
+                 "--out", str(out)]) == 2
+    assert "lam must lie in (0, 1)" in _error_line(capsys, "nda demo")
     assert main(["--steps", "0", "--out", str(out)]) == 2
     assert "steps must be >= 1, got 0." in _error_line(capsys, "nda demo")
     assert not out.exists()

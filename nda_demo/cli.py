@@ -158,12 +158,12 @@ def _merge_command(folders: Sequence[str | Path], out: str | Path) -> str:
 
 
 def _artifact(experiment: str, config: dict[str, Any], seeds: list[int], runs: list[dict[str, Any]],
-              statistics_: dict[str, Any], provenance: dict[str, Any], files: list[str]) -> dict[str, Any]:
+              paired: dict[str, Any], provenance: dict[str, Any], files: list[str]) -> dict[str, Any]:
     """The results JSON of a run or a merge (``provenance``: command, threads, sources)."""
     from nda_demo.paired import EFFECT_RULE
 
     return {"experiment": experiment, "format": FORMAT_VERSION, **provenance, "config": config, "seeds": seeds,
-            "runs": runs, "statistics": statistics_, "evidence_rule": EFFECT_RULE, "software": software_versions(),
+            "runs": runs, "statistics": paired, "evidence_rule": EFFECT_RULE, "software": software_versions(),
             "files": files}
 
 

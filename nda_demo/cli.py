@@ -3,6 +3,11 @@
 ``nda demo`` with no sub-command runs the default demonstration: the numerosity GAN, plain vs
 NDA, over three seeds at a budget that fits about 10 minutes on 2 CPU cores.
 
+Every run writes a results JSON that can be published as is: settings, seeds, every per-seed
+value, paired statistics (``scipy.stats``), the command that reproduces it from the repository
+root, and only relative paths. A run refuses an ``--out`` that holds a finished run unless
+``--overwrite`` is given, which replaces only the files the earlier run listed as its own.
+
 This module imports only the settings at load time; the training stack (PyTorch Lightning,
 matplotlib, scipy) is imported when a command runs, so ``nda --help`` stays fast and a
 missing ``eval`` extra is reported with its install command.
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import os
 import statistics
 import sys
 import time
@@ -28,6 +33,20 @@ from nda_demo.config import (
     NumerosityConfig,
     validate_jigsaw,
     validate_numerosity,
+    validate_seeds,
+)
+from nda_demo.outputs import (
+    FORMAT_VERSION,
+    OVERWRITE_FLAG,
+    RESULTS_FILES,
+    claim_output,
+    command_text,
+    jigsaw_files,
+    numerosity_files,
+    relative_path,
+    repository_root,
+    software_versions,
+    write_results,
 )
 
 __all__ = [
@@ -40,7 +59,11 @@ __all__ = [
     "jigsaw_comparison",
     "report_jigsaw",
     "merge_jigsaw",
+    "merge_folders",
     "describe_jigsaw_run",
+    "numerosity_command",
+    "jigsaw_command",
+    "command_folder",
 ]
 
 #: Budget of the default ``nda demo``: generator steps per run and seeds (3 seeds x 2 runs).
@@ -71,14 +94,105 @@ def _counts_from_histogram(histogram: dict[Any, int]) -> list[int]:
     return [int(count) for count, times in histogram.items() for _ in range(int(times))]
 
 
-def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], out: Path) -> dict[str, Any]:
-    """Print the comparison of numerosity runs (``RunResult.summary()`` dicts) and save its plots and JSON."""
+def command_folder(paths: Sequence[str | Path]) -> Path:
+    """The folder a recorded command runs from: the repository root if every path lies inside it, else the
+    closest folder holding them all (so no machine path above them ends up in a results file)."""
+    root = repository_root().resolve()
+    resolved = [Path(path).resolve() for path in paths]
+    if all(path.is_relative_to(root) for path in resolved):
+        return root
+    return Path(os.path.commonpath([path.parent for path in resolved]))
+
+
+def _command(words: Sequence[Any], paths: dict[str, str | Path | None]) -> str:
+    """``python -m nda_demo WORDS`` with ``paths`` (option or placeholder -> path) relative to :func:`command_folder`."""
+    given = {key: path for key, path in paths.items() if path is not None}
+    folder = command_folder(list(given.values()))
+    relative = {key: relative_path(path, folder) for key, path in given.items()}
+    return command_text([relative.get(word, word) if isinstance(word, str) else word for word in words])
+
+
+#: Settings the command line does not set: a run whose values differ from the defaults has no command.
+NUMEROSITY_FIXED = ("d_steps", "kind", "width", "size", "radius", "train_images", "negative_bank", "score_images")
+JIGSAW_FIXED = ("d_steps", "kind", "width")
+
+
+def _fixed_differ(config: GANBudget, fixed: Sequence[str]) -> bool:
+    defaults = type(config)()
+    return any(getattr(config, name) != getattr(defaults, name) for name in fixed)
+
+
+def numerosity_command(config: NumerosityConfig, seeds: Sequence[int], threads: int | None,
+                       out: str | Path) -> str | None:
+    """The command that repeats a numerosity run from the repository root, every setting written out.
+
+    None when ``config`` changes a setting the command line does not have (:data:`NUMEROSITY_FIXED`).
+    """
+    if _fixed_differ(config, NUMEROSITY_FIXED):
+        return None
+    words: list[Any] = ["numerosity", "--steps", config.steps, "--seeds", *seeds, "--batch-size", config.batch_size,
+                        "--lam", config.lam, "--target", config.target, "--negatives", *config.negatives,
+                        "--heldout", *config.heldout, "--samples", config.eval_samples]
+    words += ["--threads", threads] if threads is not None else []
+    return _command([*words, "--out", "OUT"], {"OUT": out})
+
+
+def jigsaw_command(config: JigsawConfig, seeds: Sequence[int], threads: int | None, out: str | Path) -> str | None:
+    """The command that repeats a jigsaw run from the repository root, every setting written out.
+
+    None when ``config`` changes a setting the command line does not have (:data:`JIGSAW_FIXED`).
+    """
+    if _fixed_differ(config, JIGSAW_FIXED):
+        return None
+    words: list[Any] = ["jigsaw", "--steps", config.steps, "--seeds", *seeds, "--batch-size", config.batch_size,
+                        "--lam", config.lam, "--train-per-class", config.train_per_class,
+                        "--eval-per-class", config.eval_per_class, "--fid-samples", config.fid_samples]
+    words += ["--data", "DATA"] if config.data is not None else []
+    words += ["--threads", threads] if threads is not None else []
+    return _command([*words, "--out", "OUT"], {"OUT": out, "DATA": config.data})
+
+
+def _merge_command(folders: Sequence[str | Path], out: str | Path) -> str:
+    names = [f"FOLDER{index}" for index in range(len(folders))]
+    return _command(["merge", *names, "--out", "OUT"], {"OUT": out, **dict(zip(names, folders))})
+
+
+def _artifact(experiment: str, config: dict[str, Any], seeds: list[int], runs: list[dict[str, Any]],
+              paired: dict[str, Any], provenance: dict[str, Any], files: list[str]) -> dict[str, Any]:
+    """The results JSON of a run or a merge (``provenance``: command, threads, sources)."""
+    from nda_demo.paired import EFFECT_RULE
+
+    return {"experiment": experiment, "format": FORMAT_VERSION, **provenance, "config": config, "seeds": seeds,
+            "runs": runs, "statistics": paired, "evidence_rule": EFFECT_RULE, "software": software_versions(),
+            "files": files}
+
+
+#: Where a recorded command runs from (see :func:`command_folder`).
+COMMAND_FOLDER_NOTE = ("run from the repository root; for output folders outside the repository, from the folder "
+                       "holding them")
+
+
+def _provenance(command: str | None, threads: int | None = None, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"command": command, "command_runs_from": COMMAND_FOLDER_NOTE, "threads": threads, "sources": sources}
+
+
+def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], out: Path,
+                      provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Print the comparison of numerosity runs (``RunResult.summary()`` dicts) and save its plots and JSON.
+
+    ``provenance`` holds the command, threads and (for a merge) the merged folders; a merge writes
+    no sample grids, so the files it lists leave them out.
+    """
+    from nda_demo.merge import check_pairs
+    from nda_demo.paired import EFFECT_RULE, paired_statistics, verdict_text
     from nda_demo.plots import plot_count_distributions, plot_paired
 
     out.mkdir(parents=True, exist_ok=True)
-    runs = sorted(runs, key=lambda r: (r["seed"], r["nda"]))
-    seeds = sorted({r["seed"] for r in runs})
-    by_run = {label: [r for r in runs if _label(r["nda"]) == label] for label in ("plain", "NDA")}
+    pairs = check_pairs(runs, "the runs")
+    runs = [run for pair in pairs for run in pair]
+    seeds = [plain["seed"] for plain, _ in pairs]
+    by_run = {"plain": [plain for plain, _ in pairs], "NDA": [nda for _, nda in pairs]}
+    provenance = provenance or _provenance(numerosity_command(config, seeds, None, out))
     plot_count_distributions(
         {label: [_counts_from_histogram(r["histogram"]) for r in group] for label, group in by_run.items()},
         config.target,
@@ -91,6 +205,9 @@ def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], 
         f"share of samples with {config.target} dots",
         "per seed",
     )
+    measures = ["fraction_target", "auroc_negatives"] + (["auroc_heldout"] if config.heldout else [])
+    paired = {name: paired_statistics([r[name] for r in by_run["plain"]], [r[name] for r in by_run["NDA"]])
+              for name in measures}
     if config.heldout:
         plot_paired(
             {label: [r["auroc_heldout"] for r in group] for label, group in by_run.items()},
@@ -109,31 +226,38 @@ def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], 
         for label, group in by_run.items():
             print(f"  {label:5s} D AUROC {config.target} vs held-out {list(config.heldout)}: "
                   f"{_spread([r['auroc_heldout'] for r in group])}")
-    differences = [n["fraction_target"] - p["fraction_target"] for p, n in zip(by_run["plain"], by_run["NDA"])]
-    wins = sum(d > 0 for d in differences)
-    print(f"  NDA - plain share at {config.target}, per seed: {[round(d, 3) for d in differences]} "
-          f"(NDA higher in {wins}/{len(differences)} seeds)")
+    differences = paired["fraction_target"]["difference"]
+    print(f"  NDA - plain share at {config.target}, per seed: {[round(d, 3) for d in differences['values']]} "
+          f"(NDA higher in {differences['nda_higher']}/{differences['seeds']} seeds)")
+    print(f"  evidence rule: {EFFECT_RULE}")
+    print("  evidence, count effect (Fig. 6): " + verdict_text(
+        paired["fraction_target"], f"share of generated samples with exactly {config.target} dots"))
     if config.heldout:
-        plain_auroc = statistics.fmean(r["auroc_heldout"] for r in by_run["plain"])
-        nda_auroc = statistics.fmean(r["auroc_heldout"] for r in by_run["NDA"])
-        print(f"  evidence: the NDA discriminator ranks {config.target}-dot images above never-seen counts "
-              f"{list(config.heldout)} with AUROC {nda_auroc:.3f} (plain {plain_auroc:.3f}); "
-              f"a higher share at {config.target} is the paper's Fig. 6 claim (see docs/results.md at CPU scale)")
-    summary = {"config": asdict(config), "seeds": seeds, "runs": list(runs), "difference_fraction_target": differences}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    print(f"  plots in {out}/ (counts.png, fraction_target.png, auroc_heldout.png)")
+        print("  evidence, discriminator effect: " + verdict_text(
+            paired["auroc_heldout"], f"D AUROC of {config.target}-dot images vs never-seen counts {list(config.heldout)}"))
+    files = numerosity_files(seeds, bool(config.heldout), samples=provenance.get("sources") is None)
+    summary = _artifact("numerosity", asdict(config), seeds, runs, paired, provenance, files)
+    summary["difference_fraction_target"] = differences["values"]  # the first layout's key, kept for readers of it
+    write_results(out / RESULTS_FILES["numerosity"], summary)
+    print(f"  results and plots in {out}/ ({', '.join(name for name in files if not name.startswith('samples_'))})")
     return summary
 
 
 def numerosity_comparison(
-    config: NumerosityConfig, seeds: Sequence[int], out: Path, progress: bool = True
+    config: NumerosityConfig, seeds: Sequence[int], out: Path, progress: bool = True, threads: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Plain and NDA numerosity runs for every seed; prints and saves results, plots and samples."""
+    """Plain and NDA numerosity runs for every seed; prints and saves results, plots and samples.
+
+    Refuses an ``out`` that holds a finished numerosity run unless ``overwrite`` (see
+    :func:`nda_demo.outputs.claim_output`). ``threads`` is recorded in the reproducing command.
+    """
     from nda_demo.numerosity import RunResult, run_numerosity
     from nda_demo.plots import save_grid
 
     validate_numerosity(config)
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = validate_seeds(seeds)
+    claim_output(out, "numerosity", numerosity_files(seeds, bool(config.heldout), samples=True), overwrite)
     results: list[RunResult] = []
     total = 2 * len(seeds)
     for seed in seeds:
@@ -143,36 +267,73 @@ def numerosity_comparison(
             save_grid(result.samples, out / f"samples_{_label(nda)}_seed{seed}.png")
             print(
                 f"    {100 * result.fraction_target:.1f}% of samples have {config.target} dots; "
-                f"D AUROC target vs negatives {result.auroc_negatives:.3f}, vs held-out counts "
-                f"{result.auroc_heldout:.3f} ({result.seconds:.0f} s, {result.cpu_seconds:.0f} CPU s)",
+                f"D AUROC target vs negatives {result.auroc_negatives:.3f}"
+                + ("" if result.auroc_heldout is None else f", vs held-out counts {result.auroc_heldout:.3f}")
+                + f" ({result.seconds:.0f} s, {result.cpu_seconds:.0f} CPU s)",
                 flush=True,
             )
             results.append(result)
-    return report_numerosity(config, [r.summary() for r in results], out)
+    provenance = _provenance(numerosity_command(config, seeds, threads, out), threads)
+    return report_numerosity(config, [r.summary() for r in results], out, provenance)
 
 
-def merge_numerosity(folders: Sequence[Path], out: Path) -> dict[str, Any]:
+def _numerosity_config(config: dict[str, Any]) -> NumerosityConfig:
+    values = dict(config)
+    values["negatives"], values["heldout"] = tuple(values["negatives"]), tuple(values["heldout"])
+    try:
+        return NumerosityConfig(**values)
+    except TypeError as error:
+        raise ValueError(f"the merged results hold settings this nda demo does not know ({error}).") from None
+
+
+def merge_folders(folders: Sequence[Path], out: Path, overwrite: bool = False,
+                  experiment: str | None = None) -> dict[str, Any]:
+    """Merge the results of runs made separately (numerosity or jigsaw, told by the files the folders hold).
+
+    Refused with a ValueError before anything is written: a folder given twice, a seed in two
+    folders, folders of different experiments (or not of ``experiment``, if given) or settings,
+    an ``out`` among the folders or holding a finished run (unless ``overwrite``).
+    """
+    from nda_demo.merge import read_folders
+
+    pooled = read_folders(folders, out)
+    if experiment is not None and pooled.experiment != experiment:
+        raise ValueError(f"the folders hold {pooled.experiment} runs, not {experiment} runs.")
+    seeds = sorted({run["seed"] for run in pooled.runs})
+    provenance = _provenance(_merge_command(folders, out), sources=pooled.sources)
+    if pooled.experiment == "jigsaw":
+        claim_output(out, "jigsaw", jigsaw_files(seeds, samples=False), overwrite)
+        return report_jigsaw(pooled.config, pooled.runs, out, provenance)
+    config = _numerosity_config(pooled.config)
+    claim_output(out, "numerosity", numerosity_files(seeds, bool(config.heldout), samples=False), overwrite)
+    return report_numerosity(config, pooled.runs, out, provenance)
+
+
+def merge_numerosity(folders: Sequence[Path], out: Path, overwrite: bool = False) -> dict[str, Any]:
     """Merge the results.json of numerosity runs made separately (e.g. one seed per process)."""
-    runs: list[dict[str, Any]] = []
-    config = None
-    for folder in folders:
-        path = Path(folder) / "results.json"
-        if not path.is_file():
-            raise ValueError(f"{str(path)!r} does not exist; pass folders written by `nda demo --out FOLDER`.")
-        data = json.loads(path.read_text())
-        this = dict(data["config"])
-        this["negatives"], this["heldout"] = tuple(this["negatives"]), tuple(this["heldout"])
-        if config is not None and asdict(config) != this:
-            raise ValueError(f"{str(path)!r} was made with other settings than {str(folders[0])!r}; merge like with like.")
-        config = NumerosityConfig(**this)
-        runs += data["runs"]
-    if config is None:
-        raise ValueError("merge needs at least one folder.")
-    return report_numerosity(config, runs, out)
+    return merge_folders(folders, out, overwrite, experiment="numerosity")
 
 
-def jigsaw_comparison(config: JigsawConfig, seeds: Sequence[int], out: Path, progress: bool = True) -> dict[str, Any]:
-    """Plain and jigsaw-NDA GANs on CIFAR-10 for every seed, with KID/FID, Fig. 4 histogram and AUROCs."""
+def merge_jigsaw(folders: Sequence[Path], out: Path, overwrite: bool = False) -> dict[str, Any]:
+    """Merge the cifar_results.json of jigsaw runs made separately."""
+    return merge_folders(folders, out, overwrite, experiment="jigsaw")
+
+
+def _portable_jigsaw_config(config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``config`` with its data path relative to ``out`` (a results file names no absolute path)."""
+    config = dict(config)
+    if config.get("data") is not None:
+        config["data"] = relative_path(config["data"], out)
+    return config
+
+
+def jigsaw_comparison(config: JigsawConfig, seeds: Sequence[int], out: Path, progress: bool = True,
+                      threads: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Plain and jigsaw-NDA GANs on CIFAR-10 for every seed, with KID/FID, Fig. 4 histogram and AUROCs.
+
+    Refuses an ``out`` that holds a finished jigsaw run unless ``overwrite`` (see
+    :func:`nda_demo.outputs.claim_output`). ``threads`` is recorded in the reproducing command.
+    """
     import torch
 
     from nda_core.metrics import plot_histograms
@@ -180,7 +341,8 @@ def jigsaw_comparison(config: JigsawConfig, seeds: Sequence[int], out: Path, pro
     from nda_demo.plots import save_grid
 
     validate_jigsaw(config)
-    out.mkdir(parents=True, exist_ok=True)
+    seeds = validate_seeds(seeds)
+    claim_output(out, "jigsaw", jigsaw_files(seeds, samples=True), overwrite)
     print("loading CIFAR-10 ...", flush=True)
     train, test = load_real_images(config)
     extractor = real_features = None
@@ -205,7 +367,11 @@ def jigsaw_comparison(config: JigsawConfig, seeds: Sequence[int], out: Path, pro
         "D(x) - D(jigsaw(x)) on held-out CIFAR-10 test images",
         xlabel="score gap",
     )
-    return report_jigsaw(asdict(config), [r.summary() for r in results], out)
+    settings = asdict(config)
+    if config.data is not None:
+        settings["data"] = str(Path(config.data).resolve())
+    provenance = _provenance(jigsaw_command(config, seeds, threads, out), threads)
+    return report_jigsaw(settings, [r.summary() for r in results], out, provenance)
 
 
 def describe_jigsaw_run(summary: dict[str, Any], held_out: int) -> str:
@@ -223,12 +389,36 @@ def describe_jigsaw_run(summary: dict[str, Any], held_out: int) -> str:
     return line + f" ({summary['seconds']:.0f} s)"
 
 
-def report_jigsaw(config: dict[str, Any], runs: Sequence[dict[str, Any]], out: Path) -> dict[str, Any]:
-    """Print the comparison of jigsaw runs (``JigsawResult.summary()`` dicts) and save it as JSON."""
+def _jigsaw_measures(runs: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Every per-run number of a jigsaw run that is compared across seeds, by a dotted name."""
+    measures = {"separation.fraction_positive": [r["separation"]["fraction_positive"] for r in runs],
+                "separation.mean": [r["separation"]["mean"] for r in runs]}
+    for name in runs[0]["anomaly_auroc"]:
+        if all(name in r["anomaly_auroc"] for r in runs):
+            measures[f"anomaly_auroc.{name}"] = [r["anomaly_auroc"][name] for r in runs]
+    for name in ("kid_mean", "fid"):
+        if all(r["fidkid"] is not None and r["fidkid"].get(name) is not None for r in runs):
+            measures[f"fidkid.{name}"] = [r["fidkid"][name] for r in runs]
+    return measures
+
+
+def report_jigsaw(config: dict[str, Any], runs: Sequence[dict[str, Any]], out: Path,
+                  provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Print the comparison of jigsaw runs (``JigsawResult.summary()`` dicts) and save it as JSON.
+
+    ``config`` is ``asdict(JigsawConfig)`` with its data path (if any) absolute or relative to the
+    working folder; the JSON records it relative to ``out``.
+    """
+    from nda_demo.merge import check_pairs
+    from nda_demo.paired import EFFECT_RULE, paired_statistics, verdict_text
+
     out.mkdir(parents=True, exist_ok=True)
-    runs = sorted(runs, key=lambda r: (r["seed"], r["nda"]))
-    seeds = sorted({r["seed"] for r in runs})
-    by_run = {label: [r for r in runs if _label(r["nda"]) == label] for label in ("plain", "NDA")}
+    pairs = check_pairs(runs, "the runs")
+    runs = [run for pair in pairs for run in pair]
+    seeds = [plain["seed"] for plain, _ in pairs]
+    by_run = {"plain": [plain for plain, _ in pairs], "NDA": [nda for _, nda in pairs]}
+    if provenance is None:
+        provenance = _provenance(jigsaw_command(JigsawConfig(**config), seeds, None, out))
     held_out = CIFAR10_CLASSES * config["eval_per_class"]
     print(f"\nJigsaw NDA on CIFAR-10: {config['steps']} steps, seeds {seeds}, {held_out} held-out test images")
     for label, group in by_run.items():
@@ -242,25 +432,16 @@ def report_jigsaw(config: dict[str, Any], runs: Sequence[dict[str, Any]], out: P
             if fidkid.get("fid") is not None:
                 print(f"  {label:5s} FID (N={fidkid['n_fake']} vs {fidkid['n_real']}): "
                       f"{_spread([r['fidkid']['fid'] for r in group], digits=1)}")
-    summary = {"config": config, "seeds": seeds, "runs": list(runs)}
-    (out / "cifar_results.json").write_text(json.dumps(summary, indent=2))
-    print(f"  results in {out}/cifar_results.json")
+    plain, nda = _jigsaw_measures(by_run["plain"]), _jigsaw_measures(by_run["NDA"])
+    paired = {name: paired_statistics(plain[name], nda[name]) for name in plain if name in nda}
+    print(f"  evidence rule: {EFFECT_RULE}")
+    print("  evidence, Fig. 4: " + verdict_text(
+        paired["separation.fraction_positive"], f"share of {held_out} held-out images with D(x) > D(jigsaw(x))"))
+    files = jigsaw_files(seeds, samples=provenance.get("sources") is None)
+    summary = _artifact("jigsaw", _portable_jigsaw_config(config, out), seeds, runs, paired, provenance, files)
+    write_results(out / RESULTS_FILES["jigsaw"], summary)
+    print(f"  results in {out}/{RESULTS_FILES['jigsaw']}")
     return summary
-
-
-def merge_jigsaw(folders: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Merge the cifar_results.json of jigsaw runs made separately."""
-    runs: list[dict[str, Any]] = []
-    config = None
-    for folder in folders:
-        data = json.loads((Path(folder) / "cifar_results.json").read_text())
-        if config is not None and data["config"] != config:
-            raise ValueError(f"{str(folder)!r} was made with other settings than {str(folders[0])!r}; merge like with like.")
-        config = data["config"]
-        runs += data["runs"]
-    if config is None:
-        raise ValueError("merge needs at least one folder.")
-    return report_jigsaw(config, runs, out)
 
 
 COMMANDS = ("numerosity", "jigsaw", "merge")
@@ -292,6 +473,15 @@ def _add_common(parser: argparse.ArgumentParser, steps: int, seeds: Sequence[int
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output folder (default: ./%(default)s)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: %(default)s)")
+    _add_overwrite(parser)
+
+
+OVERWRITE_HELP = ("replace a finished run in --out: removes the files that run listed as its own and nothing else "
+                  "(default: %(default)s, refuse)")
+
+
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(OVERWRITE_FLAG, action="store_true", help=OVERWRITE_HELP)
 
 
 def _add_numerosity(parser: argparse.ArgumentParser, steps: int, seeds: Sequence[int]) -> None:
@@ -321,7 +511,8 @@ JIGSAW_DESCRIPTION = (
 )
 MERGE_DESCRIPTION = (
     "Merge the results.json (numerosity) or cifar_results.json (jigsaw) of runs made separately, e.g. one seed "
-    "per process, and print and plot the comparison as one run over all their seeds would."
+    "per process, and print and plot the comparison as one run over all their seeds would. Every folder must "
+    "hold runs of one experiment with the same settings, and every seed must come once."
 )
 
 
@@ -358,6 +549,7 @@ def build_parser(show_defaults: bool = True) -> argparse.ArgumentParser:
                            description=MERGE_DESCRIPTION)
     merge.add_argument("folders", type=Path, nargs="+", help="folders holding results.json or cifar_results.json")
     merge.add_argument("--out", type=Path, required=True, help="folder for the merged results and plots (required)")
+    _add_overwrite(merge)
     merge.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=argparse.SUPPRESS)
     if not show_defaults:
         _drop_defaults(parser)
@@ -423,10 +615,11 @@ def _require(fid: bool = False) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Train a GAN plain and with NDA on the same seeds and compare them (numerosity; jigsaw on CIFAR-10)."""
     args = parse_args(argv)
+    prog = f"nda demo {args.command}" if args.command else "nda demo"
     try:
         _require(fid=args.command == "jigsaw" and args.fid_samples > 0)
     except ImportError as error:
-        print(f"nda demo: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     import torch
 
@@ -436,22 +629,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         set_threads(args.threads)
         if args.command == "merge":
-            if all((Path(f) / "cifar_results.json").is_file() for f in args.folders):
-                merge_jigsaw(args.folders, args.out)
-            else:
-                merge_numerosity(args.folders, args.out)
+            merge_folders(args.folders, args.out, overwrite=args.overwrite)
         elif args.command == "jigsaw":
             config = replace(JigsawConfig(), steps=args.steps, batch_size=args.batch_size, lam=args.lam, data=args.data,
                              train_per_class=args.train_per_class, eval_per_class=args.eval_per_class,
                              fid_samples=args.fid_samples)
-            jigsaw_comparison(config, args.seeds, args.out, progress=not args.no_progress)
+            jigsaw_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
+                              overwrite=args.overwrite)
         else:
             config = replace(NumerosityConfig(), target=args.target, negatives=tuple(args.negatives),
                              heldout=tuple(args.heldout), steps=args.steps, batch_size=args.batch_size,
                              lam=args.lam, eval_samples=args.samples)
-            numerosity_comparison(config, args.seeds, args.out, progress=not args.no_progress)
+            numerosity_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
+                                  overwrite=args.overwrite)
     except (ValueError, TypeError) as error:
-        print(f"nda demo: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     finally:
         torch.set_num_threads(threads)  # a caller in the same process keeps its setting

@@ -8,8 +8,9 @@ that the command line can show them without importing the training stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
-from nda_core._checks import check_choice, check_int, check_number
+from nda_core._checks import check_choice, check_int, check_number, check_sequence
 from nda_core.losses import ADVERSARIAL_KINDS
 from nda_demo.dots import DotsConfig, check_counts
 
@@ -22,6 +23,7 @@ __all__ = [
     "validate_budget",
     "validate_numerosity",
     "validate_jigsaw",
+    "validate_seeds",
 ]
 
 #: The command that installs what the experiments need (Lightning, matplotlib, scipy, FID/KID).
@@ -80,7 +82,8 @@ def validate_budget(config: GANBudget) -> None:
     """Check the settings every experiment shares."""
     check_int(config.steps, "steps", 1, "steps counts generator updates per run.")
     check_int(config.batch_size, "batch_size", 2, "batch_size counts real images per D update.")
-    check_number(config.lam, "lam", 0.0, 1.0, low_open=True, hint=_LAM_HINT)
+    check_number(config.lam, "lam", 0.0, 1.0, low_open=True, high_open=True,
+                 hint=_LAM_HINT + " lam 1 gives the NDA images no weight, so the NDA run would repeat the plain one.")
     check_int(config.d_steps, "d_steps", 1, "d_steps counts D updates per G update.")
     check_choice(config.kind, "kind", ADVERSARIAL_KINDS)
     check_int(config.width, "width", 1, "width is the base channel width of G and D (16 in the demo).")
@@ -118,3 +121,17 @@ def validate_jigsaw(config: JigsawConfig) -> None:
     check_int(config.fid_samples, "fid_samples", 0, "0 skips KID/FID; otherwise give at least 2 generated images.")
     if config.fid_samples == 1:
         raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images, got 1.")
+
+
+def validate_seeds(seeds: Sequence[int]) -> list[int]:
+    """Check that ``seeds`` is a non-empty list of distinct whole numbers >= 0 (each seed trains one pair)."""
+    seeds = check_sequence(seeds, "seeds", "each seed trains one plain and one NDA run; give at least one.")
+    for seed in seeds:
+        check_int(seed, "seeds", 0, "seeds are whole numbers >= 0.")
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise ValueError(
+            f"seeds {seeds} repeat {repeated}: a repeated seed trains the same pair again and would be counted "
+            f"twice; give each seed once."
+        )
+    return seeds

@@ -194,7 +194,7 @@ def test_bad_gan_settings_are_errors():
         fit_steps(_module(), make_dots(6, 8), 0, 8, torch.Generator())
     with pytest.raises(TypeError, match=r"nda must be True or False"):
         run_numerosity(NumerosityConfig(**TINY), nda=1, seed=0)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"lam must lie in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"lam must lie in \(0, 1\)"):
         run_numerosity(replace(NumerosityConfig(**TINY), lam=0.0), nda=True, seed=0)
 
 

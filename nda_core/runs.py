@@ -115,7 +115,7 @@ def contained_checkpoint_state(
     dropped = [(key, value) for key, value in _stored_paths(state) if not _acceptable(value, folder)]
     if not dropped:
         return cleaned
-    keys = {key.split("[", 1)[0] for key, _ in dropped}
+    keys = {key for key, _ in dropped}
     if "last_model_path" in keys:
         cleaned["last_model_path"] = str(Path(folder) / last_name)
     if keys & set(_TOP_K_KEYS):
@@ -143,7 +143,7 @@ def _stored_paths(state: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     models = state.get("best_k_models")
     if isinstance(models, Mapping):
         for path in models:
-            yield f"best_k_models[{path!r}]", path
+            yield "best_k_models", path
     elif models is not None:
         yield "best_k_models", models
 

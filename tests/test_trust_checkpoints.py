@@ -159,3 +159,24 @@ def test_dpc_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(tmp_
     _survived(victims)
     assert DROPPED in done.stderr and "victim" in done.stderr
     assert torch.load(work / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+# -- the shared sanitiser ------------------------------------------------------------------------------------
+def test_contained_state_keeps_the_runs_own_paths_and_drops_escapes(tmp_path):
+    from nda_core.runs import contained_checkpoint_state
+
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    own = {"best_model_path": str(folder / "epoch=0-step=2.ckpt"), "last_model_path": str(folder / "last.ckpt"),
+           "best_k_models": {str(folder / "epoch=0-step=2.ckpt"): torch.tensor(0.5)}, "kth_best_model_path": str(folder / "epoch=0-step=2.ckpt"),
+           "kth_value": torch.tensor(0.5), "best_model_score": torch.tensor(0.5), "dirpath": str(folder)}
+    assert contained_checkpoint_state(own, folder) == own  # a normal resume restores everything
+    (tmp_path / "victim").mkdir()
+    (folder / "link.ckpt").symlink_to(tmp_path / "victim")  # inside by name, outside once resolved
+    with pytest.warns(UserWarning, match="outside the run's checkpoint folder"):
+        cleaned = contained_checkpoint_state({**own, "best_k_models": {**own["best_k_models"], str(folder / "link.ckpt"): torch.tensor(0.1)}}, folder)
+    assert cleaned["best_k_models"] == {} and cleaned["best_model_path"] == "" and cleaned["best_model_score"] is None
+    assert "kth_best_model_path" not in cleaned and cleaned["last_model_path"] == own["last_model_path"]
+    with pytest.warns(UserWarning, match="last_model_path='s3://bucket/last.ckpt'"):
+        cleaned = contained_checkpoint_state({**own, "last_model_path": "s3://bucket/last.ckpt"}, folder)
+    assert cleaned["last_model_path"] == str(folder / "last.ckpt") and cleaned["best_k_models"] == own["best_k_models"]

@@ -35,6 +35,7 @@ __all__ = ["build_parser", "image_folder", "parse_nda", "main", "RunCheckpoint",
 DEFAULT_OUT = "lightly-nda-out"
 EXIT_USAGE = 2
 _MAX_WORKERS = 4
+_MIN_BATCH = 2  # the smallest batch MoCo trains on
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -153,7 +154,7 @@ def _validate(args: argparse.Namespace) -> str | None:
     from nda_core._checks import check_int
 
     check_int(args.max_steps, "--max-steps", 1)
-    check_int(args.batch_size, "--batch-size", 2, "MoCo needs at least 2 images per batch.")
+    check_int(args.batch_size, "--batch-size", _MIN_BATCH, "MoCo needs at least 2 images per batch.")
     check_int(args.checkpoint_every, "--checkpoint-every", 1)
     check_int(args.workers, "--workers", 0)
     if args.per_class is not None:
@@ -172,10 +173,10 @@ def _check_enough_images(train_set: ImageFolder, args: argparse.Namespace, root:
     """MoCo drops the incomplete batch: a folder smaller than one batch would train no step."""
     if len(train_set) < args.batch_size:
         subset = f" (--per-class {args.per_class})" if args.per_class is not None else ""
+        fix = f"pass --batch-size {len(train_set)} or fewer, or more images" if len(train_set) >= _MIN_BATCH else "add images"
         raise ValueError(
             f"--data {root} gives {len(train_set)} images{subset}, fewer than one batch of --batch-size {args.batch_size}; "
-            f"the incomplete batch is dropped, so no step would be trained: pass --batch-size {max(2, len(train_set))} "
-            f"or fewer, or more images."
+            f"the incomplete batch is dropped, so no step would be trained: {fix}."
         )
 
 
@@ -259,8 +260,8 @@ def _train(args: argparse.Namespace) -> int:
         num_sanity_val_steps=0,
         enable_progress_bar=not args.no_progress,
     )
-    # checkpoints hold tensors and primitive types only, so they load with weights_only=True
     start_step = checkpoint_step(resume) if resume else 0
+    # checkpoints hold tensors and primitive types only, so they load with weights_only=True
     trainer.fit(model, train_loader, val_loader if args.val_every else None, ckpt_path=resume, weights_only=True if resume else None)
     refuse_idle_run(start_step, trainer.global_step, args.max_steps, "--max-steps",
                     f"{len(train_set)} images gave no full batch of --batch-size {args.batch_size} per device; lower --batch-size or add images")

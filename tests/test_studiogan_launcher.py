@@ -112,9 +112,9 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     assert set(table) == {*sets, "mean of 2 corruptions"}
     for name, row in sets.items():
         auroc, gap, n = table[name]
-        assert float(auroc) == pytest.approx(row["auroc"], abs=5e-4) and int(n) == row["n"], name
-        assert float(gap) == pytest.approx(row["mean_gap"], abs=5e-4) if row["paired"] else gap == "(unpaired)", name
-    assert float(table["mean of 2 corruptions"][0]) == pytest.approx(mean, abs=5e-4)
+        assert auroc == f"{row['auroc']:.3f}" and int(n) == row["n"], name  # exactly the rounded value (0.4825 -> 0.482)
+        assert gap == (f"{row['mean_gap']:.3f}" if row["paired"] else "(unpaired)"), name
+    assert table["mean of 2 corruptions"][0] == f"{results['mean_corruption_auroc']:.3f}"
     # 6 x 4 inches at 120 dpi; Fig. 8: one row of two 3.2 x 2.6 inch panels at 110 dpi; each with blue histogram bars
     for name, shape in {"fig4_nda_gap.png": (480, 720, 3), "scores.png": (480, 720, 3), "fig8_corruption_gaps.png": (286, 704, 3)}.items():
         image = png(out / name).astype(int)

@@ -166,7 +166,7 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
     if command in TRAINING_COMMANDS:
         resume_path = _resume_path(resume, work_dir)
         if resume_path is None:  # a new run never replaces an earlier run's checkpoints
-            refuse_finished_run(work_dir / "checkpoints", "--work-dir", work_dir, "--resume auto (same work dir)")
+            refuse_finished_run(work_dir / "checkpoints", "--work-dir", work_dir, "--resume auto (or --resume one of them)")
         else:
             start_step = checkpoint_step(resume_path)
     if config.get("threads") is not None:

@@ -26,8 +26,4 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as error:
         print(f"nda lightly: {error}", file=sys.stderr)
         return 2
-    try:
-        return train.main(argv[1:])
-    except (ValueError, TypeError) as error:
-        print(f"nda lightly {argv[0]}: {error}", file=sys.stderr)
-        return 2
+    return train.main(argv[1:], prog=f"nda lightly {argv[0]}")  # usage errors: "nda lightly train: error: ...", 2

@@ -7,6 +7,11 @@ The recipe of ``examples/lightly_moco_nda.py`` and of ``nda lightly train``: lig
 default), ``NDAMoCo`` with lightly's CIFAR ResNet, an online linear classifier on the labels, a
 progress bar, CSV or TensorBoard logs and checkpoints that resume (model, optimiser, step count
 and memory bank).
+
+A new run refuses an ``--out`` whose ``checkpoints/`` already holds a run's checkpoints (continue
+it with ``--resume``), a folder smaller than one batch, and a resumed run that would do no step;
+a resumed checkpoint's stored file paths outside ``OUT/checkpoints`` are dropped before
+Lightning's ``ModelCheckpoint`` could delete them (:class:`RunCheckpoint`).
 """
 
 from __future__ import annotations
@@ -15,17 +20,38 @@ import argparse
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torchvision.datasets import ImageFolder
 
 from nda_core.data import class_files
+from nda_core.runs import checkpoint_step, contained_checkpoint_state, refuse_finished_run, refuse_idle_run
 
-__all__ = ["build_parser", "image_folder", "parse_nda", "main", "DEFAULT_OUT"]
+__all__ = ["build_parser", "image_folder", "parse_nda", "main", "RunCheckpoint", "DEFAULT_OUT", "EXIT_USAGE"]
 
 DEFAULT_OUT = "lightly-nda-out"
+EXIT_USAGE = 2
 _MAX_WORKERS = 4
+_MIN_BATCH = 2  # the smallest batch MoCo trains on
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` that, on resume, restores only stored paths inside its own folder.
+
+    ``ModelCheckpoint`` deletes the files its restored state names when it saves the next
+    checkpoint; paths resolving outside ``dirpath`` are dropped with a warning first
+    (:func:`nda_core.runs.contained_checkpoint_state`). Its state key stays ``ModelCheckpoint``'s,
+    so checkpoints written before or by a plain ``ModelCheckpoint`` resume the same.
+    """
+
+    def _generate_state_key(self, **kwargs: Any) -> str:
+        return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(contained_checkpoint_state(state_dict, self.dirpath, "resumed checkpoint"))
 
 
 def parse_nda(text: str) -> Any:
@@ -124,11 +150,11 @@ def _resume_path(args: argparse.Namespace) -> str | None:
 
 
 def _validate(args: argparse.Namespace) -> str | None:
-    """Check the arguments before anything heavy is imported; returns the checkpoint to resume from."""
+    """Check the arguments before training; returns the checkpoint to resume from."""
     from nda_core._checks import check_int
 
     check_int(args.max_steps, "--max-steps", 1)
-    check_int(args.batch_size, "--batch-size", 2, "MoCo needs at least 2 images per batch.")
+    check_int(args.batch_size, "--batch-size", _MIN_BATCH, "MoCo needs at least 2 images per batch.")
     check_int(args.checkpoint_every, "--checkpoint-every", 1)
     check_int(args.workers, "--workers", 0)
     if args.per_class is not None:
@@ -136,20 +162,45 @@ def _validate(args: argparse.Namespace) -> str | None:
     if args.val_every is not None:
         check_int(args.val_every, "--val-every", 1)
     resume = _resume_path(args)
+    if resume is None:
+        refuse_finished_run(args.out / "checkpoints", "--out", args.out, "--resume last (same --out)")
     if args.logger == "tensorboard" and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
         raise ValueError("--logger tensorboard needs TensorBoard: pip install tensorboard (or use --logger csv).")
     return resume
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train NDA-MoCo or plain MoCo with lightly on an image folder (``nda lightly train``)."""
-    args = build_parser().parse_args(argv)
+def _check_enough_images(train_set: ImageFolder, args: argparse.Namespace, root: Path) -> None:
+    """MoCo drops the incomplete batch: a folder smaller than one batch would train no step."""
+    if len(train_set) < args.batch_size:
+        subset = f" (--per-class {args.per_class})" if args.per_class is not None else ""
+        fix = f"pass --batch-size {len(train_set)} or fewer, or more images" if len(train_set) >= _MIN_BATCH else "add images"
+        raise ValueError(
+            f"--data {root} gives {len(train_set)} images{subset}, fewer than one batch of --batch-size {args.batch_size}; "
+            f"the incomplete batch is dropped, so no step would be trained: {fix}."
+        )
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Train NDA-MoCo or plain MoCo with lightly on an image folder (``nda lightly train``).
+
+    Usage errors (bad options, an ``--out`` holding an earlier run, too few images, a run that
+    did no step) print ``PROG: error: ...`` and return 2.
+    """
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        return _train(args)
+    except (ValueError, TypeError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _train(args: argparse.Namespace) -> int:
     resume = _validate(args)
     import pytorch_lightning as pl
     import torch
     from lightly.transforms import MoCoV2Transform
     from lightly.transforms.utils import IMAGENET_NORMALIZE
-    from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
     from torchvision import transforms as T
 
@@ -168,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     # Two augmented views per image (lightly's MoCo-v2 recipe; no blur on 32 px images).
     transform = MoCoV2Transform(input_size=args.input_size, gaussian_blur=0.0)
     train_set = image_folder(train_root, transform, args.per_class)
+    _check_enough_images(train_set, args, Path(train_root))
     loader_options = dict(num_workers=args.workers, persistent_workers=args.workers > 0)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True, **loader_options)
     val_loader = None
@@ -192,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
     )
     logger = (CSVLogger if args.logger == "csv" else TensorBoardLogger)(str(args.out), name=args.logger)
-    checkpoints = ModelCheckpoint(dirpath=args.out / "checkpoints", every_n_train_steps=args.checkpoint_every, save_last=True)
+    checkpoints = RunCheckpoint(dirpath=args.out / "checkpoints", every_n_train_steps=args.checkpoint_every, save_last=True)
     trainer = pl.Trainer(
         max_steps=args.max_steps,
         devices=_devices(args.devices),
@@ -208,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         num_sanity_val_steps=0,
         enable_progress_bar=not args.no_progress,
     )
+    start_step = checkpoint_step(resume) if resume else 0
     # checkpoints hold tensors and primitive types only, so they load with weights_only=True
     trainer.fit(model, train_loader, val_loader if args.val_every else None, ckpt_path=resume, weights_only=True if resume else None)
+    refuse_idle_run(start_step, trainer.global_step, args.max_steps, "--max-steps",
+                    f"{len(train_set)} images gave no full batch of --batch-size {args.batch_size} per device; lower --batch-size or add images")
     # the final step, whatever --checkpoint-every (model, optimiser, loops, step count, memory bank)
     trainer.save_checkpoint(checkpoints.dirpath + "/last.ckpt", weights_only=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

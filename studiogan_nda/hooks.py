@@ -1,7 +1,7 @@
 """Plugging NDA into an unmodified StudioGAN: its ``Configurations`` and ``WORKER`` classes.
 
 :func:`install` (StudioGAN's ``src/`` must be importable, see :mod:`studiogan_nda.checkout`)
-wraps four methods, leaving StudioGAN's files untouched:
+wraps six methods, leaving StudioGAN's files untouched:
 
 * ``Configurations.load_base_cfgs``: after StudioGAN's defaults, adds ``LOSS.apply_nda``
   (False), ``LOSS.nda_lambda`` (0.25) and ``LOSS.nda`` (jigsaw, k=2), so a YAML can set them
@@ -13,6 +13,12 @@ wraps four methods, leaving StudioGAN's files untouched:
   then runs StudioGAN's own checks.
 * ``WORKER.__init__``: after StudioGAN's constructor, :func:`studiogan_nda.objective.attach`
   gives the worker the NDA discriminator objective when ``apply_nda`` is True.
+* ``WORKER.train_generator`` / ``train_discriminator``: after the last update of the run's last
+  step (``current_step == total_steps``), rank 0 saves that step with StudioGAN's own
+  ``WORKER.save`` unless StudioGAN saves it itself (``--save_freq`` divides it). StudioGAN saves
+  only every ``--save_freq`` steps (default 2000), so a shorter run, or the steps after its last
+  multiple, would otherwise leave no checkpoint of the trained weights; Lightning saves at the end
+  of training too.
 
 With ``apply_nda: False`` nothing else changes: StudioGAN's own loss functions, augmentation and
 random number stream run as before, bit for bit.
@@ -36,7 +42,7 @@ from typing import Any, Callable
 from studiogan_nda import INSTALL_HINT
 from studiogan_nda.settings import BASE_KEY, NDA_KEYS, check_nda_settings, read_yaml, uses_base
 
-__all__ = ["install", "uninstall", "is_installed", "SPAWN_ATTRIBUTE"]
+__all__ = ["install", "uninstall", "is_installed", "final_step", "SPAWN_ATTRIBUTE"]
 
 logger = logging.getLogger("studiogan_nda")
 
@@ -162,6 +168,40 @@ def _attach_objective(original: Callable[..., Any]) -> Callable[..., Any]:
     return __init__
 
 
+def final_step(worker: Any, current_step: int) -> int | None:
+    """The step label under which the run's last step is saved, or None when StudioGAN saves it itself.
+
+    StudioGAN trains ``current_step`` 0 .. ``total_steps`` and, after the step ``current_step``,
+    saves under ``current_step + 1`` when ``--save_freq`` divides that.
+    """
+    if current_step != worker.OPTIMIZATION.total_steps:
+        return None
+    step = current_step + 1
+    return None if step % worker.RUN.save_freq == 0 else step
+
+
+def _save_after_last_step(last_when_d_first: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap the update that ends a step (``train_generator`` when ``d_first``, else ``train_discriminator``)."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def train_step(self: Any, current_step: int, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, current_step, *args, **kwargs)
+            ends_the_step = bool(self.OPTIMIZATION.d_first) == last_when_d_first
+            step = final_step(self, current_step) if ends_the_step else None
+            if step is not None and self.global_rank == 0 and self.RUN.ckpt_dir:  # rank 0 holds the checkpoint folder
+                self.save(step=step, is_best=False)
+                message = (f"studiogan_nda: saved the final step {step} in {self.RUN.ckpt_dir} (StudioGAN itself saves every "
+                           f"--save_freq {self.RUN.save_freq} steps).")
+                logger.info(message)
+                if self.logger:
+                    self.logger.info(message)
+            return result
+
+        return train_step
+
+    return make
+
+
 def install() -> None:
     """Wrap StudioGAN's ``Configurations`` and ``WORKER`` (idempotent; see the module docstring)."""
     config, worker = _studiogan_modules()
@@ -169,6 +209,8 @@ def install() -> None:
     _patch(config.Configurations, "_overwrite_cfgs", _compose_bases)
     _patch(config.Configurations, "check_compatability", _check_nda_first)
     _patch(worker.WORKER, "__init__", _attach_objective)
+    _patch(worker.WORKER, "train_generator", _save_after_last_step(last_when_d_first=True))
+    _patch(worker.WORKER, "train_discriminator", _save_after_last_step(last_when_d_first=False))
 
 
 def is_installed() -> bool:

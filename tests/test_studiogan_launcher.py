@@ -36,7 +36,7 @@ def launch(root: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
-    """Two real launcher runs: 3 NDA steps (checkpoint at step 2), then resumed to step 4."""
+    """Two real launcher runs: 3 NDA steps (checkpoints at step 2 and, at the end, 3), then resumed to step 5."""
     work = tmp_path_factory.mktemp("launcher")
     common = ["-t", "-data", str(studiogan_data), "-save", str(work / "save"), "--seed", "0", "--print_freq", "1", "--save_freq", "2"]
     first = write_yaml(work / "nda-cpu-tiny.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1, "total_steps": 2})
@@ -58,7 +58,9 @@ def test_cpu_launcher_trains_logs_nda_and_writes_checkpoints(trained_run):
     for step in (1, 2, 3):  # StudioGAN trains steps 0..total_steps
         assert STEP_LINE.format(step) in log and f"NDA: Step: {step:>6} NDA_loss: " in log
     assert "D(real)-D(NDA):" in log
-    assert trained_run["saved1"] == ["model=D-current-weights-step=2.pth", "model=G-current-weights-step=2.pth"]
+    # StudioGAN saved step 2 (--save_freq 2); the launcher saved the last step, 3, which replaced it
+    assert trained_run["saved1"] == ["model=D-current-weights-step=3.pth", "model=G-current-weights-step=3.pth"]
+    assert "studiogan_nda: saved the final step 3 in " in run.stderr
     stats = next((trained_run["work"] / "save" / "statistics").iterdir())
     history = np.load(stats / "nda_losses.npy", allow_pickle=True).item()
     assert len(history["nda_loss"]) >= 3 and all(np.isfinite(history["dis_real_minus_nda"]))
@@ -68,12 +70,12 @@ def test_cpu_launcher_trains_logs_nda_and_writes_checkpoints(trained_run):
 def test_cpu_launcher_resumes_with_studiogans_ckpt_flag(trained_run):
     log = next((trained_run["work"] / "save" / "logs").iterdir()).read_text()
     resumed = log[len(trained_run["log1"]) :]
-    assert "Discriminator checkpoint is" in resumed and "step=2.pth" in resumed
-    assert STEP_LINE.format(3) in resumed and STEP_LINE.format(5) in resumed
-    assert STEP_LINE.format(1) not in resumed  # continued, not restarted
+    assert "Discriminator checkpoint is" in resumed and "step=3.pth" in resumed
+    assert STEP_LINE.format(4) in resumed and STEP_LINE.format(5) in resumed
+    assert STEP_LINE.format(3) not in resumed  # continued after the saved last step, not restarted
     assert "NDA: Step:      5" in resumed
     assert sorted(p.name for p in trained_run["checkpoints"].iterdir()) == [
-        "model=D-current-weights-step=4.pth", "model=G-current-weights-step=4.pth"]  # StudioGAN keeps the latest
+        "model=D-current-weights-step=5.pth", "model=G-current-weights-step=5.pth"]  # StudioGAN keeps the latest
 
 
 def markdown_rows(text: str) -> dict[str, list[str]]:
@@ -100,7 +102,7 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     ])
     assert code == 0
     results = json.loads((out / "auroc.json").read_text())
-    assert results["step"] == 4 and results["n_clean"] == 20
+    assert results["step"] == 5 and results["n_clean"] == 20
     sets = results["sets"]
     assert {name: row["n"] for name, row in sets.items()} == {"jigsaw": 20, "gaussian_noise": 20, "contrast": 20, "bird": VALID_PER_CLASS}
     assert sets["jigsaw"]["paired"] and not sets["bird"]["paired"]
@@ -110,9 +112,9 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     assert set(table) == {*sets, "mean of 2 corruptions"}
     for name, row in sets.items():
         auroc, gap, n = table[name]
-        assert float(auroc) == pytest.approx(row["auroc"], abs=5e-4) and int(n) == row["n"], name
-        assert float(gap) == pytest.approx(row["mean_gap"], abs=5e-4) if row["paired"] else gap == "(unpaired)", name
-    assert float(table["mean of 2 corruptions"][0]) == pytest.approx(mean, abs=5e-4)
+        assert auroc == f"{row['auroc']:.3f}" and int(n) == row["n"], name  # exactly the rounded value (0.4825 -> 0.482)
+        assert gap == (f"{row['mean_gap']:.3f}" if row["paired"] else "(unpaired)"), name
+    assert table["mean of 2 corruptions"][0] == f"{results['mean_corruption_auroc']:.3f}"
     # 6 x 4 inches at 120 dpi; Fig. 8: one row of two 3.2 x 2.6 inch panels at 110 dpi; each with blue histogram bars
     for name, shape in {"fig4_nda_gap.png": (480, 720, 3), "scores.png": (480, 720, 3), "fig8_corruption_gaps.png": (286, 704, 3)}.items():
         image = png(out / name).astype(int)

@@ -3,7 +3,9 @@
 The same function serves ``nda dpc ...``. Configs live in ``plugins/video_dpc/``; every run
 writes into its work directory (default ``work_dirs/<config name>``): the resolved
 ``config.yaml``, ``checkpoints/`` (``last.ckpt`` and the latest epoch), CSV logs under
-``csv/`` and TensorBoard logs under ``tb/``; ``evaluate`` writes ``results.json``.
+``csv/`` and TensorBoard logs under ``tb/``; ``evaluate`` writes ``results.json``. ``pretrain`` and
+``finetune`` refuse a work directory whose ``checkpoints/`` already holds a run's checkpoints unless
+they resume it (``--resume``), and a run that did no optimisation step exits 2.
 
 Examples::
 
@@ -28,6 +30,7 @@ from typing import Any, Sequence
 __all__ = ["main", "build_parser", "run"]
 
 COMMANDS = ("pretrain", "finetune", "evaluate")
+TRAINING_COMMANDS = ("pretrain", "finetune")  # they write checkpoints
 EXIT_USAGE = 2
 DEFAULT_WORK_ROOT = "work_dirs"
 LOG = logging.getLogger("video_dpc")
@@ -86,12 +89,11 @@ def _resume_path(resume: str | None, work_dir: Path) -> str | None:
 
 def _trainer(config: dict[str, Any], work_dir: Path, logs: bool = True):
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger
 
     from nda_core._checks import check_choice
     from video_dpc.config import check_keys
-    from video_dpc.engine import PrintProgress
+    from video_dpc.engine import PrintProgress, RunCheckpoint
 
     options = dict(config.get("trainer") or {})
     reserved = {"default_root_dir", "logger", "callbacks", "enable_progress_bar"} & set(options)
@@ -116,7 +118,7 @@ def _trainer(config: dict[str, Any], work_dir: Path, logs: bool = True):
             LOG.info("tensorboard is not installed: CSV logs only")
         ckpt = dict(config.get("checkpoint") or {})
         check_keys(ckpt, ["every_n_epochs", "every_n_train_steps", "keep"], "checkpoint")
-        callbacks.append(ModelCheckpoint(
+        callbacks.append(RunCheckpoint(
             dirpath=str(work_dir / "checkpoints"), filename="epoch{epoch:03d}-step{step:07d}", auto_insert_metric_name=False,
             save_last=True, save_top_k=ckpt.get("keep", 1), every_n_epochs=ckpt.get("every_n_epochs"),
             every_n_train_steps=ckpt.get("every_n_train_steps"),
@@ -156,9 +158,17 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
     import torch
 
     from nda_core._checks import check_int
+    from nda_core.runs import checkpoint_step, refuse_finished_run, refuse_idle_run
     from video_dpc.config import check_keys, dump_config
 
     seed = check_int(config.get("seed", 0), "seed", 0)
+    resume_path, start_step = None, 0
+    if command in TRAINING_COMMANDS:
+        resume_path = _resume_path(resume, work_dir)
+        if resume_path is None:  # a new run never replaces an earlier run's checkpoints
+            refuse_finished_run(work_dir / "checkpoints", "--work-dir", work_dir, "--resume auto (or --resume one of them)")
+        else:
+            start_step = checkpoint_step(resume_path)
     if config.get("threads") is not None:
         torch.set_num_threads(check_int(config["threads"], "threads", 1))
     pl.seed_everything(seed, workers=True, verbose=False)
@@ -171,12 +181,10 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
         module = DPCPretraining(_model_section(config), config.get("nda"), config.get("optim"), seed)
         data = _data_module(config, labels=False)
         trainer = _trainer(config, work_dir)
-        resume_path = _resume_path(resume, work_dir)
         trainer.fit(module, datamodule=data, ckpt_path=resume_path, weights_only=True if resume_path else None)
         summary = {"global_step": _global_step(trainer, work_dir), "epoch": trainer.current_epoch}
     elif command == "finetune":
         module = _finetuning_module(config)
-        resume_path = _resume_path(resume, work_dir)
         pretrained = pretrained or config.get("pretrained")
         if resume_path is None and pretrained:
             loaded = module.load_pretrained(pretrained)
@@ -210,6 +218,11 @@ def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None
         (work_dir / "results.json").write_text(json.dumps(summary, indent=1))
         print(f"test top-1 {summary['top1']:.2f}% top-5 {summary['top5']:.2f}% on {len(pairs)} videos "
               f"({dataset.skipped} too short skipped); wrote {work_dir / 'results.json'}")
+    if command in TRAINING_COMMANDS:
+        limits = dict(config.get("trainer") or {})
+        refuse_idle_run(start_step, summary["global_step"], limits.get("max_steps"), "trainer.max_steps",
+                        "the training split gave no full batch of data.batch_size, or a resumed run had already reached "
+                        "trainer.max_epochs; lower data.batch_size or raise the limit")
     summary["seconds"] = round(time.perf_counter() - start, 1)
     summary["work_dir"] = str(work_dir)
     return summary

@@ -7,7 +7,8 @@
   classifier on a frozen encoder) and tests by averaging the softmax over every window.
 * :class:`VideoDataModule` builds UCF-101, HMDB-51 or moving-MNIST clip datasets.
 
-Lightning provides the loop, progress, CSV/TensorBoard logs, checkpoints, resuming and DDP.
+Lightning provides the loop, progress, CSV/TensorBoard logs, checkpoints, resuming and DDP;
+:class:`RunCheckpoint` keeps a resumed checkpoint from naming files outside the run for deletion.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any, Mapping
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from nda_core._checks import check_choice, check_int, check_number, check_positive, check_sequence
+from nda_core.runs import contained_checkpoint_state
 from video_dpc.config import call_with, check_keys
 from video_dpc.datasets import DATASETS, ClipDataset, file_videos
 from video_dpc.loss import dpc_loss
@@ -35,6 +38,7 @@ __all__ = [
     "DPCFinetuning",
     "VideoDataModule",
     "PrintProgress",
+    "RunCheckpoint",
     "TRAIN_WHAT",
     "load_state_dict",
 ]
@@ -316,3 +320,19 @@ class PrintProgress(pl.Callback):
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else "?"
         text = " ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
         LOG.info("epoch %d step %d/%s %s (%.0f s)", trainer.current_epoch, step, total, text, time.perf_counter() - self._start)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` that, on resume, restores only stored paths inside its own folder.
+
+    ``ModelCheckpoint`` deletes the files its restored state names when it saves the next
+    checkpoint; paths resolving outside ``dirpath`` are dropped with a warning first
+    (:func:`nda_core.runs.contained_checkpoint_state`). Its state key stays ``ModelCheckpoint``'s,
+    so checkpoints written before or by a plain ``ModelCheckpoint`` resume the same.
+    """
+
+    def _generate_state_key(self, **kwargs: Any) -> str:
+        return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(contained_checkpoint_state(state_dict, self.dirpath, "resumed checkpoint"))

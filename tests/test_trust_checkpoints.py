@@ -1,0 +1,182 @@
+"""Runs and their checkpoints can be trusted: `nda lightly train` and `python -m video_dpc pretrain|
+finetune` never replace an earlier run's checkpoints, a resumed checkpoint cannot make Lightning
+delete files outside the run, and a run that did no optimisation step is an error.
+
+Real commands on real data (CIFAR-10 images, moving-MNIST clips), tiny models, a few steps; the
+resumes from a crafted checkpoint run the command lines in a fresh interpreter, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import nda_core
+from test_video_train import LINEAR_CFG, NDA_CFG, TINY as DPC_TINY
+
+pytest.importorskip("lightly")
+from lightly_nda.cli import main as lightly_main  # noqa: E402
+from lightly_nda.train import main as example_main  # noqa: E402  (what examples/lightly_moco_nda.py runs)
+from video_dpc.cli import main as dpc_main  # noqa: E402
+
+CODE_ROOT = Path(nda_core.__file__).resolve().parents[1]  # the checkout under test
+LIGHTLY_TINY = ["--batch-size", "8", "--per-class", "2", "--backbone", "resnet-9", "--width", "0.125", "--memory-bank", "64",
+                "--workers", "0", "--checkpoint-every", "1", "--no-progress", "--val-data", "none"]
+RUN_TIMEOUT_S = 300
+USAGE = 2
+DROPPED = "dropped stored checkpoint paths outside the run's checkpoint folder"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command line in a fresh interpreter (one thread: a tiny model, immune to other jobs)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(CODE_ROOT)}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+def _plant_victims(run_checkpoints: Path) -> dict[str, Path]:
+    """Files outside the run that a crafted checkpoint names through ``<run>/checkpoints/../../``."""
+    outside = run_checkpoints.parent.parent
+    victim = outside / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("not the run's")
+    (outside / "victim_last.txt").write_text("not the run's either")
+    return {"dir": victim, "file": outside / "victim_last.txt"}
+
+
+def _craft(checkpoint_path: Path) -> None:
+    """Make every ModelCheckpoint state of a real checkpoint name files outside the run, with ``..``.
+
+    The result holds only strings and tensors: ``torch.load(weights_only=True)`` loads it.
+    """
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    folder = checkpoint_path.parent
+    states = [state for state in checkpoint["callbacks"].values() if isinstance(state, dict) and "best_model_path" in state]
+    assert states, sorted(checkpoint["callbacks"])
+    for state in states:
+        escape = str(folder / ".." / ".." / "victim")
+        state.update(best_model_path=escape, kth_best_model_path=escape, best_k_models={escape: torch.tensor(0.0)},
+                     last_model_path=str(folder / ".." / ".." / "victim_last.txt"))
+    torch.save(checkpoint, checkpoint_path)
+    torch.load(checkpoint_path, map_location="cpu", weights_only=True)  # still a "safe" checkpoint
+
+
+def _survived(victims: dict[str, Path]) -> None:
+    assert (victims["dir"] / "keep.txt").read_text() == "not the run's"
+    assert victims["file"].read_text() == "not the run's either"
+
+
+# -- nda lightly train ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lightly_run(cifar_root, tmp_path_factory) -> dict:
+    """A finished 2-step `nda lightly train` run."""
+    out = tmp_path_factory.mktemp("lightly") / "run"
+    data = ["--data", str(cifar_root / "train")]
+    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--max-steps", "2", "--out", str(out)]) == 0
+    return {"out": out, "data": data, "last": out / "checkpoints" / "last.ckpt"}
+
+
+def test_lightly_refuses_to_replace_a_finished_runs_checkpoints(lightly_run, capsys):
+    out, last = lightly_run["out"], lightly_run["last"]
+    before = {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()}
+    args = [*lightly_run["data"], *LIGHTLY_TINY, "--max-steps", "2", "--out", str(out), "--nda", "none"]
+    assert lightly_main(["train", *args]) == USAGE  # the README's sequence: a second run, same --out
+    err = capsys.readouterr().err
+    assert err.startswith("nda lightly train: error: --out ") and "already holds a run's checkpoints" in err
+    assert "--resume last" in err and len(err.strip().splitlines()) == 1
+    assert example_main(args, prog="lightly_moco_nda.py") == USAGE  # examples/lightly_moco_nda.py
+    assert capsys.readouterr().err.startswith("lightly_moco_nda.py: error: --out ")
+    assert {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()} == before
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+
+
+def test_lightly_resume_at_the_step_limit_is_an_error(lightly_run, capsys):
+    args = [*lightly_run["data"], *LIGHTLY_TINY, "--max-steps", "2", "--out", str(lightly_run["out"]), "--resume", "last"]
+    assert lightly_main(["train", *args]) == USAGE
+    err = capsys.readouterr().err
+    assert "did no optimisation step" in err and "already at step 2 and --max-steps is 2" in err
+
+
+@pytest.mark.parametrize("sizes", [["--per-class", "2", "--batch-size", "128"], ["--per-class", "8", "--batch-size", "512"]])
+def test_lightly_folder_smaller_than_one_batch_is_an_error(cifar_root, tmp_path, capsys, sizes):
+    args = ["train", "--data", str(cifar_root / "train"), *LIGHTLY_TINY, *sizes, "--max-steps", "2", "--out", str(tmp_path / "run")]
+    assert lightly_main(args) == USAGE
+    err = capsys.readouterr().err
+    assert "fewer than one batch of --batch-size" in err and "done:" not in err
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_lightly_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(cifar_root, tmp_path):
+    out = tmp_path / "run"
+    data = ["--data", str(cifar_root / "train")]
+    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    victims = _plant_victims(out / "checkpoints")
+    _craft(out / "checkpoints" / "last.ckpt")
+    done = _cli("-m", "lightly_nda", "train", *data, *LIGHTLY_TINY, "--max-steps", "3", "--out", str(out), "--resume", "last",
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "done: 3 steps" in done.stdout
+    _survived(victims)
+    assert DROPPED in done.stderr and "victim" in done.stderr
+
+
+# -- python -m video_dpc pretrain | finetune ---------------------------------------------------------------
+DPC_STEPS = ["checkpoint.every_n_train_steps=1", "trainer.val_check_interval=1"]
+
+
+def test_dpc_refuses_to_replace_a_finished_runs_checkpoints(tmp_path, capsys):
+    work = tmp_path / "run"
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *DPC_TINY, "trainer.max_steps=1", *DPC_STEPS]) == 0
+    before = {path.name: path.read_bytes() for path in (work / "checkpoints").iterdir()}
+    config_before = (work / "pretrain-config.yaml").read_text()
+    capsys.readouterr()
+    again = ["--work-dir", str(work), *DPC_TINY, "trainer.max_steps=2", *DPC_STEPS]
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), *again, "nda=null"]) == USAGE
+    err = capsys.readouterr().err
+    assert "pretrain: --work-dir " in err and "already holds a run's checkpoints" in err and "--resume auto" in err
+    assert dpc_main(["finetune", "--config", str(LINEAR_CFG), *again]) == USAGE  # a probe into the pre-training's folder
+    assert "already holds a run's checkpoints" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in (work / "checkpoints").iterdir()} == before
+    assert (work / "pretrain-config.yaml").read_text() == config_before
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--resume", "auto", *again]) == 0  # continuing is fine
+    assert torch.load(work / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--resume", "auto", *again]) == USAGE  # already at max_steps
+    assert "already at step 2 and trainer.max_steps is 2" in capsys.readouterr().err
+
+
+def test_dpc_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(tmp_path):
+    work = tmp_path / "run"
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *DPC_TINY, "trainer.max_steps=1", *DPC_STEPS]) == 0
+    victims = _plant_victims(work / "checkpoints")
+    _craft(work / "checkpoints" / "last.ckpt")
+    done = _cli("-m", "video_dpc", "pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), "--resume", "auto",
+                *DPC_TINY, "trainer.max_steps=3", *DPC_STEPS, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _survived(victims)
+    assert DROPPED in done.stderr and "victim" in done.stderr
+    assert torch.load(work / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+# -- the shared sanitiser ------------------------------------------------------------------------------------
+def test_contained_state_keeps_the_runs_own_paths_and_drops_escapes(tmp_path):
+    from nda_core.runs import contained_checkpoint_state
+
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    own = {"best_model_path": str(folder / "epoch=0-step=2.ckpt"), "last_model_path": str(folder / "last.ckpt"),
+           "best_k_models": {str(folder / "epoch=0-step=2.ckpt"): torch.tensor(0.5)}, "kth_best_model_path": str(folder / "epoch=0-step=2.ckpt"),
+           "kth_value": torch.tensor(0.5), "best_model_score": torch.tensor(0.5), "dirpath": str(folder)}
+    assert contained_checkpoint_state(own, folder) == own  # a normal resume restores everything
+    (tmp_path / "victim").mkdir()
+    (folder / "link.ckpt").symlink_to(tmp_path / "victim")  # inside by name, outside once resolved
+    with pytest.warns(UserWarning, match="outside the run's checkpoint folder"):
+        cleaned = contained_checkpoint_state({**own, "best_k_models": {**own["best_k_models"], str(folder / "link.ckpt"): torch.tensor(0.1)}}, folder)
+    assert cleaned["best_k_models"] == {} and cleaned["best_model_path"] == "" and cleaned["best_model_score"] is None
+    assert "kth_best_model_path" not in cleaned and cleaned["last_model_path"] == own["last_model_path"]
+    with pytest.warns(UserWarning, match="last_model_path='s3://bucket/last.ckpt'"):
+        cleaned = contained_checkpoint_state({**own, "last_model_path": "s3://bucket/last.ckpt"}, folder)
+    assert cleaned["last_model_path"] == str(folder / "last.ckpt") and cleaned["best_k_models"] == own["best_k_models"]

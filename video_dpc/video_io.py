@@ -8,6 +8,7 @@ sort gives the frame order (DPC's ``image_00001.jpg`` ...).
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ _BY_TIMESTAMP, _BY_COUNT, _SEQUENTIAL = "timestamp", "count", "sequential"
 #: Containers whose timestamps only count frames in decoding order (the decoder's frame timestamps
 #: are not presentation times when they hold B-frames): frames are found by counting from a key frame.
 _COUNTED_FORMATS = frozenset({"avi"})
+#: Seek within a read only when the next key frame lies this many frames past the last one taken:
+#: a seek restarts the decoder (its reordering delay and threads), which costs more than a few frames.
+_SEEK_AFTER = 8
 #: Frame indices cached per process (a few kB per video: all of UCF-101's 13,320 and HMDB-51's 6,766).
 _INDICES_KEPT = 16384
 
@@ -87,7 +91,9 @@ class FrameIndex:
             pts; ``"sequential"``: no usable timestamps, decode from the first frame.
         pts: (num_frames,) presentation timestamps in order (``"timestamp"`` mode, else empty).
         key_frames: ascending frame indices of the key frames.
-        key_seek: for each key frame, the timestamp to seek to (the smaller of its pts and dts).
+        key_seek: for each key frame, the timestamps to seek to, tried in turn until the seek lands at
+            or before it, (K, 2): ``"timestamp"``: its pts (MP4, MOV, MKV), then the smaller of its pts
+            and dts (MPEG-TS, whose seeking goes by dts); ``"count"``: its dts twice.
         key_dts: for each key frame, its packet's dts (``"count"``: the first packet after the seek).
     """
 
@@ -97,6 +103,10 @@ class FrameIndex:
     key_frames: np.ndarray
     key_seek: np.ndarray
     key_dts: np.ndarray
+
+    def seek_to(self, key: int, attempt: int) -> int:
+        """Timestamp of the ``attempt``-th seek to key frame ``key``."""
+        return int(self.key_seek[key, attempt])
 
     def key_before(self, frame: int) -> int:
         """Position in ``key_frames`` of the last key frame at or before ``frame`` (-1: none)."""
@@ -124,13 +134,13 @@ def _frame_index(path: str, mtime_ns: int, size: int) -> FrameIndex:
         if counted and None not in dts:
             # AVI: the decoder's frame timestamps are not presentation times; count from the key frame.
             key_dts = np.array([dts[i] for i in keys], dtype=np.int64)
-            return FrameIndex(len(packets), _BY_COUNT, empty, key_frames, key_dts, key_dts)
+            return FrameIndex(len(packets), _BY_COUNT, empty, key_frames, np.stack([key_dts, key_dts], 1), key_dts)
         if not counted:
-            # Seek to a time at or before the key frame whichever of pts and dts the container's index holds.
-            key_seek = np.array([pts[i] if dts[i] is None else min(pts[i], dts[i]) for i in keys], dtype=np.int64)
+            early = [pts[i] if dts[i] is None else min(pts[i], dts[i]) for i in keys]
+            key_seek = np.array([[pts[i], e] for i, e in zip(keys, early)], dtype=np.int64)
             key_dts = np.array([-1 if dts[i] is None else dts[i] for i in keys], dtype=np.int64)
             return FrameIndex(len(packets), _BY_TIMESTAMP, order, key_frames, key_seek, key_dts)
-    return FrameIndex(len(packets), _SEQUENTIAL, empty, empty, empty, empty)
+    return FrameIndex(len(packets), _SEQUENTIAL, empty, empty, np.zeros((0, 2), dtype=np.int64), empty)
 
 
 def _rgb(frame) -> np.ndarray:
@@ -146,17 +156,18 @@ def _decode_seeking(container, stream, index: FrameIndex, wanted: Sequence[int])
     """
     wanted_set = set(wanted)
     frames: dict[int, np.ndarray] = {}
-    position = -1  # index of the last frame decoded in the current run
+    position = -1  # index of the last frame taken in the current run
     decoded = None
     for target in wanted:
         key = index.key_before(target)
         if key < 0:
             return None
         key_frame = int(index.key_frames[key])
-        if decoded is None or key_frame > position + 1:  # seeking skips frames that decoding on would pass
-            container.seek(int(index.key_seek[key]), stream=stream, backward=True, any_frame=False)
-            decoded = _frames_after_seek(container, stream, index, key)
-            position = -1
+        if decoded is None or key_frame > position + _SEEK_AFTER:  # decoding on would pass many frames not wanted
+            decoded = _seek(container, stream, index, key)
+            if decoded is None:
+                return None
+            position = key_frame - 1  # frames shown before the key frame (an open GOP's) are not taken
         while position < target:
             item = next(decoded, None)
             if item is None:
@@ -172,6 +183,17 @@ def _decode_seeking(container, stream, index: FrameIndex, wanted: Sequence[int])
                 frames[frame_index] = _rgb(frame)
             position = frame_index
     return frames
+
+
+def _seek(container, stream, index: FrameIndex, key: int):
+    """Seek to key frame ``key``; the decoded frames from there, or ``None`` if no seek lands at or before it."""
+    for attempt in range(index.key_seek.shape[1]):
+        container.seek(index.seek_to(key, attempt), stream=stream, backward=True, any_frame=False)
+        decoded = _frames_after_seek(container, stream, index, key)
+        first = next(decoded, None)
+        if first is not None and first[0] is not None and first[0] <= int(index.key_frames[key]):
+            return itertools.chain([first], decoded)
+    return None
 
 
 def _frames_after_seek(container, stream, index: FrameIndex, key: int):

@@ -18,7 +18,10 @@ tenth within 1.5x of the first tenth) and ``new`` reads at least 3x as many clip
 as ``old`` averaged over positions (the mean of the decile medians). Then it measures the clips
 per second of the documented UCF-101 pre-training config's DataLoader (its ``num_workers`` and
 augmentation; a smaller batch, ``--loader-batch``) on a UCF-101-shaped tree of links to the long
-video, for ``data.source: video`` and ``frames``.
+video, for ``data.source: video`` and ``frames``, the CPU time of one clip read and augmented,
+and the cores that would feed the clip rate DPC's own GPU training ran at (from the time DPC's
+README reports; no GPU was measured here). Targets are judged on CPU time (``cpu``); wall times
+are recorded beside them, with the load average.
 
     OMP_NUM_THREADS=1 python benchmarks/video_io.py            # about 3-5 minutes on 2 cores
 """
@@ -64,6 +67,8 @@ LOADER_CLASSES = 2
 #: training split holds 246,535 videos (Kay et al. 2017).
 DPC_README_DAYS, DPC_README_EPOCHS, DPC_README_BATCH, KINETICS400_TRAIN = 7, 300, 128, 246_535
 SECONDS_PER_DAY = 86_400
+#: Clips read and augmented in the main process to measure the CPU time of one clip.
+CPU_PROBE_CLIPS = 8
 
 
 def read_from_start(path: str | Path, indices: Sequence[int]) -> torch.Tensor:
@@ -209,6 +214,10 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
     model = config["model"]
     data = VideoDataModule(config["data"], model["num_seq"], model["seq_len"], model.get("in_channels", 3), model["input_size"], labels=False)
     dataset = data.build("train", "train")
+    cpu = time.process_time()
+    for item in range(CPU_PROBE_CLIPS):  # one clip read and augmented in this process: CPU cost per clip
+        dataset[item]
+    cpu_per_clip = (time.process_time() - cpu) / CPU_PROBE_CLIPS
     loader = data.train_dataloader()
     workers = loader.num_workers
     iterator = iter(loader)
@@ -223,6 +232,8 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
     return {
         "source": source, "num_workers": workers, "batch_size": batch, "clip_shape": list(warm[0].shape[1:]),
         "warmup_s": round(first - begin, 2), "clips_timed": clips, "clips_per_s": round(clips / elapsed, 2), "videos": len(dataset),
+        "cpu_ms_per_clip": round(cpu_per_clip * 1e3, 1),
+        "cores_for_gpu_rate": round(cpu_per_clip * needed_rate()["clips_per_s"], 1),
     }
 
 
@@ -340,7 +351,8 @@ def main() -> None:
         print(f"{clock:4s} new / old: {clips[clock]['speedup_new_over_old']}x (target >= {TARGET_SPEEDUP}); last/first tenth (new): "
               f"{clips[clock]['new']['last_over_first_tenth']} (target <= {TARGET_POSITION_RATIO})")
     for row in loaders:
-        print(f"loader ({row['source']}, {row['num_workers']} workers): {row['clips_per_s']} clips/s")
+        print(f"loader ({row['source']}, {row['num_workers']} workers): {row['clips_per_s']} clips/s; {row['cpu_ms_per_clip']} CPU-ms "
+              f"per clip: {row['cores_for_gpu_rate']} cores for DPC's GPU rate")
     print(f"DPC's own GPU rate (README): about {need['clips_per_s']} clips/s = {need['steps_per_s_batch_128']} steps/s at batch 128")
     print(f"wrote {args.json} and {args.plot} in {result['runtime_s']} s")
 

@@ -76,6 +76,7 @@ _COUNTED_FORMATS = frozenset({"avi"})
 #: Seek within a read only when the next key frame lies this many frames past the last one taken:
 #: a seek restarts the decoder (its reordering delay and threads), which costs more than a few frames.
 _SEEK_AFTER = 8
+_DECODE_ALL, _DECODE_REFERENCES = "DEFAULT", "NONREF"
 #: Frame indices cached per process (a few kB per video: all of UCF-101's 13,320 and HMDB-51's 6,766).
 _INDICES_KEPT = 16384
 
@@ -155,6 +156,7 @@ def _decode_seeking(container, stream, index: FrameIndex, wanted: Sequence[int])
     caller can decode from the first frame instead.
     """
     wanted_set = set(wanted)
+    wanted_pts = frozenset(int(index.pts[i]) for i in wanted) if index.mode == _BY_TIMESTAMP else frozenset()
     frames: dict[int, np.ndarray] = {}
     position = -1  # index of the last frame taken in the current run
     decoded = None
@@ -164,7 +166,7 @@ def _decode_seeking(container, stream, index: FrameIndex, wanted: Sequence[int])
             return None
         key_frame = int(index.key_frames[key])
         if decoded is None or key_frame > position + _SEEK_AFTER:  # decoding on would pass many frames not wanted
-            decoded = _seek(container, stream, index, key)
+            decoded = _seek(container, stream, index, key, wanted_pts)
             if decoded is None:
                 return None
             position = key_frame - 1  # frames shown before the key frame (an open GOP's) are not taken
@@ -185,21 +187,29 @@ def _decode_seeking(container, stream, index: FrameIndex, wanted: Sequence[int])
     return frames
 
 
-def _seek(container, stream, index: FrameIndex, key: int):
+def _seek(container, stream, index: FrameIndex, key: int, wanted_pts: frozenset[int]):
     """Seek to key frame ``key``; the decoded frames from there, or ``None`` if no seek lands at or before it."""
     for attempt in range(index.key_seek.shape[1]):
         container.seek(index.seek_to(key, attempt), stream=stream, backward=True, any_frame=False)
-        decoded = _frames_after_seek(container, stream, index, key)
+        decoded = _frames_after_seek(container, stream, index, key, wanted_pts)
         first = next(decoded, None)
         if first is not None and first[0] is not None and first[0] <= int(index.key_frames[key]):
             return itertools.chain([first], decoded)
     return None
 
 
-def _frames_after_seek(container, stream, index: FrameIndex, key: int):
-    """Yield ``(frame index or None, frame)`` for the frames decoded after seeking to key frame ``key``."""
+def _frames_after_seek(container, stream, index: FrameIndex, key: int, wanted_pts: frozenset[int]):
+    """Yield ``(frame index or None, frame)`` for the frames decoded after seeking to key frame ``key``.
+
+    By timestamp, the packets of frames not wanted are decoded only if other frames refer to them
+    (FFmpeg's ``skip_frame = NONREF``): a wanted frame skipped by mistake would be missing, which
+    the caller detects.
+    """
     if index.mode == _BY_TIMESTAMP:
+        context = stream.codec_context
         for packet in container.demux(stream):
+            if packet.pts is not None:
+                context.skip_frame = _DECODE_ALL if packet.pts in wanted_pts else _DECODE_REFERENCES
             for frame in packet.decode():
                 if frame.pts is None:
                     yield None, frame

@@ -234,6 +234,7 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
         "warmup_s": round(first - begin, 2), "clips_timed": clips, "clips_per_s": round(clips / elapsed, 2), "videos": len(dataset),
         "cpu_ms_per_clip": round(cpu_per_clip * 1e3, 1),
         "cores_for_gpu_rate": round(cpu_per_clip * needed_rate()["clips_per_s"], 1),
+        "clips_per_s_if_each_worker_had_a_core": round(workers / cpu_per_clip, 1),
     }
 
 
@@ -352,7 +353,8 @@ def main() -> None:
               f"{clips[clock]['new']['last_over_first_tenth']} (target <= {TARGET_POSITION_RATIO})")
     for row in loaders:
         print(f"loader ({row['source']}, {row['num_workers']} workers): {row['clips_per_s']} clips/s; {row['cpu_ms_per_clip']} CPU-ms "
-              f"per clip: {row['cores_for_gpu_rate']} cores for DPC's GPU rate")
+              f"per clip: {row['cores_for_gpu_rate']} cores for DPC's GPU rate, {row['clips_per_s_if_each_worker_had_a_core']} "
+              f"clips/s if each worker had a core")
     print(f"DPC's own GPU rate (README): about {need['clips_per_s']} clips/s = {need['steps_per_s_batch_128']} steps/s at batch 128")
     print(f"wrote {args.json} and {args.plot} in {result['runtime_s']} s")
 

@@ -114,7 +114,7 @@ def test_cli_jigsaw_with_kid_and_fid(tmp_path, capsys):
     """Inception features of 10 real and 2 x 10 generated images, one FID per run."""
     out = tmp_path / "cifar"
     argv = ["jigsaw", "--steps", "2", "--seeds", "0", "--batch-size", "8", "--fid-samples", "10",
-            "--train-per-class", "4", "--eval-per-class", "1", "--threads", "2", "--no-progress", "--out", str(out)]
+            "--train-per-class", "4", "--eval-per-class", "1", "--threads", "1", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "KID (N=10 vs 10)" in printed and "FID (N=10 vs 10)" in printed

@@ -64,6 +64,22 @@ def tiny_config(config: Path, work_dir: Path, ann_file: Path, max_epochs: int = 
     return cfg
 
 
+def record_head_and_queue(model) -> dict:
+    """Observe (not replace) the head's inputs/outputs and every batch of enqueued keys."""
+    seen: dict = {"head": [], "enqueued": []}
+    model.head.register_forward_hook(
+        lambda module, args, out: seen["head"].append(([a.detach().clone() if a is not None else None for a in args], out))
+    )
+    original = model._dequeue_and_enqueue
+
+    def record(keys):
+        seen["enqueued"].append(keys.detach().clone())
+        original(keys)
+
+    model._dequeue_and_enqueue = record
+    return seen
+
+
 def gloo_worker(rank: int, world_size: int, port: int, config: str, work_dir: str, ann_file: str, out: str) -> None:
     """One CPU rank: join a gloo group, train with mmengine's real Runner, save what it saw."""
     import torch.distributed as dist

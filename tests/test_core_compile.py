@@ -101,7 +101,6 @@ def test_compiled_transforms_accept_a_changing_batch_size(name):
         assert compiled(x).shape == x.shape
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["jigsaw-k2", "jigsaw-k3", "mixture"])
 def test_compiled_jigsaw_and_mixture_accept_a_changing_batch_size(name):
     t = _build(name, "image-float")
@@ -151,7 +150,7 @@ def test_parameters_are_drawn_on_the_batch_device_without_a_generator(name):
             assert value.device == expected, f"{name} drew {tuple(value.shape)} on {value.device}"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", list(SPECS))
 def test_cuda_calls_never_synchronise(name):
     torch.zeros(1, device="cuda")  # create the context outside the checked region

@@ -367,7 +367,7 @@ def test_global_generator_is_used_when_none_is_given():
     assert torch.equal(first, nda_core.build("cutmix")(x))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+@pytest.mark.gpu
 @pytest.mark.parametrize("name", SINGLE + PAIRED)
 def test_cuda_matches_cpu(name):
     x = torch.rand(8, 3, 16, 16)

@@ -110,18 +110,18 @@ def test_cli_jigsaw_prints_readable_lines_and_saves_its_histogram(tmp_path, caps
         assert image.size == (8 * 34, 8 * 34)  # 64 samples in 8 x 8 cells of 32 + 2 px
 
 
-@pytest.mark.slow  # Inception features of 40 images
 def test_cli_jigsaw_with_kid_and_fid(tmp_path, capsys):
+    """Inception features of 10 real and 2 x 10 generated images, one FID per run."""
     out = tmp_path / "cifar"
-    argv = ["jigsaw", "--steps", "2", "--seeds", "0", "--batch-size", "8", "--fid-samples", "20",
-            "--train-per-class", "4", "--eval-per-class", "2", "--threads", "2", "--no-progress", "--out", str(out)]
+    argv = ["jigsaw", "--steps", "2", "--seeds", "0", "--batch-size", "8", "--fid-samples", "10",
+            "--train-per-class", "4", "--eval-per-class", "1", "--threads", "1", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "KID (N=20 vs 20)" in printed and "FID (N=20 vs 20)" in printed
+    assert "KID (N=10 vs 10)" in printed and "FID (N=10 vs 10)" in printed
     results = json.loads((out / "cifar_results.json").read_text())
     assert [r["nda"] for r in results["runs"]] == [False, True]
     for run in results["runs"]:
         fidkid = run["fidkid"]
-        assert fidkid["n_fake"] == fidkid["n_real"] == 20
+        assert fidkid["n_fake"] == fidkid["n_real"] == 10
         # a 2-step generator makes noise-like images, far from real CIFAR-10
         assert fidkid["kid_mean"] > 0.05 and fidkid["fid"] > 100

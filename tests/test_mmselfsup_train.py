@@ -4,6 +4,7 @@ CIFAR-10 images: NDA logits enter the loss, NDA features never reach the queue, 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from mmselfsup_helpers import (  # noqa: E402
     MMSELFSUP_CPU_MOCO,
     MMSELFSUP_CPU_NDA,
     QUEUE_LEN,
+    record_head_and_queue,
     tiny_config,
     write_subset,
 )
@@ -34,37 +36,18 @@ def ann_file(tmp_path_factory) -> Path:
     return write_subset(tmp_path_factory.mktemp("cifar10") / "train_20.txt")
 
 
-def _record_head_and_queue(model) -> dict:
-    """Observe (not replace) the head's inputs/outputs and every batch of enqueued keys."""
-    seen: dict = {"head": [], "enqueued": []}
-    model.head.register_forward_hook(
-        lambda module, args, out: seen["head"].append(([a.detach().clone() if a is not None else None for a in args], out))
-    )
-    original = model._dequeue_and_enqueue
-
-    def record(keys):
-        seen["enqueued"].append(keys.detach().clone())
-        original(keys)
-
-    model._dequeue_and_enqueue = record
-    return seen
-
-
 def _scalars(work_dir: Path) -> list[dict]:
     files = sorted(work_dir.glob("*/vis_data/scalars.json"))
     assert files, f"no scalars.json under {work_dir}"
     return [json.loads(line) for line in files[-1].read_text().splitlines()]
 
 
-def test_runner_trains_nda_moco_and_nda_logits_enter_the_loss(tmp_path, ann_file):
-    runner = Runner.from_cfg(tiny_config(MMSELFSUP_CPU_NDA, tmp_path, ann_file))
-    model = runner.model
-    queue_before = model.queue.clone()
-    seen = _record_head_and_queue(model)
-    runner.train()
+def test_runner_trains_nda_moco_and_nda_logits_enter_the_loss(nda_moco_run):
+    """The session's 1-epoch run (conftest.nda_moco_run), observed while it trained."""
+    model, queue_before, seen, work_dir = nda_moco_run.model, nda_moco_run.queue_before, nda_moco_run.seen, nda_moco_run.work_dir
 
-    assert runner.iter == ITERS_PER_EPOCH
-    assert (tmp_path / "epoch_1.pth").is_file()
+    assert nda_moco_run.iters == ITERS_PER_EPOCH
+    assert (work_dir / "epoch_1.pth").is_file()
     assert len(seen["head"]) == ITERS_PER_EPOCH
     (q, k, queue, nda), out = seen["head"][-1]
     # every query gets NDA(query image) and NDA(key image) as extra negatives beside the queue
@@ -85,7 +68,7 @@ def test_runner_trains_nda_moco_and_nda_logits_enter_the_loss(tmp_path, ann_file
             assert not torch.allclose(columns, nda_features, atol=1e-4)
     torch.testing.assert_close(model.queue[:, ITERS_PER_EPOCH * BATCH :], queue_before[:, ITERS_PER_EPOCH * BATCH :])
 
-    logged = [row for row in _scalars(tmp_path) if "loss" in row]
+    logged = [row for row in _scalars(work_dir) if "loss" in row]
     assert logged and all({"logit_pos", "logit_queue", "logit_nda"} <= set(row) for row in logged)
 
 
@@ -107,17 +90,19 @@ def test_pipeline_nda_view_adds_a_negative(tmp_path, ann_file):
         transforms=[view_pipeline, view_pipeline + [dict(type="NDAView", nda=dict(type="cutout"))]],
     )
     runner = Runner.from_cfg(cfg)
-    seen = _record_head_and_queue(runner.model)
+    seen = record_head_and_queue(runner.model)
     runner.train()
     (q, k, queue, nda), _ = seen["head"][-1]
     assert nda.shape == (BATCH, 2, FEAT_DIM)  # 1 batch NDA view + 1 pipeline NDA view
 
 
-def test_resume_continues_training_and_queue(tmp_path, ann_file):
-    first = Runner.from_cfg(tiny_config(MMSELFSUP_CPU_NDA, tmp_path, ann_file, max_epochs=1))
-    first.train()
-    saved_queue, saved_ptr = first.model.queue.clone(), int(first.model.queue_ptr)
-    saved_backbone = [p.detach().clone() for p in first.model.backbone.parameters()]
+def test_resume_continues_training_and_queue(tmp_path, nda_moco_run):
+    """The session's 1-epoch run (its work folder copied) resumed to epoch 2."""
+    first, ann_file = nda_moco_run.model, nda_moco_run.ann_file
+    shutil.copytree(nda_moco_run.work_dir, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "last_checkpoint").write_text(str(tmp_path / "epoch_1.pth"))  # mmengine's pointer, to the copy
+    saved_queue, saved_ptr = first.queue.clone(), int(first.queue_ptr)
+    saved_backbone = [p.detach().clone() for p in first.backbone.parameters()]
 
     cfg = tiny_config(MMSELFSUP_CPU_NDA, tmp_path, ann_file, max_epochs=2, resume=True)
     second = Runner.from_cfg(cfg)

@@ -25,7 +25,7 @@ from mmengine.logging import HistoryBuffer  # noqa: E402
 from mmengine.registry import Registry  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmengine.runner.checkpoint import CheckpointLoader  # noqa: E402
-from mmselfsup_helpers import MMSELFSUP_CPU_NDA, ROOT, tiny_config, write_subset  # noqa: E402
+from mmselfsup_helpers import MMSELFSUP_CPU_NDA, ROOT, tiny_config  # noqa: E402
 
 from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from mmselfsup_nda.checkpoints import TRUST_ENV_VAR  # noqa: E402
@@ -53,12 +53,9 @@ class ReachesThroughGetattr:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
+def trained(nda_moco_run) -> tuple[Path, Path]:
     """(work_dir, ann_file) of a 1-epoch run of the CPU NDA config: a real mmengine checkpoint."""
-    folder = tmp_path_factory.mktemp("trained")
-    ann_file = write_subset(folder / "train_20.txt")
-    Runner.from_cfg(tiny_config(MMSELFSUP_CPU_NDA, folder / "work", ann_file)).train()
-    return folder / "work", ann_file
+    return nda_moco_run.work_dir, nda_moco_run.ann_file
 
 
 def _run_python_in_parallel(scripts: dict[str, tuple[str, dict[str, str]]]) -> dict[str, subprocess.CompletedProcess]:

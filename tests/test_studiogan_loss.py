@@ -100,7 +100,6 @@ def test_every_shipped_yaml_loads_in_studiogan_configurations(studiogan):
         assert (cfgs.MODEL.g_cond_mtd, cfgs.MODEL.d_cond_mtd) == (("cBN", "PD") if conditional else ("W/O", "W/O")), path
 
 
-@pytest.mark.slow
 def test_shipped_biggan_models_build_with_studiogans_builder(studiogan):
     """StudioGAN's own builder makes each distinct model of the shipped YAMLs; its D scores a batch."""
     built = {}

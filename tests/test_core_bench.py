@@ -1,14 +1,20 @@
-"""``nda bench``: a tiny run through the ``nda`` host prints a row per NDA with finite ratios."""
+"""``nda bench``: a tiny run through the ``nda`` host prints a row per NDA whose ratios are the
+quotients of the times it saved; each per-sample loop it times makes the same NDA as ours."""
 
 from __future__ import annotations
 
 import json
 import math
+import random
 import re
 
+import numpy as np
 import pytest
+import torch
 
+import nda_core
 from nda_core import benchmark
+from nda_core.transforms import NOISE_STD
 from nda_core.cli import main
 
 TINY = ["--shapes", "4x3x8x8", "--rounds", "1", "--min-run-time", "0.001", "--threads", "1"]
@@ -23,7 +29,7 @@ def _ratio(cell: str) -> float:
     return float(re.match(r"\s*([-+0-9.einfa]+)", cell).group(1))
 
 
-def test_a_tiny_run_prints_a_row_per_nda_with_finite_ratios(capsys, tmp_path):
+def test_a_tiny_run_prints_and_saves_the_ratios_of_its_own_times(capsys, tmp_path):
     report = tmp_path / "bench.json"
     assert main(["bench", *TINY, "--compile", "eager", "--json", str(report)]) == 0
     out = capsys.readouterr().out
@@ -38,7 +44,18 @@ def test_a_tiny_run_prints_a_row_per_nda_with_finite_ratios(capsys, tmp_path):
             assert math.isfinite(_ratio(cell)) and _ratio(cell) > 0, row
     saved = json.loads(report.read_text())
     assert [r["nda"] for r in saved] == list(benchmark.NAMES)
-    assert all(math.isfinite(r["compiled_vs_clone"]) and math.isfinite(r["vs_clone"]) for r in saved)
+    for row, r in zip(rows, saved):
+        times = [r["ours_ms"], r["clone_ms"], r["compiled_ms"], r["loop_ms"]]
+        assert all(math.isfinite(t) and t > 0 for t in times), r
+        # each ratio is the quotient of the saved times, and the table prints the saved numbers
+        assert r["vs_clone"] == pytest.approx(r["ours_ms"] / r["clone_ms"], rel=1e-9), r
+        assert r["compiled_vs_clone"] == pytest.approx(r["compiled_ms"] / r["clone_ms"], rel=1e-9), r
+        assert r["speedup_vs_loop"] == pytest.approx(r["loop_ms"] / r["ours_ms"], rel=1e-9), r
+        assert r["target_vs_clone"] == benchmark.target_vs_clone((4, 3, 8, 8), r["nda"])
+        assert float(row[2]) == pytest.approx(r["ours_ms"], abs=6e-4) and float(row[3]) == pytest.approx(r["clone_ms"], abs=6e-4)
+        assert _ratio(row[4]) == pytest.approx(r["vs_clone"], abs=6e-3) and _ratio(row[5]) == pytest.approx(r["compiled_vs_clone"], abs=6e-3)
+        assert _ratio(row[6].rstrip("x")) == pytest.approx(r["speedup_vs_loop"], abs=0.06)
+        assert ("ok" in row[4]) == (r["vs_clone"] <= r["target_vs_clone"])
 
 
 def test_options_select_ndas_and_skip_compile_and_libraries(capsys):
@@ -65,3 +82,91 @@ def test_bad_options_are_refused(bad, capsys):
         main(["bench", *bad])
     assert exit_info.value.code == 2
     assert "nda bench: error" in capsys.readouterr().err
+
+
+# ---------------------------------------------- the per-sample loops make the NDA that ours makes
+HALF = 4  # 8 x 8 images: jigsaw k=2 moves 4 x 4 quadrants, stitch joins 4-pixel halves
+
+
+def _quadrants(image: torch.Tensor) -> list[torch.Tensor]:
+    return [image[..., r : r + HALF, c : c + HALF] for r in (0, HALF) for c in (0, HALF)]
+
+
+def _changed_box(before: torch.Tensor, after: torch.Tensor) -> tuple[slice, slice]:
+    """The bounding box of the pixels that changed; everything outside it must be unchanged."""
+    rows, cols = (before != after).any(0).nonzero(as_tuple=True)
+    box = slice(int(rows.min()), int(rows.max()) + 1), slice(int(cols.min()), int(cols.max()) + 1)
+    outside = torch.ones(before.shape[-2:], dtype=torch.bool)
+    outside[box] = False
+    assert torch.equal(before[:, outside], after[:, outside])
+    height, width = before.shape[-2:]
+    assert height // 3 <= box[0].stop - box[0].start <= height // 2 and width // 3 <= box[1].stop - box[1].start <= width // 2
+    return box
+
+
+def _others(x: torch.Tensor, i: int) -> list[torch.Tensor]:
+    return [x[j] for j in range(len(x)) if j != i]
+
+
+def _is_jigsaw(image, out):
+    before, after = _quadrants(image), _quadrants(out)
+    order = [next(k for k, q in enumerate(before) if torch.equal(q, p)) for p in after]
+    return sorted(order) == [0, 1, 2, 3] and order != [0, 1, 2, 3]
+
+
+def _is_stitch(image, out, others):
+    halves = [(..., slice(None), slice(HALF, None)), (..., slice(None), slice(0, HALF)),
+              (..., slice(HALF, None), slice(None)), (..., slice(0, HALF), slice(None))]
+    for half in halves:
+        own = torch.ones_like(image, dtype=torch.bool)
+        own[half] = False
+        if torch.equal(out[own], image[own]) and any(torch.equal(out[half], other[half]) for other in others):
+            return True
+    return False
+
+
+def _is_cutout(image, out, others):
+    box = _changed_box(image, out)
+    fill = image[:, box[0], box[1]].mean(dim=(-2, -1), keepdim=True)
+    return torch.allclose(out[:, box[0], box[1]], fill.expand_as(out[:, box[0], box[1]]), atol=1e-6)
+
+
+def _is_cutmix(image, out, others):
+    box = _changed_box(image, out)
+    return any(torch.equal(out[:, box[0], box[1]], other[:, box[0], box[1]]) for other in others)
+
+
+def _is_mixup(image, out, others):
+    for other in others:  # out = g * image + (1 - g) * other for one other image and g in (0, 1)
+        g = float(((out - other) * (image - other)).sum() / ((image - other) ** 2).sum())
+        if 0 < g < 1 and torch.allclose(out, g * image + (1 - g) * other, atol=1e-5):
+            return True
+    return False
+
+
+CHECKS = {
+    "jigsaw": lambda image, out, others: _is_jigsaw(image, out),
+    "stitch": _is_stitch,
+    "cutout": _is_cutout,
+    "cutmix": _is_cutmix,
+    "mixup": _is_mixup,
+    "vflip": lambda image, out, others: torch.equal(out, image.flip(-2)),
+}
+
+
+@pytest.mark.parametrize("name", benchmark.NAMES)
+def test_each_per_sample_loop_makes_the_same_nda_as_ours(name):
+    assert set(benchmark.LOOPS) == set(benchmark.NAMES)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 2 * HALF, 2 * HALF)
+    outputs = {"loop": benchmark.LOOPS[name](x), "ours": nda_core.build(name)(x)}
+    for label, out in outputs.items():
+        assert out.shape == x.shape and out.dtype == x.dtype, label
+        if name == "noise":  # N(0, NOISE_STD) added to every pixel (ours: one field per image, as the loop)
+            residual = out - x
+            assert residual.std().item() == pytest.approx(NOISE_STD, rel=0.15) and abs(residual.mean().item()) < 0.05, label
+            continue
+        for i in range(len(x)):
+            assert CHECKS[name](x[i], out[i], _others(x, i)), (label, i)

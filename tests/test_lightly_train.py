@@ -169,6 +169,20 @@ def test_without_nda_trains_exactly_like_lightly(cifar_root, method):
         assert int(ours.criterion.memory_bank.bank_ptr) == steps * BATCH
 
 
+def _snapshot(module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def _assert_trained(module, before: dict[str, torch.Tensor], calls: list[dict], frozen: tuple[str, ...] = ()) -> None:
+    """Every trained parameter moved (the SGD steps reached them) and every loss was finite."""
+    after = dict(module.named_parameters())
+    for name, value in before.items():
+        if name.startswith(frozen):
+            continue
+        assert not torch.equal(after[name].detach(), value), f"{name} did not change"
+    assert calls and all(torch.isfinite(call["loss"]) for call in calls)
+
+
 def _metrics(logger: CSVLogger) -> dict[str, list[float]]:
     with open(f"{logger.log_dir}/metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -182,10 +196,13 @@ def test_nda_moco_logs_trains_and_keeps_nda_out_of_the_bank(cifar_root, tmp_path
     backbone, dim = _backbone()
     model = NDAMoCo(backbone, dim, nda="stitch", num_nda_views=2, memory_bank_size=BANK, num_classes=10, **HEAD)
     calls = _record(model)
+    before = _snapshot(model)
     logger = CSVLogger(tmp_path, name="csv")
     trainer = _trainer(steps, logger=logger, log_every_n_steps=1)
     trainer.fit(model, _loader(cifar_root, transform))
     assert trainer.global_step == steps and len(calls) == steps
+    # trained: the query encoder and the online classifier by SGD, the key encoder by the momentum update
+    _assert_trained(model, before, calls)
     for call in calls:
         assert call["nda"].shape == (BATCH, 3, HEAD["projection_dim"])
         assert not call["nda_requires_grad"]  # momentum encoder, no gradient (the paper's cost)
@@ -259,9 +276,11 @@ def test_nda_simclr_trains_with_batch_ndas(cifar_root, tmp_path, nda_encoder):
     mixture = {"type": "mixture", "transforms": ["jigsaw", "stitch", "cutmix"]}
     model = NDASimCLR(backbone, dim, nda=mixture, nda_encoder=nda_encoder, num_classes=10, **HEAD)
     calls = _record(model)
+    before = _snapshot(model)
     trainer = _trainer(2)
     trainer.fit(model, _loader(cifar_root, transform))
-    assert trainer.global_step == 2
+    assert trainer.global_step == 2 and len(calls) == 2
+    _assert_trained(model, before, calls)
     assert all(call["nda"].shape == (BATCH, 2, HEAD["projection_dim"]) for call in calls)
     assert all(call["nda_requires_grad"] == (nda_encoder == "query") for call in calls)
     assert {"train_loss", "logit_pos", "logit_neg", "logit_nda", "train_online_cls_top1"} <= set(trainer.callback_metrics)

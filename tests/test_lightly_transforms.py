@@ -99,20 +99,36 @@ def test_make_nda_images_alternates_query_and_key_views(cifar_float):
         make_nda_images(build_nda("stitch"), [x_query[:1], x_key[:1]])
 
 
-def test_nda_embeddings_are_grouped_per_sample(cifar_float):
+def _pixels(images: torch.Tensor) -> torch.Tensor:
+    """An encoder that sees everything an NDA changes: the flattened pixels."""
+    return images.flatten(start_dim=1)
+
+
+def test_nda_embeddings_are_the_nda_of_each_samples_own_views(cifar_float):
     x_query, x_key = cifar_float[:8], cifar_float[8:16]
     extra = cifar_float[16:24]
-
-    def encode(images: torch.Tensor) -> torch.Tensor:  # per-image statistics: order is observable
-        return torch.stack([images.mean((1, 2, 3)), images.std((1, 2, 3))], 1)
-
-    embeddings = nda_embeddings(encode, x_query, x_key, "vflip", num_views=2, extra_views=[extra])
-    assert embeddings.shape == (8, 3, 2)
+    embeddings = nda_embeddings(_pixels, x_query, x_key, "vflip", num_views=2, extra_views=[extra])
+    assert embeddings.shape == (8, 3, 3 * 32 * 32)
     for i in range(8):
-        torch.testing.assert_close(embeddings[i, 0], encode(x_query[i : i + 1].flip(2))[0])
-        torch.testing.assert_close(embeddings[i, 1], encode(x_key[i : i + 1].flip(2))[0])
-        torch.testing.assert_close(embeddings[i, 2], encode(extra[i : i + 1])[0])
+        assert torch.equal(embeddings[i, 0], x_query[i].flip(-2).flatten())
+        assert torch.equal(embeddings[i, 1], x_key[i].flip(-2).flatten())
+        assert torch.equal(embeddings[i, 2], extra[i].flatten())
     with pytest.raises(ValueError, match="extra_views\\[0\\] has batch size 4 but x_query has 8"):
-        nda_embeddings(encode, x_query, x_key, extra_views=[extra[:4]])
+        nda_embeddings(_pixels, x_query, x_key, extra_views=[extra[:4]])
     with pytest.raises(ValueError, match="not a valid NDA"):
-        nda_embeddings(encode, x_query, x_key, nda="jigsw")
+        nda_embeddings(_pixels, x_query, x_key, nda="jigsw")
+
+
+@pytest.mark.parametrize("spec", ["jigsaw", "stitch", "cutout", {"type": "mixture", "transforms": ["jigsaw", "cutmix", "mixup"]}])
+def test_nda_embeddings_replay_the_seeded_nda_draws(cifar_float, spec):
+    """A random NDA with a seeded generator: the embeddings are those of the NDA drawn with the same
+    seed on the query view, then on the key view (3 views: query, key, query)."""
+    x_query, x_key = cifar_float[:8], cifar_float[8:16]
+    embeddings = nda_embeddings(_pixels, x_query, x_key, spec, num_views=3, generator=torch.Generator().manual_seed(4))
+    nda, generator = build_nda(spec), torch.Generator().manual_seed(4)
+    replayed = [nda(view, generator=generator) for view in (x_query, x_key, x_query)]
+    for i in range(8):
+        for view in range(3):
+            assert torch.equal(embeddings[i, view], replayed[view][i].flatten()), (i, view)
+    clean = torch.stack([x_query.flatten(1), x_key.flatten(1), x_query.flatten(1)], 1)
+    assert (embeddings != clean).any(-1).all()  # the NDA was applied to every image

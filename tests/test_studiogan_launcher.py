@@ -91,6 +91,28 @@ def png(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def pairwise_auroc(clean, ood) -> float:
+    """P(D(clean) > D(ood)) + 0.5 P(tie) over every (clean, ood) pair."""
+    wins = sum(1.0 if c > o else 0.5 if c == o else 0.0 for c in clean.tolist() for o in ood.tolist())
+    return wins / (clean.numel() * ood.numel())
+
+
+def recompute_scores(anomaly, studiogan, trained_run, studiogan_data) -> dict:
+    """D's scores of the clean, jigsaw, corrupted and bird images that the anomaly run below scores."""
+    import torch
+
+    import nda_core
+    from studiogan_nda.corruptions import corrupt
+
+    dis, cfgs, _ = anomaly.load_discriminator(str(studiogan.root), str(trained_run["cfg"]), str(trained_run["checkpoints"]), "cpu")
+    clean = anomaly._load_images(studiogan_data / "valid", 20, 0)
+    generator = torch.Generator().manual_seed(0)  # --seed 0: the NDA first, then each corruption in order
+    images = {"clean": clean, "jigsaw": nda_core.build({"type": "jigsaw", "k": 2})(clean, generator=generator)}
+    images.update({name: corrupt(clean, name, generator) for name in ("gaussian_noise", "contrast")})
+    images["bird"] = anomaly._load_images(studiogan_data / "valid" / "bird", 20, 0)
+    return {name: anomaly.discriminator_scores(dis, x, cfgs, device="cpu") for name, x in images.items()}
+
+
 def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run, studiogan, studiogan_data, tmp_path):
     from studiogan_nda import anomaly
 
@@ -112,9 +134,19 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     assert set(table) == {*sets, "mean of 2 corruptions"}
     for name, row in sets.items():
         auroc, gap, n = table[name]
-        assert auroc == f"{row['auroc']:.3f}" and int(n) == row["n"], name  # exactly the rounded value (0.4825 -> 0.482)
+        assert auroc == f"{row['auroc']:.3f}" and int(n) == row["n"], name
         assert gap == (f"{row['mean_gap']:.3f}" if row["paired"] else "(unpaired)"), name
     assert table["mean of 2 corruptions"][0] == f"{results['mean_corruption_auroc']:.3f}"
+    # recomputed independently: the same images, NDA and corruptions (same seed, same draw order),
+    # scored by the trained D, and the AUROC of "clean scores above OOD scores" counted pair by pair
+    recomputed = recompute_scores(anomaly, studiogan, trained_run, studiogan_data)
+    clean = recomputed.pop("clean")
+    assert set(recomputed) == set(sets)
+    for name, scores in recomputed.items():
+        assert sets[name]["auroc"] == pytest.approx(pairwise_auroc(clean, scores), abs=1e-9), name
+        if sets[name]["paired"]:
+            assert sets[name]["mean_gap"] == pytest.approx(float((clean - scores).mean()), rel=1e-5, abs=1e-6), name
+            assert sets[name]["fraction_positive"] == pytest.approx(float((clean > scores).double().mean())), name
     # 6 x 4 inches at 120 dpi; Fig. 8: one row of two 3.2 x 2.6 inch panels at 110 dpi; each with blue histogram bars
     for name, shape in {"fig4_nda_gap.png": (480, 720, 3), "scores.png": (480, 720, 3), "fig8_corruption_gaps.png": (286, 704, 3)}.items():
         image = png(out / name).astype(int)

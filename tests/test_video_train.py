@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 import video_dpc.cli
@@ -178,10 +179,48 @@ def test_importing_the_command_line_loads_no_lightning():
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
-    """DDP-ready: two spawned CPU ranks (gloo) train NDA-DPC; each rank draws its own NDA."""
+    """DDP-ready: two spawned CPU ranks (gloo) train NDA-DPC from the command line."""
     work = tmp_path / "ddp"
     overrides = TINY + ["data.train_videos=16", "trainer.max_steps=2", "trainer.val_check_interval=2",
                         "checkpoint.every_n_train_steps=2", "trainer.strategy=ddp_spawn", "trainer.devices=2"]
     assert main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *overrides]) == 0
     checkpoint = torch.load(work / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 2 and "nda_generator" in checkpoint
+
+
+class _RecordDraws(pl.Callback):
+    """Each rank saves its batch and the NDA clips its generator draws for it, before the step."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        replay = torch.Generator(device=pl_module.generator.device)
+        replay.set_state(pl_module.generator.get_state())  # the draws the step is about to make
+        clips = pl_module.negatives.make_clips(batch, pl_module.model.pred_step, replay)
+        torch.save({"batch": batch.clone(), "clips": clips}, self.folder / f"rank{trainer.global_rank}_step{batch_idx}.pt")
+
+
+def test_each_ddp_rank_draws_its_own_nda(tmp_path):
+    """Two spawned CPU ranks get identical videos: their NDA clips differ (seed + rank), and each
+    is a jigsaw of its own videos' target blocks."""
+    from video_dpc.engine import DPCPretraining
+
+    torch.manual_seed(0)
+    video = torch.rand(4, 3, 2, 32, 32)  # (N blocks, C, T, H, W): every sample is this video
+    loader = torch.utils.data.DataLoader([video] * 8, batch_size=2)
+    module = DPCPretraining(
+        model={"depth": 10, "width": 4, "input_size": 32, "num_seq": 4, "seq_len": 2, "pred_step": 2},
+        nda={"transform": {"type": "jigsaw", "k": 2}}, seed=3,
+    )
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[_RecordDraws(tmp_path)])
+    trainer.fit(module, loader)
+    for step in range(2):
+        rank0, rank1 = (torch.load(tmp_path / f"rank{r}_step{step}.pt", weights_only=True) for r in (0, 1))
+        assert torch.equal(rank0["batch"], rank1["batch"])  # identical inputs ...
+        assert not torch.equal(rank0["clips"], rank1["clips"])  # ... different NDA draws
+        target = rank0["batch"][:, 2:]  # the 2 predicted blocks of each video
+        for clips in (rank0["clips"], rank1["clips"]):
+            assert clips.shape == target.shape and not torch.equal(clips, target)
+            assert torch.equal(clips.flatten().sort().values, target.flatten().sort().values)  # pixels moved, none made up

@@ -123,6 +123,9 @@ class NDATransform(nn.Module):
 
 # -- the registry of NDAs that build() knows ---------------------------------------------------------
 _REGISTRY: dict[str, type[NDATransform]] = {}
+#: Entry-point group in which an installed package declares its NDAs (``name = "module:Class"``).
+ENTRY_POINT_GROUP = "nda.transforms"
+_plugins_loaded = False
 _NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 _NDA = TypeVar("_NDA", bound=type)
 
@@ -135,7 +138,9 @@ def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
     """Class decorator: make an :class:`NDATransform` subclass buildable by name everywhere.
 
     After ``@nda_core.register("mine")``, ``nda_core.build("mine")``, every adapter's config
-    (``nda=dict(type="mine", ...)``) and ``nda list`` know it. ``name`` defaults to the class's
+    (``nda=dict(type="mine", ...)``) and ``nda list`` of a process that imported the class know
+    it; a package makes it known to every process by declaring it in the ``nda.transforms``
+    entry points (``mine = "my_package.ndas:Mine"``). ``name`` defaults to the class's
     own ``name``; a class without one gets ``name`` set to the registered name. Registering a
     different class under a name that is taken warns and names both (as timm's
     ``register_model`` does); registering the same class again (a re-import) is silent.
@@ -202,13 +207,41 @@ def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
     return add
 
 
+def _load_plugins() -> None:
+    """Register, once per process, the NDAs that installed packages declare in the entry-point
+    group ``nda.transforms`` (``name = "package.module:Class"``), so that processes which never
+    import the package themselves (``nda list``, an adapter's command line) know them too.
+
+    A declared NDA that fails to import or register is left out with a warning that says why.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register(entry.name)(entry.load())
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the built-ins
+            warnings.warn(
+                f"nda_core: leaving out the NDA {entry.name!r} that an installed package declares in the "
+                f"{ENTRY_POINT_GROUP!r} entry points ({entry.value}): {type(error).__name__}: {error}. Fix or "
+                f"uninstall that package.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
 def registered() -> Mapping[str, type[NDATransform]]:
     """Every registered NDA, name -> class, sorted by name (read-only)."""
+    _load_plugins()
     return MappingProxyType(dict(sorted(_REGISTRY.items())))
 
 
 def available() -> list[str]:
     """Names of every NDA that ``build`` accepts."""
+    _load_plugins()
     return sorted(_REGISTRY)
 
 
@@ -670,6 +703,8 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
             f"an NDA spec must be a name, a dict with 'type' or an NDATransform, got {type(spec).__name__}; "
             f"known names: {available()}."
         )
+    if name not in _REGISTRY:
+        _load_plugins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown NDA {name!r}; known NDAs: {available()}.")
     cls = _REGISTRY[name]

@@ -4,7 +4,12 @@ names and classes are refused with the fix."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,8 @@ import nda_core
 from nda_core import transforms
 from nda_core.cli import main as nda_main
 
+ROOT = Path(__file__).resolve().parents[1]
+SUBPROCESS_TIMEOUT_S = 120
 USER_NDA = "inv_quadrant"
 QUADRANTS = 4
 BATCH = 6
@@ -23,6 +30,7 @@ BATCH = 6
 def _own_registry(monkeypatch):
     """Each test registers into a copy of the registry, so nothing leaks into other tests."""
     monkeypatch.setattr(transforms, "_REGISTRY", dict(transforms._REGISTRY))
+    monkeypatch.setattr(transforms, "_plugins_loaded", transforms._plugins_loaded)
 
 
 def _define_user_nda() -> type:
@@ -182,3 +190,43 @@ def test_bad_classes_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="has no name; pass one"):
         nda_core.register()(type("Nameless", (transforms.VFlip,), {"name": ""}))
     assert "no_replay" not in nda_core.available() and "jig" not in nda_core.available()
+
+
+def test_an_installed_package_declares_its_nda_for_every_process(tmp_path):
+    """``nda.transforms`` entry points: a fresh process (``nda list``, build by name) knows the
+    package's NDA without importing it; a declared NDA that does not import is left out with a warning."""
+    (tmp_path / "nda_user_plugin.py").write_text(textwrap.dedent('''
+        import torch
+
+        import nda_core
+
+        class Checkers(nda_core.NDATransform):
+            """Zero every other pixel of every image."""
+
+            def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None):
+                return {}
+
+            def replay(self, x, params, source=None):
+                rows, cols = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
+                return x * ((rows + cols) % 2).to(x.device, x.dtype)
+    '''))
+    info = tmp_path / "nda_user_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nda-user-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[nda.transforms]\ncheckers = nda_user_plugin:Checkers\nbroken = nda_user_plugin_missing:Nope\n"
+    )
+    code = (
+        "from nda_core.cli import main\n"
+        "main(['list'])\n"
+        "import nda_core\n"
+        "print('BUILT', type(nda_core.build({'type': 'checkers'})).__module__)\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
+                            timeout=SUBPROCESS_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"{'checkers':14s} Zero every other pixel of every image." in lines
+    assert "BUILT nda_user_plugin" in lines and "broken" not in [line.split()[0] for line in lines]
+    assert "leaving out the NDA 'broken'" in result.stderr and "nda_user_plugin_missing" in result.stderr

@@ -136,8 +136,9 @@ class Patch:
     """``owner.attribute`` replaced by :func:`patch`.
 
     ``original`` is the exact object that ``owner`` held (from ``vars(owner)``, so a class's
-    ``staticmethod`` or ``classmethod`` stays one), or ``None`` with ``inherited`` set when the
-    attribute came from a base class or a module ``__getattr__``.
+    ``staticmethod`` or ``classmethod`` stays one); when the attribute came from a base class or
+    a module ``__getattr__`` (``inherited``), it is the value ``getattr`` found, and :meth:`undo`
+    removes the replacement instead of setting anything.
     """
 
     owner: Any
@@ -229,7 +230,7 @@ def patch(owner: Any, attribute: str, wrap: Callable[[Any], Any]) -> Patch:
     original = getattr(owner, attribute) if own is _ABSENT else own
     replacement = wrap(original)
     setattr(owner, attribute, replacement)
-    applied_patch = Patch(owner, attribute, None if own is _ABSENT else own, replacement, inherited=own is _ABSENT)
+    applied_patch = Patch(owner, attribute, original, replacement, inherited=own is _ABSENT)
     _patches[(id(owner), attribute)] = applied_patch
     return applied_patch
 

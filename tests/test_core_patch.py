@@ -81,7 +81,7 @@ def test_undo_restores_the_exact_original_object(name):
 
 def test_undo_of_an_inherited_attribute_leaves_the_base_class_in_charge():
     fix = patch(Child, "static", lambda value: staticmethod(_shout(value)))
-    assert Child.static() == "STATIC" and Host.static() == "static" and fix.inherited
+    assert Child.static() == "STATIC" and Host.static() == "static" and fix.inherited and fix.original() == "static"
     fix.undo()
     assert "static" not in vars(Child) and Child.static() == "static"
 

@@ -44,13 +44,13 @@ import pickle
 import tempfile
 from functools import wraps
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
-from nda_core.workarounds import Workaround, apply_workarounds
+from nda_core.workarounds import Patch, Workaround, apply_workarounds, patch, patched
 
 __all__ = [
     "missing_registry_locations",
@@ -69,8 +69,8 @@ _HUE_MODULES = ("mmcv", "mmcv.image", "mmcv.image.photometric", "mmselfsup.datas
 _PROBE_HUE = -0.1
 
 SCOPE_KEY = "_scope_"
-_PATCH_MARKER = "_nda_plugins_workaround"
 _LOCAL_PATH = "checkpoint.pth"  # any local path selects mmengine's local loader
+_LOCAL_PREFIX = ""  # the scheme prefix of mmengine's local loader
 
 
 def _module_exists(name: str) -> bool:
@@ -139,18 +139,20 @@ def collate_scope_breaks_dataloaders() -> bool:
     return False
 
 
-def strip_collate_scope() -> None:
-    """Make ``Runner.build_dataloader`` drop ``_scope_`` from a ``collate_fn`` dict."""
-    original = Runner.__dict__["build_dataloader"].__func__
-    if getattr(original, _PATCH_MARKER, False):
-        return
+def strip_collate_scope() -> Patch:
+    """Make ``Runner.build_dataloader`` drop ``_scope_`` from a ``collate_fn`` dict (once; the
+    returned :class:`~nda_core.workarounds.Patch` undoes it)."""
 
-    @wraps(original)
-    def build_dataloader(dataloader: Any, *args: Any, **kwargs: Any) -> Any:
-        return original(_without_collate_scope(dataloader), *args, **kwargs)
+    def wrap(original: staticmethod) -> staticmethod:
+        build = original.__func__
 
-    setattr(build_dataloader, _PATCH_MARKER, True)
-    Runner.build_dataloader = staticmethod(build_dataloader)
+        @wraps(build)
+        def build_dataloader(dataloader: Any, *args: Any, **kwargs: Any) -> Any:
+            return build(_without_collate_scope(dataloader), *args, **kwargs)
+
+        return staticmethod(build_dataloader)
+
+    return patch(Runner, "build_dataloader", wrap)
 
 
 def _shift_hue(img: np.ndarray, shift: int, backend: str) -> np.ndarray:
@@ -180,31 +182,35 @@ def negative_hue_overflows() -> bool:
     return False
 
 
-def fix_negative_hue_shift() -> None:
-    """Route negative ``hue_factor`` values of mmcv's ``adjust_hue`` to a wrap-around shift."""
+def fix_negative_hue_shift() -> list[Patch]:
+    """Route negative ``hue_factor`` values of mmcv's ``adjust_hue`` to a wrap-around shift, in
+    every module that holds mmcv's function (once; the returned patches undo it)."""
     import mmcv.image.photometric as photometric
 
-    original = photometric.adjust_hue
-    if getattr(original, _PATCH_MARKER, False):
-        return
+    def wrap(original: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        @wraps(original)
+        def adjust_hue(img: np.ndarray, hue_factor: float, backend: str | None = None) -> np.ndarray:
+            if hue_factor >= 0 or not -0.5 <= hue_factor or not isinstance(img, np.ndarray) or img.ndim != _COLOR_NDIM:
+                return original(img, hue_factor, backend=backend)
+            resolved = backend or photometric.imread_backend
+            if resolved not in ("cv2", "pillow"):
+                return original(img, hue_factor, backend=backend)  # raises mmcv's own error
+            return _shift_hue(img, int(hue_factor * HUE_SCALE) % HUE_LEVELS, resolved)
 
-    @wraps(original)
-    def adjust_hue(img: np.ndarray, hue_factor: float, backend: str | None = None) -> np.ndarray:
-        if hue_factor >= 0 or not -0.5 <= hue_factor or not isinstance(img, np.ndarray) or img.ndim != _COLOR_NDIM:
-            return original(img, hue_factor, backend=backend)
-        resolved = backend or photometric.imread_backend
-        if resolved not in ("cv2", "pillow"):
-            return original(img, hue_factor, backend=backend)  # raises mmcv's own error
-        return _shift_hue(img, int(hue_factor * HUE_SCALE) % HUE_LEVELS, resolved)
+        return adjust_hue
 
-    setattr(adjust_hue, _PATCH_MARKER, True)
+    fixed = patch(photometric, "adjust_hue", wrap)
+    patches = [fixed]
     for name in _HUE_MODULES:
         try:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        if getattr(module, "adjust_hue", None) is original:
-            module.adjust_hue = adjust_hue
+        if module is photometric:
+            continue
+        if vars(module).get("adjust_hue") is fixed.original or patched(module, "adjust_hue") is not None:
+            patches.append(patch(module, "adjust_hue", lambda _: fixed.replacement))  # the same patch when applied
+    return patches
 
 
 def _local_loader() -> Any:
@@ -231,17 +237,21 @@ def mmengine_refuses_its_own_checkpoints() -> bool:
     return False
 
 
-def load_checkpoints_with_mmengine_types() -> None:
-    """Register, for local paths, mmengine's own loader wrapped by
-    :func:`mmselfsup_nda.checkpoints.safe_checkpoint_loader` (weights_only with mmengine's types)."""
+def load_checkpoints_with_mmengine_types() -> Patch:
+    """Put mmengine's local loader, wrapped by :class:`mmselfsup_nda.checkpoints.SafeCheckpointLoader`
+    (weights_only with mmengine's types), into ``CheckpointLoader``'s scheme table (once; the
+    returned patch puts mmengine's own table back)."""
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from mmselfsup_nda.checkpoints import safe_checkpoint_loader
+    from mmselfsup_nda.checkpoints import SafeCheckpointLoader
 
-    loader = _local_loader()
-    safe = safe_checkpoint_loader(loader)
-    if safe is not loader:
-        CheckpointLoader.register_scheme(prefixes="", loader=safe, force=True)
+    def wrap(schemes: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+        # a copy in mmengine's order (longest prefix first); only the local ("") entry changes
+        return type(schemes)(
+            (prefix, SafeCheckpointLoader(loader) if prefix == _LOCAL_PREFIX else loader) for prefix, loader in schemes.items()
+        )
+
+    return patch(CheckpointLoader, "_schemes", wrap)
 
 
 def workarounds(registry_modules: list[ModuleType]) -> list[Workaround]:

@@ -9,8 +9,9 @@ arrays, numpy scalars such as the ETA), so mmengine's own ``--resume`` and ``loa
 :func:`safe_checkpoint_loader` wraps mmengine's local checkpoint loader so that, during that one
 load, exactly the types mmengine's own checkpoints hold are allowed (:func:`checkpoint_globals`,
 found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints written by
-mmselfsup's and mmpretrain's Runner), ``weights_only`` stays at torch's default (True), and any other
-type is refused with an error that says why and how to load a file you trust on purpose.
+mmselfsup's and mmpretrain's Runner; the numpy part is nda_core's one list), ``weights_only``
+stays at torch's default (True), and any other type is refused with an error that says why and
+how to load a file you trust on purpose.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from functools import wraps
+from functools import update_wrapper
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
+from nda_core.workarounds import numpy_safe_globals
+
 __all__ = [
     "HISTORY_BUFFER_STATISTICS",
+    "SafeCheckpointLoader",
     "TRUST_ENV_VAR",
     "checkpoint_globals",
     "safe_checkpoint_loader",
@@ -36,9 +39,6 @@ __all__ = [
 TRUST_ENV_VAR = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
 #: The statistics methods a pickled ``HistoryBuffer`` names (``getattr(HistoryBuffer, name)``).
 HISTORY_BUFFER_STATISTICS = ("min", "max", "current", "mean")
-#: numpy dtypes a message hub stores: bool, signed and unsigned integers, floats.
-_NUMERIC_DTYPE_CODES = "?bhilqBHILQefd"
-_MARKER = "_nda_plugins_checkpoint_types"
 
 
 def _history_buffer_statistic(owner: Any, name: str) -> Callable:
@@ -58,26 +58,11 @@ def _history_buffer_statistic(owner: Any, name: str) -> Callable:
 def checkpoint_globals() -> list[Any]:
     """The allow-list for ``torch.serialization.safe_globals``: what mmengine checkpoints hold.
 
-    ``HistoryBuffer``; numpy arrays (``_reconstruct``, ``ndarray``, ``dtype`` and the numeric dtype
-    classes), numpy scalars (``scalar``), under numpy 2's and numpy 1's module names so that
-    checkpoints written under either load; ``getattr`` restricted to ``HistoryBuffer``'s statistics.
+    ``HistoryBuffer``; numpy's arrays, scalars and dtypes (the one list of every adapter,
+    :func:`nda_core.workarounds.numpy_safe_globals`); ``getattr`` restricted to
+    ``HistoryBuffer``'s statistics.
     """
-    array_rebuild = np.ndarray((0,)).__reduce__()[0]  # numpy's _reconstruct, whatever its module
-    scalar_rebuild = np.float64(0).__reduce__()[0]  # numpy's scalar
-    by_name = [
-        (function, f"numpy.{core}.multiarray.{function.__name__}")
-        for function in (array_rebuild, scalar_rebuild)
-        for core in ("_core", "core")
-    ]
-    dtypes = dict.fromkeys(type(np.dtype(code)) for code in _NUMERIC_DTYPE_CODES)  # numpy < 1.25: np.dtype
-    return [
-        HistoryBuffer,
-        np.ndarray,
-        np.dtype,
-        *[dtype for dtype in dtypes if dtype is not np.dtype],
-        *by_name,
-        (_history_buffer_statistic, "builtins.getattr"),
-    ]
+    return [HistoryBuffer, *numpy_safe_globals(), (_history_buffer_statistic, "builtins.getattr")]
 
 
 def _refusal(filename: str, error: Exception) -> str:
@@ -95,20 +80,29 @@ def _refusal(filename: str, error: Exception) -> str:
     )
 
 
-def safe_checkpoint_loader(loader: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an mmengine checkpoint loader ``loader(filename, map_location)``: during the call, allow
-    :func:`checkpoint_globals` (``weights_only`` is left at torch's default, True since torch 2.6)
-    and turn a refusal into an error that names the file, the type and the way out."""
-    if getattr(loader, _MARKER, False):
-        return loader
+class SafeCheckpointLoader:
+    """An mmengine checkpoint loader ``loader(filename, map_location)`` that, during the call,
+    allows :func:`checkpoint_globals` (``weights_only`` is left at torch's default, True since
+    torch 2.6) and turns a refusal into an error that names the file, the type and the way out.
 
-    @wraps(loader)
-    def load(filename: str, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+    ``loader`` is kept as ``__wrapped__``; wrapping a ``SafeCheckpointLoader`` again returns the same kind.
+    """
+
+    def __init__(self, loader: Callable[..., Any]) -> None:
+        loader = loader.__wrapped__ if isinstance(loader, SafeCheckpointLoader) else loader
+        update_wrapper(self, loader)  # __name__ (mmengine logs it), __doc__, __wrapped__
+
+    def __call__(self, filename: str, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
         with torch.serialization.safe_globals(checkpoint_globals()):
             try:
-                return loader(filename, map_location, *args, **kwargs)
+                return self.__wrapped__(filename, map_location, *args, **kwargs)
             except pickle.UnpicklingError as error:
                 raise pickle.UnpicklingError(_refusal(os.fspath(filename), error)) from None
 
-    setattr(load, _MARKER, True)
-    return load
+    def __repr__(self) -> str:
+        return f"SafeCheckpointLoader({self.__wrapped__!r})"
+
+
+def safe_checkpoint_loader(loader: Callable[..., Any]) -> SafeCheckpointLoader:
+    """``loader`` wrapped as a :class:`SafeCheckpointLoader` (once: a wrapped loader is not wrapped again)."""
+    return loader if isinstance(loader, SafeCheckpointLoader) else SafeCheckpointLoader(loader)

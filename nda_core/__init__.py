@@ -21,7 +21,7 @@ from nda_core.losses import (
     nda_discriminator_loss,
     nda_info_nce,
 )
-from nda_core.transforms import NDATransform, Params, available, build, build_entry
+from nda_core.transforms import NDATransform, Params, available, build, build_entry, register, registered
 
 __version__ = "0.1.0"
 
@@ -39,4 +39,6 @@ __all__ = [
     "metrics",
     "nda_discriminator_loss",
     "nda_info_nce",
+    "register",
+    "registered",
 ]

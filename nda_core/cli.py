@@ -61,8 +61,8 @@ def _help_of(entry: EntryPoint) -> str:
 
 
 def _cmd_list(_: argparse.Namespace) -> int:
-    for name in nda_core.available():
-        doc = (nda_core.transforms._REGISTRY[name].__doc__ or "").strip().splitlines()[0]
+    for name, cls in nda_core.registered().items():
+        doc = next(iter((cls.__doc__ or "").strip().splitlines()), "")
         print(f"{name:14s} {doc}")
     return 0
 

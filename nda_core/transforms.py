@@ -24,7 +24,10 @@ Example:
 from __future__ import annotations
 
 import itertools
-from typing import Any, ClassVar, Sequence
+import re
+import warnings
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -63,8 +66,9 @@ STITCH_ORIENTATIONS = ("random", "horizontal", "vertical")
 class NDATransform(nn.Module):
     """Base class: draws parameters per sample, then applies a pure function.
 
-    Subclasses set ``name`` and ``needs_partner`` and implement ``draw_params`` and ``replay``
-    (not ``apply``: ``nn.Module.apply(fn)`` must keep working for frameworks that call it).
+    Subclasses set ``needs_partner``, implement ``draw_params`` and ``replay`` (not ``apply``:
+    ``nn.Module.apply(fn)`` must keep working for frameworks that call it) and are registered by
+    name with :func:`register`, which makes them buildable from every adapter's config.
     """
 
     name: ClassVar[str] = ""
@@ -117,6 +121,130 @@ class NDATransform(nn.Module):
         return {}
 
 
+# -- the registry of NDAs that build() knows ---------------------------------------------------------
+_REGISTRY: dict[str, type[NDATransform]] = {}
+#: Entry-point group in which an installed package declares its NDAs (``name = "module:Class"``).
+ENTRY_POINT_GROUP = "nda.transforms"
+_plugins_loaded = False
+_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_NDA = TypeVar("_NDA", bound=type)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
+    """Class decorator: make an :class:`NDATransform` subclass buildable by name everywhere.
+
+    After ``@nda_core.register("mine")``, ``nda_core.build("mine")``, every adapter's config
+    (``nda=dict(type="mine", ...)``) and ``nda list`` of a process that imported the class know
+    it; a package makes it known to every process by declaring it in the ``nda.transforms``
+    entry points (``mine = "my_package.ndas:Mine"``). ``name`` defaults to the class's
+    own ``name``; a class without one gets ``name`` set to the registered name. Registering a
+    different class under a name that is taken warns and names both (as timm's
+    ``register_model`` does); registering the same class again (a re-import) is silent.
+
+    Example:
+        >>> @register("flip_both")
+        ... class FlipBoth(NDATransform):
+        ...     \"\"\"Flip every image upside down and left to right.\"\"\"
+        ...     def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None):
+        ...         return {}
+        ...     def replay(self, x, params, source=None):
+        ...         return x.flip(-1, -2)
+        >>> build({"type": "flip_both"})
+        FlipBoth()
+        >>> _ = _REGISTRY.pop("flip_both")  # (leaves the registry as it was)
+    """
+    if isinstance(name, type):
+        raise TypeError(
+            f"register got the class {name.__qualname__} as name=; call the decorator: write "
+            f"@nda_core.register('{name.__dict__.get('name') or name.__name__.lower()}') above the class."
+        )
+    if name is not None and (not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name)):
+        raise (ValueError if isinstance(name, str) else TypeError)(
+            f"register got name={name!r}; an NDA name is a string of letters, digits, '_', '.' or '-' that "
+            f"starts with a letter, as configs write it in type=..., e.g. 'my_jigsaw'."
+        )
+
+    def add(cls: _NDA) -> _NDA:
+        if not isinstance(cls, type) or not issubclass(cls, NDATransform):
+            raise TypeError(
+                f"@register({name!r}) decorates {cls!r}, which is not an NDATransform subclass; subclass "
+                f"nda_core.NDATransform and implement draw_params and replay."
+            )
+        missing = [method for method in ("draw_params", "replay") if getattr(cls, method) is getattr(NDATransform, method)]
+        if missing:
+            raise TypeError(
+                f"@register({name!r}): {cls.__qualname__} does not implement {missing}; an NDA draws its "
+                f"per-sample parameters in draw_params and applies them in replay."
+            )
+        own_name = cls.__dict__.get("name")
+        key = name or own_name
+        if not key:
+            raise ValueError(
+                f"@register() on {cls.__qualname__}, which has no name; pass one: @nda_core.register('my_nda')."
+            )
+        if own_name and own_name != key:
+            raise ValueError(
+                f"@register({key!r}) on {cls.__qualname__}, whose name is {own_name!r}; use one name: drop "
+                f"the class's name attribute or register it as {own_name!r}."
+            )
+        existing = _REGISTRY.get(key)
+        if existing is not None and _qualified(existing) != _qualified(cls):
+            warnings.warn(
+                f"nda_core.register: {_qualified(cls)} replaces {_qualified(existing)} as NDA {key!r}; "
+                f"build({key!r}) and configs with type={key!r} now make the new one. Register it under "
+                f"another name if you meant to keep both.",
+                UserWarning,
+                stacklevel=2,
+            )
+        cls.name = key
+        _REGISTRY[key] = cls
+        return cls
+
+    return add
+
+
+def _load_plugins() -> None:
+    """Register, once per process, the NDAs that installed packages declare in the entry-point
+    group ``nda.transforms`` (``name = "package.module:Class"``), so that processes which never
+    import the package themselves (``nda list``, an adapter's command line) know them too.
+
+    A declared NDA that fails to import or register is left out with a warning that says why.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register(entry.name)(entry.load())
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the built-ins
+            warnings.warn(
+                f"nda_core: leaving out the NDA {entry.name!r} that an installed package declares in the "
+                f"{ENTRY_POINT_GROUP!r} entry points ({entry.value}): {type(error).__name__}: {error}. Fix or "
+                f"uninstall that package.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def registered() -> Mapping[str, type[NDATransform]]:
+    """Every registered NDA, name -> class, sorted by name (read-only)."""
+    _load_plugins()
+    return MappingProxyType(dict(sorted(_REGISTRY.items())))
+
+
+def available() -> list[str]:
+    """Names of every NDA that ``build`` accepts."""
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
 def _self_index(batch: int, device: torch.device, self_index: torch.Tensor | None) -> torch.Tensor:
     if self_index is not None:
         return self_index
@@ -145,6 +273,7 @@ class _PartnerTransform(NDATransform):
         return R.partners(_self_index(shape[0], device, self_index), source_size, generator, device)
 
 
+@register()
 class Jigsaw(NDATransform):
     """Cut every image into k x k patches and shuffle them with a non-identity permutation.
 
@@ -168,6 +297,7 @@ class Jigsaw(NDATransform):
         return F.jigsaw(x, params["permutation"], self.k)
 
 
+@register()
 class Stitch(_PartnerTransform):
     """Join half of every image with the matching other half of a different image.
 
@@ -215,6 +345,7 @@ class _BoxTransform(NDATransform):
         return R.boxes(shape[0], shape[-2], shape[-1], generator, self.min_fraction, self.max_fraction, device)
 
 
+@register()
 class Cutout(_BoxTransform):
     """Fill a box (sides in [1/3, 1/2] of H and W) with its own per-channel mean."""
 
@@ -227,6 +358,7 @@ class Cutout(_BoxTransform):
         return F.cutout(x, params["boxes"])
 
 
+@register()
 class CutMix(_BoxTransform, _PartnerTransform):
     """Replace a box (sides in [1/3, 1/2] of H and W) with the same box of a different image."""
 
@@ -243,6 +375,7 @@ class CutMix(_BoxTransform, _PartnerTransform):
         return F.cutmix(x, params["boxes"], params["partner"], source)
 
 
+@register()
 class Mixup(_PartnerTransform):
     """Blend every image with a different one: g * x_i + (1 - g) * x_j, g ~ Beta(alpha, alpha).
 
@@ -270,6 +403,7 @@ class Mixup(_PartnerTransform):
         return F.mixup(x, params["weight"], params["partner"], source)
 
 
+@register()
 class VFlip(NDATransform):
     """Flip every image upside down (no parameters)."""
 
@@ -282,6 +416,7 @@ class VFlip(NDATransform):
         return F.vflip(x)
 
 
+@register()
 class GaussianNoise(NDATransform):
     """Add Gaussian noise; ``std`` is a fraction of the value range (1 for float, 255 for uint8).
 
@@ -326,6 +461,7 @@ def _by_subsets(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
+@register()
 class Mixture(NDATransform):
     """Pick one of several NDAs per sample, with probabilities proportional to ``weights``.
 
@@ -392,6 +528,7 @@ class Mixture(NDATransform):
         return out
 
 
+@register()
 class Noisy(NDATransform):
     """Let a fraction ``p_clean`` of samples through unchanged (the paper's noisy-NDA ablation).
 
@@ -435,6 +572,7 @@ class Noisy(NDATransform):
         return torch.where(F._per_sample(clean, x), x, self.nda.replay(x, params["params"], source))
 
 
+@register()
 class DatasetNegatives(NDATransform):
     """Negatives drawn from a bank of other images (the paper's "other datasets" NDA).
 
@@ -503,6 +641,7 @@ class DatasetNegatives(NDATransform):
         return drawn.to(device=x.device, dtype=x.dtype)
 
 
+@register()
 class OtherClassNegatives(DatasetNegatives):
     """Negatives drawn from images of classes other than the modelled ones.
 
@@ -540,29 +679,6 @@ class OtherClassNegatives(DatasetNegatives):
         return {"classes": self._classes, "images": f"<{len(self.indices)} images of other classes>"}
 
 
-_REGISTRY: dict[str, type[NDATransform]] = {
-    cls.name: cls
-    for cls in (
-        Jigsaw,
-        Stitch,
-        Cutout,
-        CutMix,
-        Mixup,
-        VFlip,
-        GaussianNoise,
-        Mixture,
-        Noisy,
-        DatasetNegatives,
-        OtherClassNegatives,
-    )
-}
-
-
-def available() -> list[str]:
-    """Names of every NDA that ``build`` accepts."""
-    return sorted(_REGISTRY)
-
-
 def build(spec: Any, **kwargs: Any) -> NDATransform:
     """Build an NDA transform from a name, a dict ``{"type": name, ...}`` or a module.
 
@@ -587,6 +703,8 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
             f"an NDA spec must be a name, a dict with 'type' or an NDATransform, got {type(spec).__name__}; "
             f"known names: {available()}."
         )
+    if name not in _REGISTRY:
+        _load_plugins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown NDA {name!r}; known NDAs: {available()}.")
     cls = _REGISTRY[name]

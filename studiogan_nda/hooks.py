@@ -39,6 +39,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
 
+from nda_core.workarounds import Patch, patch, patched
 from studiogan_nda import INSTALL_HINT
 from studiogan_nda.settings import BASE_KEY, NDA_KEYS, check_nda_settings, read_yaml, uses_base
 
@@ -48,8 +49,7 @@ logger = logging.getLogger("studiogan_nda")
 
 #: Attribute of StudioGAN's Configurations object that carries the hooks into spawned workers.
 SPAWN_ATTRIBUTE = "_nda_plugins_reinstall"
-_MARKER = "_nda_plugins_original"
-_originals: dict[tuple[type, str], Callable[..., Any]] = {}
+_patches: list[Patch] = []  # in the order applied
 
 
 class _ReinstallOnUnpickle:
@@ -97,13 +97,9 @@ def _studiogan_modules() -> tuple[Any, Any]:
 
 
 def _patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    original = cls.__dict__[name]
-    if getattr(original, _MARKER, None) is not None:
-        return  # ours already
-    wrapper = wraps(original)(make(original))
-    setattr(wrapper, _MARKER, original)
-    _originals[(cls, name)] = original
-    setattr(cls, name, wrapper)
+    applied = patch(cls, name, lambda original: wraps(original)(make(original)))
+    if applied not in _patches:
+        _patches.append(applied)
 
 
 def _add_nda_keys(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -216,13 +212,15 @@ def install() -> None:
 def is_installed() -> bool:
     """True when the hooks are installed on the StudioGAN classes imported in this process."""
     config, worker = _studiogan_modules()
-    return getattr(worker.WORKER.__dict__["__init__"], _MARKER, None) is not None and getattr(
-        config.Configurations.__dict__["load_base_cfgs"], _MARKER, None
-    ) is not None
+    return patched(worker.WORKER, "__init__") is not None and patched(config.Configurations, "load_base_cfgs") is not None
 
 
 def uninstall() -> None:
-    """Restore StudioGAN's original methods (workers already built keep their objective)."""
-    for (cls, name), original in list(_originals.items()):
-        setattr(cls, name, original)
-        del _originals[(cls, name)]
+    """Restore StudioGAN's original methods (workers already built keep their objective).
+
+    Raises ``RuntimeError`` (and leaves that method as it is) when someone replaced a hooked method
+    after :func:`install`; see :meth:`nda_core.workarounds.Patch.undo`.
+    """
+    while _patches:
+        _patches[-1].undo()
+        _patches.pop()

@@ -15,8 +15,8 @@ Upstream problems (applied by the launcher in every mode, when their symptom is 
   stay in memory and the last saved step is reported.
 * ``numpy-scalars-in-checkpoints``: torch >= 2.6 loads checkpoints with ``weights_only=True``;
   StudioGAN's ADA/APA store the augmentation probability as a numpy float, so resuming fails.
-  Allows exactly numpy's scalar and dtype types (``torch.serialization.add_safe_globals``);
-  loading stays ``weights_only``.
+  Allows exactly numpy's scalar, array and numeric dtype types (``torch.serialization.add_safe_globals``
+  with :func:`nda_core.workarounds.numpy_safe_globals`); loading stays ``weights_only``.
 
 CPU smoke mode (``--cpu`` only):
 
@@ -36,18 +36,17 @@ import os
 import re
 from functools import wraps
 from os.path import join
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-from nda_core.workarounds import Workaround, apply_workarounds
+from nda_core.workarounds import Patch, Workaround, apply_workarounds, numpy_safe_globals, patch, patched
 from nda_core.workarounds import applied as applied_names
 
 __all__ = ["CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "apply", "applied_for_spawn"]
 
 logger = logging.getLogger("studiogan_nda")
-_MARKER = "_nda_plugins_workaround"
 _TORCH_WEIGHTS_ONLY_DEFAULT = (2, 6)
 _CKPT_STEP = re.compile(r"step=(\d+)")
 
@@ -58,7 +57,7 @@ def _wandb_image_rejects_batches() -> bool:
         import wandb
     except ImportError:
         return False
-    if getattr(wandb.Image, _MARKER, False):
+    if patched(wandb, "Image") is not None:
         return False
     try:
         wandb.Image(torch.zeros(2, 3, 4, 4))
@@ -67,29 +66,27 @@ def _wandb_image_rejects_batches() -> bool:
     return False
 
 
-def _wandb_accepts_batches() -> None:
+def _wandb_accepts_batches() -> Patch:
     import wandb
 
-    original = wandb.Image
-    if getattr(original, _MARKER, False):
-        return
+    def wrap(original: type) -> type:
+        class Image(original):  # type: ignore[misc, valid-type]
+            """``wandb.Image`` that turns a (N, C, H, W) tensor into one grid image first."""
 
-    class Image(original):  # type: ignore[misc, valid-type]
-        """``wandb.Image`` that turns a (N, C, H, W) tensor into one grid image first."""
+            def __init__(self, data_or_path: Any, *args: Any, **kwargs: Any) -> None:
+                if isinstance(data_or_path, torch.Tensor) and data_or_path.dim() == 4:
+                    from PIL import Image as PILImage
+                    from torchvision.utils import make_grid
 
-        def __init__(self, data_or_path: Any, *args: Any, **kwargs: Any) -> None:
-            if isinstance(data_or_path, torch.Tensor) and data_or_path.dim() == 4:
-                from PIL import Image as PILImage
-                from torchvision.utils import make_grid
+                    grid = make_grid(data_or_path.detach().float().cpu(), normalize=True)
+                    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+                    data_or_path = PILImage.fromarray(pixels)
+                super().__init__(data_or_path, *args, **kwargs)
 
-                grid = make_grid(data_or_path.detach().float().cpu(), normalize=True)
-                pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-                data_or_path = PILImage.fromarray(pixels)
-            super().__init__(data_or_path, *args, **kwargs)
+        Image.__qualname__ = Image.__name__ = "Image"
+        return Image
 
-    Image.__qualname__ = Image.__name__ = "Image"
-    setattr(Image, _MARKER, True)
-    wandb.Image = Image
+    return patch(wandb, "Image", wrap)
 
 
 # -- best checkpoint with -metrics none -----------------------------------------------------------
@@ -98,45 +95,36 @@ def _best_checkpoint_loader_unpatched() -> bool:
         import utils.ckpt as ckpt  # StudioGAN's
     except ImportError:
         return False
-    return hasattr(ckpt, "load_best_model") and not getattr(ckpt.load_best_model, _MARKER, False)
+    return hasattr(ckpt, "load_best_model") and patched(ckpt, "load_best_model") is None
 
 
-def _keep_weights_without_best_checkpoint() -> None:
+def _keep_weights_without_best_checkpoint() -> Patch:
     import utils.ckpt as ckpt  # StudioGAN's
 
-    original = ckpt.load_best_model
-    if getattr(original, _MARKER, False):
-        return
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(original)
+        def load_best_model(ckpt_dir: str, *args: Any, **kwargs: Any) -> Any:
+            folder = glob.escape(str(ckpt_dir))
+            if glob.glob(join(folder, "model=G-best-weights-step*.pth")) and glob.glob(join(folder, "model=D-best-weights-step*.pth")):
+                return original(ckpt_dir, *args, **kwargs)
+            saved = glob.glob(join(folder, "model=D-current-weights-step=*.pth"))
+            steps = [int(m.group(1)) for m in (_CKPT_STEP.search(os.path.basename(p)) for p in saved) if m]
+            step = max(steps, default=0)
+            logger.warning(
+                f"studiogan_nda: no best checkpoint in {ckpt_dir} (StudioGAN writes one only when it evaluates metrics; "
+                f"this run has -metrics none): keeping the weights in memory; last saved checkpoint: step {step}."
+            )
+            return step
 
-    @wraps(original)
-    def load_best_model(ckpt_dir: str, *args: Any, **kwargs: Any) -> Any:
-        folder = glob.escape(str(ckpt_dir))
-        if glob.glob(join(folder, "model=G-best-weights-step*.pth")) and glob.glob(join(folder, "model=D-best-weights-step*.pth")):
-            return original(ckpt_dir, *args, **kwargs)
-        saved = glob.glob(join(folder, "model=D-current-weights-step=*.pth"))
-        steps = [int(m.group(1)) for m in (_CKPT_STEP.search(os.path.basename(p)) for p in saved) if m]
-        step = max(steps, default=0)
-        logger.warning(
-            f"studiogan_nda: no best checkpoint in {ckpt_dir} (StudioGAN writes one only when it evaluates metrics; "
-            f"this run has -metrics none): keeping the weights in memory; last saved checkpoint: step {step}."
-        )
-        return step
+        return load_best_model
 
-    setattr(load_best_model, _MARKER, True)
-    ckpt.load_best_model = load_best_model
+    return patch(ckpt, "load_best_model", wrap)
 
 
 # -- numpy scalars in weights_only checkpoints --------------------------------------------------------
-def numpy_safe_types() -> list[Any]:
-    """numpy's scalar and dtype types, to allow explicitly in ``weights_only`` checkpoint loads."""
-    import numpy as np
-
-    core = getattr(np, "_core", None) or np.core
-    types: list[Any] = [core.multiarray.scalar, np.dtype]
-    dtypes = getattr(np, "dtypes", None)
-    if dtypes is not None:
-        types += [type(np.dtype(name)) for name in ("float64", "float32", "int64", "bool")]
-    return types
+#: numpy's scalar, array and dtype types, to allow explicitly in ``weights_only`` checkpoint loads
+#: (nda_core's one list, which mmselfsup_nda's checkpoints use too).
+numpy_safe_types = numpy_safe_globals
 
 
 def _weights_only_rejects_numpy_scalars() -> bool:
@@ -222,8 +210,8 @@ def upstream_workarounds() -> list[Workaround]:
         ),
         Workaround(
             "numpy-scalars-in-checkpoints",
-            "torch>=2.6 loads checkpoints weights_only; StudioGAN's ADA/APA save a numpy float, so numpy's scalar "
-            "and dtype types are explicitly allowed (torch.serialization.add_safe_globals).",
+            "torch>=2.6 loads checkpoints weights_only; StudioGAN's ADA/APA save a numpy float, so numpy's scalar, "
+            "array and dtype types are explicitly allowed (torch.serialization.add_safe_globals).",
             _weights_only_rejects_numpy_scalars,
             _allow_numpy_scalars,
         ),

@@ -96,18 +96,41 @@ def git_apply(patches: Sequence[Path], root: Path, rewrite: Callable[[str], str]
                 pytest.fail(f"git apply {' '.join(args)} {patch.name} failed in {root}:\n{result.stderr}")
 
 
-def run_python(args: Sequence[str], pythonpath: Sequence[Path], cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``python args`` with ``pythonpath`` first on the path (CPU, one thread); returns the result."""
-    env = {
+def child_env(pythonpath: Sequence[Path]) -> dict[str, str]:
+    """Environment of a child process: ``pythonpath`` first, then this project; CPU, one thread."""
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(ROOT)]),
         "OMP_NUM_THREADS": "1",
         "CUDA_VISIBLE_DEVICES": "",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False
-    )
+
+
+def run_python(args: Sequence[str], pythonpath: Sequence[Path], cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python args`` with ``pythonpath`` first on the path (CPU, one thread); returns the result."""
+    return run_pythons([args], pythonpath, cwd)[0]
+
+
+def run_pythons(
+    commands: Sequence[Sequence[str]], pythonpath: Sequence[Path], cwd: Path
+) -> list[subprocess.CompletedProcess]:
+    """Run several ``python args`` side by side (each in its own process); their results in order."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, env=child_env(pythonpath), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for args in commands
+    ]
+    results = []
+    for child in children:
+        try:
+            stdout, stderr = child.communicate(timeout=CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            stdout, stderr = child.communicate()
+        results.append(subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr))
+    return results
 
 
 def check_ok(result: subprocess.CompletedProcess, what: str) -> str:

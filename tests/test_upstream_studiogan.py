@@ -164,8 +164,8 @@ def test_patched_worker_equals_plugin(patched: Path, pristine: Path, studiogan_d
     for side, root in sides.items():
         spec = {"root": str(root), "data": str(studiogan_data), "save": str(tmp_path / side),
                 "runs": {name: str(path) for name, path in runs.items()}, "out": str(tmp_path / f"{side}.pt")}
-        commands.append([__file__, side, json.dumps(spec)])
-    for side, result in zip(sides, run_pythons(commands, [], tmp_path)):
+        commands.append(([__file__, side, json.dumps(spec)], []))
+    for side, result in zip(sides, run_pythons(commands, tmp_path)):
         check_ok(result, f"the {side} StudioGAN run")
     traces = {side: torch.load(tmp_path / f"{side}.pt", weights_only=True) for side in sides}
     assert set(traces["plugin"]) == set(traces["patched"]) == set(runs)

@@ -109,18 +109,18 @@ def child_env(pythonpath: Sequence[Path]) -> dict[str, str]:
 
 def run_python(args: Sequence[str], pythonpath: Sequence[Path], cwd: Path) -> subprocess.CompletedProcess:
     """Run ``python args`` with ``pythonpath`` first on the path (CPU, one thread); returns the result."""
-    return run_pythons([args], pythonpath, cwd)[0]
+    return run_pythons([(args, pythonpath)], cwd)[0]
 
 
 def run_pythons(
-    commands: Sequence[Sequence[str]], pythonpath: Sequence[Path], cwd: Path
+    commands: Sequence[tuple[Sequence[str], Sequence[Path]]], cwd: Path
 ) -> list[subprocess.CompletedProcess]:
-    """Run several ``python args`` side by side (each in its own process); their results in order."""
+    """Run several ``(python args, pythonpath)`` side by side, each in its own process; their results in order."""
     children = [
         subprocess.Popen(
             [sys.executable, *args], cwd=cwd, env=child_env(pythonpath), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        for args in commands
+        for args, pythonpath in commands
     ]
     results = []
     for child in children:

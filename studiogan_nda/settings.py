@@ -167,7 +167,8 @@ def check_nda_settings(loss: Mapping[str, Any], model: Mapping[str, Any] | None 
     size, channels = data.get("img_size", 32), data.get("img_channels", 3)
     if isinstance(size, int) and isinstance(channels, int) and size > 0 and channels > 0:
         try:
-            transform(torch.zeros(_PROBE_BATCH, channels, size, size))
+            # a private generator: checking a config must not move the training run's random stream
+            transform(torch.zeros(_PROBE_BATCH, channels, size, size), generator=torch.Generator().manual_seed(0))
         except (ValueError, TypeError) as error:
             raise _spec_error(spec, error) from None
     return NDASettings(True, lam, spec, ADV_LOSS_KINDS[adv_loss])

@@ -141,3 +141,30 @@ def test_rank_zero_checkpoints_and_ckpt_resumes_on_two_ranks(ddp_runs):
         "model=D-current-weights-step=3.pth", "model=G-current-weights-step=3.pth"]
     by_rank = ddp_runs["records2"]
     assert sorted(by_rank) == [0, 1] and all(len(calls) == 1 for calls in by_rank.values())  # the one resumed step
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--cpu-ranks", "1"], "--cpu-ranks 1: -DDP needs 2 or more ranks"),
+        (["--backend", "nccl"], "--backend nccl needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend gloo"),
+        (["-tn", "2"], "-tn 2: --cpu -DDP runs all 2 ranks on this machine"),
+    ],
+)
+def test_cpu_ddp_usage_errors_name_the_fix(studiogan_root, studiogan_data, capsys, monkeypatch, options, message):
+    from studiogan_nda import cli
+
+    monkeypatch.delenv("STUDIOGAN_ROOT", raising=False)
+    launcher = [o for o in options if o in ("--cpu-ranks", "1")]
+    studiogan = [o for o in options if o not in launcher]
+    code = cli.main(["--cpu", *launcher, "--studiogan-root", str(studiogan_root), "-t", "-DDP", "-cfg", str(CPU_NDA),
+                     "-data", str(studiogan_data), *studiogan])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE and err.startswith("studiogan_nda: error: ") and message in err
+
+
+def test_cpu_ranks_without_cpu_is_a_usage_error(capsys):
+    from studiogan_nda import cli
+
+    assert cli.main(["--cpu-ranks", "4", "-t", "-DDP"]) == cli.EXIT_USAGE
+    assert "--cpu-ranks 4 applies to --cpu -DDP only" in capsys.readouterr().err

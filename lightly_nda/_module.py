@@ -14,6 +14,7 @@ from lightly_nda.backbones import cifar_resnet
 from lightly_nda.loss import NDANTXentLoss
 from lightly_nda.transforms import build_nda, make_nda_images
 from nda_core._checks import check_choice, check_int, check_number, check_positive
+from nda_core.random import RankGenerator
 from nda_core.transforms import per_sample_views
 
 __all__ = ["NDAContrastiveModule", "describe_nda", "is_distributed"]
@@ -84,6 +85,7 @@ class NDAContrastiveModule(pl.LightningModule):
         # a submodule without weights, so it follows the module across devices
         self.nda = None if nda is None else build_nda(nda, f"{type(self).__name__} nda")
         self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, "the paper uses 2 (one NDA of each view).")
+        self.nda_generator = RankGenerator()  # the global RNG in one process, seed + rank under DDP
         if self.nda is not None and self.num_nda_views == 0:
             raise ValueError(f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None.")
         self.nda_encoder = check_choice(nda_encoder, "nda_encoder", self.nda_encoders)
@@ -118,7 +120,8 @@ class NDAContrastiveModule(pl.LightningModule):
         """(M * B, C, H, W): NDA images made on the device, then the pipeline's NDA views; None if none."""
         chunks = []
         if self.nda is not None:
-            chunks.append(make_nda_images(self.nda, views[:_TRAINING_VIEWS], self.num_nda_views))
+            generator = self.nda_generator(views[0].device)
+            chunks.append(make_nda_images(self.nda, views[:_TRAINING_VIEWS], self.num_nda_views, generator))
         chunks += list(views[_TRAINING_VIEWS:])
         return torch.cat(chunks) if chunks else None
 

@@ -19,6 +19,7 @@ from mmselfsup_nda.head import NDAContrastiveHead
 from mmselfsup_nda.registration import register
 from mmselfsup_nda.transforms import build_nda
 from nda_core._checks import check_choice, check_int
+from nda_core.random import RankGenerator
 from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, nda_views, per_sample_views
 
 __all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin", "register_components"]
@@ -68,6 +69,7 @@ class NDAMoCoMixin:
             )
         self.nda_encoder = nda_encoder
         self.num_nda_views = num_nda_views
+        self.nda_generator = RankGenerator()  # the global RNG in one process, seed + rank under DDP
 
     @torch.no_grad()
     def _momentum_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -79,7 +81,8 @@ class NDAMoCoMixin:
     @torch.no_grad()
     def make_nda_images(self, im_q: torch.Tensor, im_k: torch.Tensor) -> torch.Tensor:
         """(num_nda_views * B, C, H, W): view v is an NDA of the query (v even) or key (v odd) image."""
-        return nda_views(self.nda, [im_q, im_k], self.num_nda_views, named=f"model nda={self.nda_spec!r}")
+        generator = self.nda_generator(im_q.device)
+        return nda_views(self.nda, [im_q, im_k], self.num_nda_views, generator, named=f"model nda={self.nda_spec!r}")
 
     def _nda_features(self, im_q: torch.Tensor, im_k: torch.Tensor, extra_views: list[torch.Tensor]) -> torch.Tensor | None:
         """(B, M, D) normalised features of the NDA views, or None without NDA."""

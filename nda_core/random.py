@@ -244,3 +244,61 @@ def beta(
     if alpha < 1.0:
         log_ratio = log_ratio + _log_boost((2, batch), alpha, generator, device)
     return torch.sigmoid(log_ratio[0] - log_ratio[1])
+
+
+# -- one NDA stream per rank in distributed training ------------------------------------------------
+#: ``torch.Generator.manual_seed`` takes seeds modulo 2**64.
+SEED_MODULUS = 2**64
+
+
+def process_rank() -> int:
+    """This process's rank in ``torch.distributed``'s default group; 0 outside one."""
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def process_count() -> int:
+    """The number of ranks in ``torch.distributed``'s default group; 1 outside one."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank_generator(device: torch.device | str, seed: int | None = None) -> torch.Generator:
+    """A new generator on ``device`` seeded with ``seed + rank`` (see :class:`RankGenerator`).
+
+    ``seed`` defaults to ``torch.initial_seed()``: the seed the framework gave torch, which
+    mmengine (``randomness.seed``, ``diff_rank_seed=False``) and Lightning (``seed_everything``)
+    set to the same value on every rank.
+    """
+    base = torch.initial_seed() if seed is None else int(seed)
+    return torch.Generator(device=device).manual_seed((base + process_rank()) % SEED_MODULUS)
+
+
+class RankGenerator:
+    """The generator of an adapter's NDA draws: ``None`` (the global RNG) in one process, one stream per rank in DDP.
+
+    Frameworks seed every DDP rank alike, so draws from the global RNG would give two ranks the
+    same NDA parameters for the same input shapes. Called with the batch's device inside a process
+    group of two or more ranks, it returns a generator seeded with ``seed + rank``, made on first
+    use and kept (a new one when the device changes); outside one it returns None, so
+    single-process training keeps drawing from the global RNG (which traces with ``torch.compile``).
+
+    Example:
+        >>> RankGenerator()("cpu") is None  # no process group
+        True
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    def __call__(self, device: torch.device | str) -> torch.Generator | None:
+        if process_count() < 2:
+            return None
+        device = torch.device(device)
+        if self._generator is None or self._generator.device != device:
+            self._generator = rank_generator(device, self.seed)
+        return self._generator
+
+    def __getstate__(self) -> dict:
+        return {"seed": self.seed, "_generator": None}  # a spawned or copied model starts its own stream

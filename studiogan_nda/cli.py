@@ -2,7 +2,7 @@
 
 ::
 
-    python -m studiogan_nda [--studiogan-root PATH] [--cpu] <StudioGAN's own main.py flags>
+    python -m studiogan_nda [--studiogan-root PATH] [--cpu [--cpu-ranks N]] <StudioGAN's own main.py flags>
     python -m studiogan_nda data cifar10 --out DIR [--from PATH]
     python -m studiogan_nda anomaly ...          (same as python -m studiogan_nda.anomaly)
     python -m studiogan_nda configs              (the shipped NDA YAMLs)
@@ -11,6 +11,12 @@ The launcher runs StudioGAN's own ``src/main.py`` (unmodified, in this process, 
 ``-DDP``'s spawned workers start from it as they would from ``python3 src/main.py``) with the
 NDA keys, ``_base_`` composition and the NDA discriminator objective installed
 (:mod:`studiogan_nda.hooks`), after checking the config and the dataset folder.
+
+``--cpu -DDP`` runs StudioGAN's own ``-DDP`` (``torch.multiprocessing.spawn``, one process per
+device, ``DistributedDataParallel``) with ``--cpu-ranks`` CPU processes talking gloo: the launcher
+adds ``--backend gloo`` and, unless set, ``MASTER_ADDR=127.0.0.1`` and a free ``MASTER_PORT``
+(StudioGAN initialises its process group from ``env://``), and the logged workarounds
+``cuda-set-device-on-cpu`` and ``ddp-device-ids-on-cpu`` (:mod:`studiogan_nda.workarounds`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import logging
 import os
 import runpy
+import socket
 import sys
 import time
 from pathlib import Path
@@ -35,6 +42,9 @@ DOWNLOAD_NAMES = ("CIFAR10", "CIFAR100")
 #: Measured with StudioGAN's own WORKER on 2 CPU cores, batch 64 (see docs/studiogan.md).
 CPU_SECONDS_PER_D_UPDATE = {"DCGAN": 0.46, "BigGAN": 4.4}
 CPU_NUM_WORKERS = 1  # StudioGAN's train loader uses persistent workers, which need at least one
+CPU_DDP_RANKS = 2  # --cpu -DDP: CPU processes StudioGAN spawns (its one process per GPU)
+CPU_DDP_BACKEND = "gloo"  # the torch.distributed backend that runs on CPUs (StudioGAN's default is nccl)
+LOCAL_MASTER_ADDR = "127.0.0.1"
 #: Packages whose ValueError / TypeError is one of our input checks (shown as a usage error, no traceback).
 _CHECKING_PACKAGES = (Path(__file__).resolve().parent, Path(nda_core.__file__).resolve().parent)
 
@@ -88,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="smoke mode: StudioGAN's own training loop on the CPU (slow: minutes for a few hundred DCGAN steps), "
         "WANDB_MODE=disabled unless set, -metrics none and --num_workers 1 unless given (default: %(default)s)",
     )
+    parser.add_argument(
+        "--cpu-ranks",
+        type=int,
+        default=CPU_DDP_RANKS,
+        help="with --cpu -DDP: CPU processes (gloo ranks) StudioGAN spawns, one per 'GPU' (default: %(default)s)",
+    )
     parser.add_argument("--studiogan-help", action="store_true", help="show StudioGAN's own main.py help and exit (default: %(default)s)")
     return parser
 
@@ -105,6 +121,8 @@ def _studiogan_flags() -> argparse.ArgumentParser:
     parser.add_argument("--num_workers", type=int, default=None)
     parser.add_argument("-metrics", "--eval_metrics", nargs="+", default=None)
     parser.add_argument("--pre_resizer", default="wo_resize")
+    parser.add_argument("--backend", default=None)
+    parser.add_argument("-tn", "--total_nodes", default=1, type=int)
     return parser
 
 
@@ -154,7 +172,40 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
                 )
 
 
-def _check_run(args: list[str], cpu: bool) -> tuple[list[str], argparse.Namespace]:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOCAL_MASTER_ADDR, 0))
+        return sock.getsockname()[1]
+
+
+def _cpu_ddp(args: list[str], flags: argparse.Namespace, cpu_ranks: int) -> list[str]:
+    """``--cpu -DDP``: check the ranks and the backend, add ``--backend gloo`` and a local rendezvous."""
+    if isinstance(cpu_ranks, bool) or not isinstance(cpu_ranks, int) or cpu_ranks < 2:
+        raise UsageError(f"--cpu-ranks {cpu_ranks}: -DDP needs 2 or more ranks; drop -DDP to train in one process.")
+    if flags.backend not in (None, CPU_DDP_BACKEND):
+        raise UsageError(f"--backend {flags.backend} needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend {CPU_DDP_BACKEND}.")
+    if flags.total_nodes != 1:
+        raise UsageError(
+            f"-tn {flags.total_nodes}: --cpu -DDP runs all {cpu_ranks} ranks on this machine; several nodes need GPUs "
+            f"(see the multi-node section of docs/studiogan.md)."
+        )
+    if flags.backend is None:
+        args = [*args, "--backend", CPU_DDP_BACKEND]
+    set_now = []
+    if "MASTER_ADDR" not in os.environ:
+        os.environ["MASTER_ADDR"] = LOCAL_MASTER_ADDR
+        set_now.append(f"MASTER_ADDR={LOCAL_MASTER_ADDR}")
+    if "MASTER_PORT" not in os.environ:
+        os.environ["MASTER_PORT"] = str(_free_port())
+        set_now.append(f"MASTER_PORT={os.environ['MASTER_PORT']}")
+    logger.info(
+        f"studiogan_nda --cpu -DDP: StudioGAN spawns {cpu_ranks} CPU ranks (--cpu-ranks) talking {CPU_DDP_BACKEND}; "
+        + (f"set {' '.join(set_now)} (unset before)." if set_now else "MASTER_ADDR and MASTER_PORT as you set them.")
+    )
+    return args
+
+
+def _check_run(args: list[str], cpu: bool, cpu_ranks: int = CPU_DDP_RANKS) -> tuple[list[str], argparse.Namespace]:
     """Check StudioGAN's arguments before StudioGAN runs; return them with the CPU-mode defaults added."""
     from studiogan_nda.settings import check_nda_settings, read_yaml
 
@@ -174,7 +225,7 @@ def _check_run(args: list[str], cpu: bool) -> tuple[list[str], argparse.Namespac
         )
     if cpu:
         if flags.distributed_data_parallel:
-            raise UsageError("--cpu runs on one CPU process; -DDP needs several GPUs: drop one of the two.")
+            args = _cpu_ddp(args, flags, cpu_ranks)
         if flags.mixed_precision:
             logger.warning("studiogan_nda: -mpc (CUDA mixed precision) does nothing on the CPU; StudioGAN's autocast is disabled there.")
         if flags.eval_metrics is None:
@@ -193,15 +244,18 @@ def _cpu_banner() -> str:
     )
 
 
-def run_studiogan(root: str | None, args: list[str], cpu: bool = False) -> int:
-    """Run StudioGAN's ``src/main.py`` with ``args`` and the NDA hooks installed (in this process)."""
+def run_studiogan(root: str | None, args: list[str], cpu: bool = False, cpu_ranks: int = CPU_DDP_RANKS) -> int:
+    """Run StudioGAN's ``src/main.py`` with ``args`` and the NDA hooks installed (in this process).
+
+    With ``cpu`` and StudioGAN's ``-DDP``, StudioGAN spawns ``cpu_ranks`` CPU processes (gloo).
+    """
     from studiogan_nda import checkout, hooks, workarounds
 
-    args, _ = _check_run(args, cpu)
+    args, flags = _check_run(args, cpu, cpu_ranks)
     src = checkout.add_to_path(root)
     if cpu:
         print(_cpu_banner(), file=sys.stderr, flush=True)
-    workarounds.apply(cpu=cpu)
+    workarounds.apply(cpu=cpu, cpu_ranks=cpu_ranks if cpu and flags.distributed_data_parallel else 1)
     hooks.install()
     main_py = src / "main.py"
     saved_argv = sys.argv
@@ -317,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
         if not studiogan_args:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
-        return run_studiogan(options.studiogan_root, studiogan_args, cpu=options.cpu)
+        if options.cpu_ranks != CPU_DDP_RANKS and not options.cpu:
+            raise UsageError(f"--cpu-ranks {options.cpu_ranks} applies to --cpu -DDP only; on GPUs StudioGAN spawns one rank per GPU.")
+        return run_studiogan(options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks)
     except (UsageError, ValueError, TypeError) as error:
         if not isinstance(error, UsageError) and not _raised_by_studiogan_nda(error):
             raise

@@ -26,6 +26,18 @@ CPU smoke mode (``--cpu`` only):
   ``torch.cuda.is_available()`` answers False (so DataLoader pins no memory).
 * ``cuda-tensors-on-cpu``: StudioGAN puts every module and tensor on device ``local_rank``
   (``.to(0)``, ``device=0``, ``.cuda()``); a torch function mode maps CUDA devices to the CPU.
+
+CPU smoke mode with ``-DDP`` (``--cpu -DDP``, N = ``--cpu-ranks``): ``cuda-device-queries-on-cpu``
+answers N devices, so StudioGAN spawns N ranks (gloo), and in every rank:
+
+* ``cuda-set-device-on-cpu``: ``loader.load_worker`` calls ``torch.cuda.set_device(local_rank)``,
+  which has no CPU counterpart; it does nothing.
+* ``ddp-device-ids-on-cpu``: StudioGAN wraps G and D in ``DistributedDataParallel(module,
+  device_ids=[local_rank])``; torch refuses ``device_ids`` for CPU modules, so StudioGAN's
+  ``models.model.DDP`` leaves them out for modules on the CPU.
+
+The workarounds applied in the launcher process are applied again in ``-DDP``'s spawned ranks
+(:func:`applied_for_spawn`, carried by :mod:`studiogan_nda.hooks`).
 """
 
 from __future__ import annotations
@@ -44,7 +56,10 @@ from torch.overrides import TorchFunctionMode
 from nda_core.workarounds import Patch, Workaround, apply_workarounds, numpy_safe_globals, patch, patched
 from nda_core.workarounds import applied as applied_names
 
-__all__ = ["CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "apply", "applied_for_spawn"]
+__all__ = [
+    "CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "cpu_ddp_workarounds", "apply",
+    "applied_for_spawn",
+]
 
 logger = logging.getLogger("studiogan_nda")
 _TORCH_WEIGHTS_ONLY_DEFAULT = (2, 6)
@@ -179,13 +194,44 @@ def _enter_cpu_mode() -> None:
         _cpu_mode.append(mode)
 
 
-def _answer_device_queries() -> None:
-    torch.cuda.device_count = lambda: 1  # type: ignore[assignment]
+def _answer_device_queries(devices: int = 1) -> None:
+    torch.cuda.device_count = lambda: devices  # type: ignore[assignment]
     torch.cuda.current_device = lambda: 0  # type: ignore[assignment]
     # torch.cuda.is_available() consults device_count() when PYTORCH_NVML_BASED_CUDA_CHECK=1 (which
     # importing Lightning sets for child processes too); on the CPU it must stay False, or DataLoader
     # pins memory on a CUDA device that does not exist.
     torch.cuda.is_available = lambda: False  # type: ignore[assignment]
+
+
+def _ignore_set_device() -> None:
+    torch.cuda.set_device = lambda device: None  # type: ignore[assignment]
+
+
+def _studiogan_ddp_takes_device_ids() -> bool:
+    try:
+        import models.model as model  # StudioGAN's
+    except ImportError:
+        return False
+    return hasattr(model, "DDP") and not getattr(model.DDP, _MARKER, False)
+
+
+def _cpu_ddp_without_device_ids() -> None:
+    import models.model as model  # StudioGAN's
+
+    original = model.DDP
+    if getattr(original, _MARKER, False):
+        return
+
+    @wraps(original)
+    def distributed_data_parallel(module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+        on_cpu = all(p.device.type == "cpu" for p in module.parameters())
+        if on_cpu:
+            kwargs.pop("device_ids", None)
+            kwargs.pop("output_device", None)
+        return original(module, *args, **kwargs)
+
+    setattr(distributed_data_parallel, _MARKER, True)
+    model.DDP = distributed_data_parallel
 
 
 def _disable_wandb() -> None:
@@ -218,8 +264,8 @@ def upstream_workarounds() -> list[Workaround]:
     ]
 
 
-def cpu_workarounds() -> list[Workaround]:
-    """The CPU smoke mode's measures (``--cpu`` only)."""
+def cpu_workarounds(devices: int = 1) -> list[Workaround]:
+    """The CPU smoke mode's measures (``--cpu`` only); ``devices``: the device count main.py is told."""
     return [
         Workaround(
             "wandb-disabled-on-cpu",
@@ -229,10 +275,10 @@ def cpu_workarounds() -> list[Workaround]:
         ),
         Workaround(
             "cuda-device-queries-on-cpu",
-            "CPU smoke mode: main.py's torch.cuda.device_count()/current_device() answer one device, number 0; "
-            "torch.cuda.is_available() stays False.",
+            f"CPU smoke mode: main.py's torch.cuda.device_count()/current_device() answer {devices} device(s), "
+            f"the current one number 0; torch.cuda.is_available() stays False.",
             lambda: True,
-            _answer_device_queries,
+            lambda: _answer_device_queries(devices),
         ),
         Workaround(
             "cuda-tensors-on-cpu",
@@ -243,18 +289,44 @@ def cpu_workarounds() -> list[Workaround]:
     ]
 
 
-def apply(names: Iterable[str] | None = None, cpu: bool = False, log: logging.Logger | None = None) -> list[str]:
-    """Apply the needed upstream workarounds (only ``names`` when given) and, with ``cpu``, the CPU ones."""
-    chosen = upstream_workarounds()
+def cpu_ddp_workarounds() -> list[Workaround]:
+    """The CPU smoke mode's measures for ``-DDP`` (``--cpu -DDP``, in the launcher and in every rank)."""
+    return [
+        Workaround(
+            "cuda-set-device-on-cpu",
+            "CPU smoke mode with -DDP: StudioGAN's torch.cuda.set_device(local_rank) does nothing (no CUDA device).",
+            lambda: True,
+            _ignore_set_device,
+        ),
+        Workaround(
+            "ddp-device-ids-on-cpu",
+            "CPU smoke mode with -DDP: StudioGAN's DistributedDataParallel(module, device_ids=[local_rank]) leaves "
+            "device_ids out for CPU modules (torch refuses them there).",
+            _studiogan_ddp_takes_device_ids,
+            _cpu_ddp_without_device_ids,
+        ),
+    ]
+
+
+def apply(
+    names: Iterable[str] | None = None, cpu: bool = False, log: logging.Logger | None = None, cpu_ranks: int = 1
+) -> list[str]:
+    """Apply the needed upstream workarounds and, with ``cpu``, the CPU ones (``cpu_ranks`` > 1: ``-DDP``'s too).
+
+    With ``names`` (a spawned ``-DDP`` rank re-applying its launcher's list), only those of any kind.
+    """
     if names is not None:
         wanted = set(names)
-        chosen = [w for w in chosen if w.name in wanted]
-    if cpu:
-        chosen = cpu_workarounds() + chosen
+        every = cpu_workarounds(cpu_ranks) + cpu_ddp_workarounds() + upstream_workarounds()
+        chosen = [w for w in every if w.name in wanted]
+    else:
+        chosen = upstream_workarounds()
+        if cpu:
+            chosen = cpu_workarounds(cpu_ranks) + (cpu_ddp_workarounds() if cpu_ranks > 1 else []) + chosen
     return [w.name for w in apply_workarounds(chosen, log or logger)]
 
 
 def applied_for_spawn() -> list[str]:
-    """Upstream workarounds applied in this process, to re-apply in ``-DDP`` worker processes."""
-    upstream = {w.name for w in upstream_workarounds()}
-    return [name for name in applied_names() if name in upstream]
+    """Workarounds applied in this process, to re-apply in ``-DDP``'s spawned rank processes."""
+    known = {w.name for w in upstream_workarounds() + cpu_workarounds() + cpu_ddp_workarounds()}
+    return [name for name in applied_names() if name in known]

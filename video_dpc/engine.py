@@ -67,6 +67,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {key[len(prefix) :]: value for key, value in checkpoint["state_dict"].items() if key.startswith(prefix)}
 
 
+#: Upper bound of the seed a resumed DDP rank other than 0 draws from rank 0's restored NDA stream.
+FORK_SEED_BOUND = 2**62
+
+
 class DPCPretraining(pl.LightningModule):
     """DPC (``nda=None``) or NDA-DPC pre-training.
 
@@ -93,13 +97,16 @@ class DPCPretraining(pl.LightningModule):
 
     @property
     def generator(self) -> torch.Generator:
-        """The NDA draws' generator, on the model's device (seed + rank, restored on resume)."""
+        """The NDA draws' generator, on the model's device (seed + rank; on resume rank 0's saved stream, forked per rank)."""
         if self._generator is None or self._generator.device != self.device:
             self._generator = torch.Generator(device=self.device)
             self._generator.manual_seed(self.seed * 1009 + self.global_rank)
             if self._generator_state is not None:
                 self._generator.set_state(self._generator_state)
                 self._generator_state = None
+                if self.global_rank:  # the checkpoint holds rank 0's stream: every other rank forks its own from it
+                    fork = torch.randint(0, FORK_SEED_BOUND, (1,), generator=self._generator, device=self.device)
+                    self._generator.manual_seed(int(fork) + self.global_rank)
         return self._generator
 
     def forward(self, blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

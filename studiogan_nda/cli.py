@@ -56,10 +56,10 @@ class UsageError(ValueError):
 
 
 def configs_dir() -> Path:
-    """Folder of the shipped StudioGAN YAMLs (``plugins/studiogan/configs``)."""
-    import plugins
+    """Folder of the shipped StudioGAN YAMLs (``plugins/studiogan/configs``; ``nda_core/_configs/...`` in a wheel)."""
+    from nda_core.configs import configs_root
 
-    return Path(plugins.__file__).resolve().parent / "studiogan" / "configs"
+    return configs_root() / "studiogan" / "configs"
 
 
 def _prog(sub: str = "") -> str:

@@ -133,12 +133,59 @@ def test_nda_bench_help_works_from_an_installed_wheel(wheel_site, tmp_path):
     assert sysconfig.get_paths()["purelib"] not in first
 
 
-def test_the_wheel_ships_every_plugin_config(wheel_site):
-    """Configs users pass to mim, StudioGAN and video_dpc are in a non-editable install too."""
-    shipped = {p.relative_to(wheel_site).as_posix() for p in (wheel_site / "plugins").rglob("*") if p.is_file()}
+def test_the_wheel_ships_every_plugin_config_under_its_own_namespace(wheel_site):
+    """No top-level `plugins` package lands in site-packages; every config of plugins/ is package data of
+    nda_core (nda_core/_configs), byte for byte, so `nda configs` can hand it to users of a wheel."""
+    (dist_info,) = wheel_site.glob("nda_plugins-*.dist-info")
+    top_level = set((dist_info / "top_level.txt").read_text().split())
+    assert not (wheel_site / "plugins").exists() and "plugins" not in top_level, sorted(top_level)
+    packaged = wheel_site / "nda_core" / "_configs"
+    shipped = {p.relative_to(packaged).as_posix() for p in packaged.rglob("*") if p.is_file()}
     wanted = {
-        p.relative_to(ROOT).as_posix()
+        p.relative_to(ROOT / "plugins").as_posix()
         for p in (ROOT / "plugins").rglob("*")
         if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".txt") and "__pycache__" not in p.parts
     }
-    assert len(wanted) > 50 and wanted <= shipped, sorted(wanted - shipped)[:10]
+    assert len(wanted) > 100 and wanted == shipped, (sorted(wanted - shipped)[:10], sorted(shipped - wanted)[:10])
+    assert all((packaged / name).read_bytes() == (ROOT / "plugins" / name).read_bytes() for name in wanted)
+
+
+def _run_from_wheel(wheel_site: Path, cwd: Path, code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(wheel_site)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_nda_configs_from_a_wheel_lists_and_copies_a_loadable_config(wheel_site, tmp_path):
+    """`nda configs` reaches the host through the wheel's own entry-point metadata, reads the packaged
+    configs, and a copied mmselfsup leaf config loads with mmengine from DEST (its _base_ resolves)."""
+    from mmengine import Config
+
+    leaf = "mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+    dest = tmp_path / "my-configs"
+    code = (
+        "import sys, nda_core.cli, nda_core.configs; "
+        "print(nda_core.configs.configs_root()); "
+        "assert nda_core.cli.main(['configs', 'list', 'mmselfsup/cpu/']) == 0; "
+        f"sys.exit(nda_core.cli.main(['configs', 'copy', {leaf!r}, {str(dest)!r}]))"
+    )
+    result = _run_from_wheel(wheel_site, tmp_path, code)
+    assert result.returncode == 0, result.stderr
+    root, *listed = result.stdout.splitlines()
+    assert Path(root) == wheel_site / "nda_core" / "_configs"
+    assert leaf in listed and all(name.startswith("mmselfsup/cpu/") for name in listed[:-1])
+    config = Config.fromfile(str(dest / leaf), import_custom_modules=False)
+    assert config.model.nda == {"type": "jigsaw", "k": 2}
+    assert Path(config.train_dataloader.dataset.ann_file).resolve() == dest / "mmselfsup" / "data" / "cifar10_train_500.txt"
+
+    # A second copy over a file the user changed is refused, and the file is kept.
+    runtime = dest / "mmselfsup" / "_base_" / "default_runtime.py"
+    runtime.write_text("# edited by the user\n")
+    again = _run_from_wheel(wheel_site, tmp_path, f"import sys, nda_core.configs; sys.exit(nda_core.configs.main(['copy', {leaf!r}, {str(dest)!r}]))")
+    assert again.returncode == 2 and str(runtime) in again.stderr and "error:" in again.stderr
+    assert runtime.read_text() == "# edited by the user\n"
+
+
+def test_studiogan_finds_its_configs_in_a_wheel(wheel_site, tmp_path):
+    result = _run_from_wheel(wheel_site, tmp_path, "import studiogan_nda.cli as c; print(c.configs_dir())")
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == wheel_site / "nda_core" / "_configs" / "studiogan" / "configs"

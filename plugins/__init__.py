@@ -1,1 +1,0 @@
-"""Ready-made framework config files (mmselfsup configs, StudioGAN YAML, DPC configs)."""

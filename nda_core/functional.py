@@ -269,6 +269,9 @@ def stitch(
         vertical: (B,) bool; False: left | right halves, True: top / bottom halves.
         own_first: (B,) bool; True keeps the sample's left (top) half.
         source: batch the partner halves come from.
+
+    Every output pixel is a pixel of ``x`` or of ``source[partner]``, copied unchanged: for an even
+    W and partners from ``x`` itself, as one gather of half rows (one read and one write of the data).
     """
     check_batch(x)
     if (source is None or source is x) and x.shape[-1] % _HALVES == 0:

@@ -16,8 +16,8 @@ import nda_core
 from nda_core import functional as F
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.uint8]
-#: images and clips; even widths take stitch's half-row gather, odd ones its masked blend
-SHAPES = [(6, 3, 8, 10), (5, 1, 7, 9), (4, 2, 3, 6, 8), (3, 3, 2, 5, 7), (16, 3, 32, 32)]
+#: images and clips; even widths take stitch's half-row gather (odd heights too), odd ones its masked blend
+SHAPES = [(6, 3, 8, 10), (4, 3, 9, 12), (5, 1, 7, 9), (4, 2, 3, 6, 8), (3, 3, 2, 5, 7), (16, 3, 32, 32)]
 DRAWS = 6
 
 

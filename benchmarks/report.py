@@ -100,9 +100,11 @@ def verdict(paired: dict[str, Any], higher_is_predicted: bool = True) -> str:
 
 
 def render_rule(results: "Results", argument: str) -> str:
+    import textwrap
+
     from nda_core.benchmark import STEP_TARGET
 
-    return (
+    return textwrap.fill(
         "How the verdicts are made (one rule for every table, applied by `benchmarks/report.py`): a "
         "comparison over seeds uses the per-seed differences NDA - plain (same seed, data, initial weights "
         "and budget). It is **seen** when their mean lies in the paper's direction and the two-sided paired "
@@ -111,7 +113,7 @@ def render_rule(results: "Results", argument: str) -> str:
         "paper's direction. The Wilcoxon signed-rank p (`scipy.stats.wilcoxon`, exact) is shown beside it; with "
         "few seeds it cannot become small. A step time is **met** when the median over timing rounds of "
         f"(NDA step / floor), both timed back to back in each round, is at most {STEP_TARGET}; the "
-        "interquartile range of the per-round ratios is shown with it."
+        "interquartile range of the per-round ratios is shown with it.", width=100, break_on_hyphens=False,
     )
 
 
@@ -298,8 +300,8 @@ MOCO_METRICS = ("knn_top1", "relative_jigsaw_distance", "cos_dist_x_jigsaw_mean"
 
 
 def lightly_name(results: Results) -> str:
-    """The lightly evidence artifact: the re-run's ``lightly_evidence.json``, else the converted older run."""
-    return "lightly_evidence" if results.has("lightly_evidence") else "lightly_results"
+    """The lightly evidence artifact (``benchmarks/lightly_evidence.py``)."""
+    return "lightly_results"
 
 
 def render_lightly(results: Results, argument: str) -> str:
@@ -310,20 +312,21 @@ def render_moco(results: Results, argument: str) -> str:
     return render_evidence(results, argument, f"mmselfsup MoCo-v2 vs NDA-MoCo-v2 ({argument})", MOCO_METRICS)
 
 
-# ------------------------------------------------------------------ DPC (dpc_evidence.py, older schema + paired)
+# ------------------------------------------------------------------ DPC (dpc_evidence.py, nda-evidence/1)
 
-DPC_PAIRS = (("DPC - random init", "DPC", "random init"), ("NDA-DPC - DPC", "NDA-DPC", "DPC"))
-DPC_METRICS = (("linear_top1", "linear-probe top-1 (%)"), ("knn_top1", "kNN top-1 (%), k = 20"))
+DPC_METRICS = (("linear_top1", "linear-probe top-1 (%)"), ("knn_top1", "kNN top-1 (%)"))
+DPC_METHODS = ("random init", "DPC", "NDA-DPC")
 
 
 def dpc_comparisons(data: dict[str, Any]) -> list[Comparison]:
-    if "paired" not in data:
-        raise ReportError("the DPC artifact has no paired statistics; run python -m benchmarks.report --legacy")
+    """DPC against its random initialisation, then NDA-DPC against DPC, per metric."""
+    evidence_methods(data)
+    steps = data["settings"]["steps"]
     found = []
-    for pair, nda, plain in DPC_PAIRS:
+    for block, nda, plain in (("paired_dpc_minus_random", "DPC", "random init"), ("paired", "NDA-DPC", "DPC")):
         for key, label in DPC_METRICS:
-            found.append(Comparison(f"DPC on moving-MNIST, {data['steps']} steps", f"{label}: {pair}",
-                                    data[key][plain], data[key][nda], data["paired"][pair][key], 2, True, plain, nda))
+            found.append(Comparison(f"DPC on moving-MNIST, {steps} steps", f"{label}: {nda} - {plain}",
+                                    data["summary"][plain][key], data["summary"][nda][key], data[block][key], 2, True, plain, nda))
     return found
 
 
@@ -333,18 +336,23 @@ def render_dpc(results: Results, argument: str) -> str:
     for seed in data["seeds"]:
         row = [str(seed)]
         for key, _ in DPC_METRICS:
-            for method in ("random init", "DPC", "NDA-DPC"):
-                run = next(r for r in data["results"] if r["seed"] == seed and r["method"] == method)
+            for method in DPC_METHODS:
+                run = next(r for r in data["runs"] if r["seed"] == seed and r["method"] == method)
                 row.append(fmt(run[key], 2))
         rows.append(row)
-    header = ["seed"] + [f"{label.split(' (')[0]}: {method}" for _, label in DPC_METRICS for method in ("random init", "DPC", "NDA-DPC")]
-    lines = [f"Artifact: `{RESULTS.as_posix()}/{argument}.json` ({data['steps']} pre-training steps, seeds "
-             f"{', '.join(map(str, data['seeds']))}; N = {data['results'][0]['test_videos']} test videos), made by", "",
-             f"    {data['command']}", "", table(header, rows), ""]
-    for pair, nda, plain in DPC_PAIRS:
-        comparisons = [c for c in dpc_comparisons(data) if c.measure.endswith(pair)]
-        lines += [comparison_table(comparisons), ""]
-    return "\n".join(lines).rstrip()
+    header = ["seed"] + [f"{label.split(' (')[0]}: {method}" for _, label in DPC_METRICS for method in DPC_METHODS]
+    test_videos = data["runs"][0].get("test_videos")
+    lines = [f"Artifact: `{RESULTS.as_posix()}/{argument}.json` ({data['settings']['steps']} pre-training steps, seeds "
+             f"{', '.join(map(str, data['seeds']))}; N = {test_videos} test videos), made by", "",
+             f"    {data['command']}", ""]
+    machine = machine_line(data)
+    if machine:
+        lines += [f"Machine: {machine}.", ""]
+    lines += [table(header, rows), ""]
+    comparisons = dpc_comparisons(data)
+    half = len(DPC_METRICS)
+    lines += [comparison_table(comparisons[:half]), "", comparison_table(comparisons[half:])]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ StudioGAN anomaly AUROC
@@ -628,25 +636,40 @@ def legacy(root: Path) -> None:
     for steps in (300, 600):
         path = folder / f"dpc_evidence_{steps}.json"
         data = json.loads(path.read_text())
-        out = str(Path(data["runs"][0]["work_dir"]).parent) if Path(data["runs"][0]["work_dir"]).is_absolute() else None
-        for run_ in data["runs"]:
-            if out:
-                run_["work_dir"] = _relative_to(run_["work_dir"], out)
-        data["plots"] = [f"dpc_evidence_{steps}_accuracy.png", f"dpc_evidence_{steps}_pretraining.png"]
-        folder_name = "dpc_evidence" if steps == 300 else "dpc_evidence_600"
-        data["command"] = (f"python benchmarks/dpc_evidence.py --seeds {' '.join(map(str, data['seeds']))} --steps {steps} "
-                           f"--probe-train 1000 --out work_dirs/{folder_name}")
-        data["paths"] = "work_dir is relative to the --out folder; plots are the copies in docs/results"
-        data["paired"] = {}
-        for pair, nda, plain in DPC_PAIRS:
-            data["paired"][pair] = {}
-            for key, _ in DPC_METRICS:
-                value = {m: [next(r[key] for r in data["results"] if r["seed"] == s and r["method"] == m) for s in data["seeds"]]
-                         for m in (nda, plain)}
-                data["paired"][pair][key] = paired_statistics(value[nda], value[plain], data["seeds"])
-        data["statistics_note"] = ("paired statistics added by `python -m benchmarks.report --legacy` with scipy.stats "
-                                   "from the per-seed values recorded by the run")
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        if data.get("schema") == EVIDENCE_SCHEMA:
+            continue
+        out = Path(data["runs"][0]["work_dir"]).parent
+        folder_name = out.name
+        pretrain = {(r["method"], r["seed"]): r for r in data["runs"]}
+        records = []
+        for result in data["results"]:
+            record = dict(result)
+            run_ = pretrain.get((result["method"], result["seed"]))
+            if run_ is not None:
+                record["work_dir"] = Path(run_["work_dir"]).name
+                record["pretrain_seconds"] = run_.get("seconds")
+            records.append(record)
+        seeds = data["seeds"]
+
+        def dpc_values(method: str, key: str) -> list[float]:
+            return [next(r[key] for r in records if r["method"] == method and r["seed"] == s) for s in seeds]
+
+        metrics = [key for key, _ in DPC_METRICS]
+        converted = {
+            "schema": EVIDENCE_SCHEMA, "script": "benchmarks/dpc_evidence.py",
+            "command": f"python benchmarks/dpc_evidence.py --seeds {' '.join(map(str, seeds))} --steps {steps} --probe-train 1000 --out work_dirs/{folder_name}",
+            "settings": {"seeds": seeds, "steps": steps, "nda": data["nda"], "overrides": data["overrides"],
+                         "out": f"work_dirs/{folder_name}", "methods": {"plain": "DPC", "nda": "NDA-DPC", "baseline": "random init"}},
+            "converted": "from the run's earlier JSON by `python -m benchmarks.report --legacy`: paths made relative, "
+                         "summary and paired statistics computed with scipy.stats from the recorded per-seed values",
+            "seeds": seeds, "runs": records,
+            "summary": {m: {k: spread(dpc_values(m, k)) for k in metrics} for m in ("random init", "DPC", "NDA-DPC")},
+            "paired": {k: paired_statistics(dpc_values("NDA-DPC", k), dpc_values("DPC", k), seeds) for k in metrics},
+            "paired_dpc_minus_random": {k: paired_statistics(dpc_values("DPC", k), dpc_values("random init", k), seeds) for k in metrics},
+            "pretrain_wall_seconds": data["pretrain_wall_seconds"], "wall_seconds": data["total_wall_seconds"],
+            "plots": [f"dpc_evidence_{steps}_accuracy.png", f"dpc_evidence_{steps}_pretraining.png"],
+        }
+        path.write_text(json.dumps(converted, indent=1) + "\n")
 
     path = folder / "lightly_results.json"
     if path.is_file():

@@ -151,12 +151,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     print(f"StudioGAN D step ({Path(args.config).name}, batch {args.batch_size}, {updates} D update(s) per step, "
           f"{args.device}, {args.threads} thread(s), NDA {objective.settings.spec}): plain {stats['plain_ms_median']:.1f} ms, "
           f"NDA {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
-    settings = {key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root")}
+    settings = {key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root", "argv")}
     settings.update(config=Path(args.config).resolve().relative_to(ROOT).as_posix() if Path(args.config).resolve().is_relative_to(ROOT) else Path(args.config).name,
                     d_updates_per_step=updates, nda=str(objective.settings.spec), studiogan_root="$STUDIOGAN_ROOT (StudioGAN 947b35e from ../shared/vendor)")
-    argv = [a for a in (args.argv or [])]
+    # $SG: the extracted StudioGAN checkout (docs/results.md says how to make it)
+    command = "STUDIOGAN_ROOT=$SG " + command_line("python benchmarks/studiogan_step.py", args.argv)
     write_step_record(
-        args.json, "studiogan", command_line("python benchmarks/studiogan_step.py", argv), settings, args.machine, times,
+        args.json, "studiogan", command, settings, args.machine, times,
         f"plain D step + {updates} x one D forward and backward over a batch of the same size", stats,
     )
     print_step_verdict(stats, args.json)

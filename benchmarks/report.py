@@ -269,6 +269,8 @@ def per_seed_table(data: dict[str, Any], metrics: Sequence[str]) -> str:
 def machine_line(data: dict[str, Any]) -> str:
     machine = data.get("machine") or {}
     parts = []
+    if "torch_threads" not in machine and data.get("threads"):
+        parts.append(f"{data['threads']} torch thread(s) per process")
     if "torch_threads" in machine:
         parts.append(f"{machine['torch_threads']} torch thread(s) per process")
     if "cpu_count" in machine:
@@ -400,18 +402,31 @@ def _scaled(s: dict[str, Any], scale: float) -> dict[str, Any]:
             **({"values": [v * scale for v in s["values"]]} if "values" in s else {})}
 
 
+def _demo_paired(block: dict[str, Any]) -> dict[str, Any]:
+    """nda_demo's per-measure statistics (``nda_demo.paired.paired_statistics``) in the keys of the
+    evidence scripts' ``paired`` block."""
+    difference = block["difference"]
+    return {"differences": difference["values"], "mean": difference["mean"], "std": difference["std"] or 0.0,
+            "n": difference["seeds"], "nda_higher": difference["nda_higher"],
+            "t_test_p": block["paired_t_test"]["pvalue"], "wilcoxon_p": block["wilcoxon"]["pvalue"]}
+
+
+def _demo_spread(block: dict[str, Any]) -> dict[str, Any]:
+    return {"values": block["values"], "mean": block["mean"], "std": block["std"] or 0.0}
+
+
 def numerosity_comparisons(data: dict[str, Any], experiment: str) -> list[Comparison]:
-    """Comparisons of a merged ``nda demo`` JSON: its per-seed runs and its ``paired`` statistics."""
-    if "paired" not in data:
-        raise ReportError("the numerosity artifact has no 'paired' statistics; merge it with nda_demo's merge, which computes them")
-    runs = sorted(data["runs"], key=lambda r: r["seed"])
+    """Comparisons of a merged ``nda demo`` JSON, from the ``statistics`` block its merge computed."""
+    if "statistics" not in data:
+        raise ReportError("the numerosity artifact has no 'statistics' block; write it with `nda demo` or `nda demo merge`")
     found = []
     for key, (label, digits, scale, higher) in NUMEROSITY_METRICS.items():
-        if higher is None or key not in data["paired"] or data["paired"][key] is None:
+        block = data["statistics"].get(key)
+        if higher is None or block is None:
             continue
-        values = {nda: [r[key] for r in runs if r["nda"] == nda] for nda in (False, True)}
-        found.append(Comparison(experiment, label, _scaled(spread(values[False]), scale), _scaled(spread(values[True]), scale),
-                                _scaled(data["paired"][key], scale), digits, higher))
+        found.append(Comparison(experiment, label, _scaled(_demo_spread(block["plain"]), scale),
+                                _scaled(_demo_spread(block["NDA"]), scale), _scaled(_demo_paired(block), scale),
+                                digits, higher))
     return found
 
 

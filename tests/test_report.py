@@ -112,3 +112,30 @@ def test_the_step_statistic_is_the_median_of_per_round_ratios():
     assert step_statistics([1.1], [1.0], [1.0])["verdict"] == ("met" if 1.1 <= STEP_TARGET else "missed") == "missed"
     with pytest.raises(ValueError, match="one time per round"):
         step_statistics([1.0, 2.0], [1.0], [1.0])
+
+
+def test_the_numerosity_renderer_reads_nda_demo_statistics_with_plain_and_nda_in_their_columns(tmp_path):
+    # the layout `nda demo` / `nda demo merge` write (nda_demo.paired.paired_statistics per measure)
+    def block(plain: list[float], nda: list[float], p: float) -> dict:
+        differences = [n - q for n, q in zip(nda, plain)]
+        return {"plain": report.spread(plain), "NDA": report.spread(nda),
+                "difference": {"values": differences, "mean": sum(differences) / 2, "std": 0.01,
+                               "nda_higher": sum(d > 0 for d in differences), "seeds": 2},
+                "paired_t_test": {"pvalue": p}, "wilcoxon": {"pvalue": 0.5}}
+
+    runs = [{"seed": s, "nda": nda, "fraction_target": f, "mean_count": c, "auroc_heldout": a, "auroc_negatives": a}
+            for s, nda, f, c, a in ((0, False, 0.20, 6.5, 0.51), (0, True, 0.30, 6.1, 1.0),
+                                    (1, False, 0.22, 6.6, 0.49), (1, True, 0.25, 6.2, 1.0))]
+    data = {"command": "python -m nda_demo --seeds 0 1 --out OUT", "threads": 2, "seeds": [0, 1], "runs": runs,
+            "config": {"target": 6, "negatives": [4, 5, 7, 8], "heldout": [3, 9], "steps": 1000, "eval_samples": 2000},
+            "statistics": {"fraction_target": block([0.20, 0.22], [0.30, 0.25], 0.2),
+                           "auroc_heldout": block([0.51, 0.49], [1.0, 1.0], 0.01),
+                           "auroc_negatives": block([0.51, 0.49], [1.0, 1.0], 0.01)}}
+    (tmp_path / report.RESULTS).mkdir(parents=True)
+    (tmp_path / report.RESULTS / "numerosity_default.json").write_text(json.dumps(data))
+    lines = report.render(report.Results(tmp_path), "numerosity:numerosity_default").splitlines()
+    assert "| 0 | 20.0 | 30.0 | 6.50 | 6.10 | 0.510 | 1.000 |" in lines  # share in %, plain before NDA
+    share = next(line for line in lines if line.startswith("| share of samples"))
+    assert "| 21.0 +- 1.4 | 27.5 +- 3.5 | +10.0, +3.0 | 2/2 | 0.200 |" in share and share.endswith("**suggestive** |")
+    auroc = next(line for line in lines if line.startswith("| D AUROC target vs never-seen"))
+    assert "| 0.500 +- 0.014 | 1.000 +- 0.000 |" in auroc and auroc.endswith("**seen** |")

@@ -294,7 +294,29 @@ def render_evidence(results: Results, name: str, experiment: str, metrics: Seque
     if machine:
         lines += [f"Machine: {machine}.", ""]
     lines += [per_seed_table(data, metrics), "", comparison_table(evidence_comparisons(data, experiment, metrics))]
+    baseline = untrained_comparisons(data, experiment, metrics)
+    if baseline:
+        lines += ["", "The plain run against the same backbone before training (its seed's initial weights):", "",
+                  comparison_table(baseline)]
     return "\n".join(lines)
+
+
+#: Optional blocks of an evidence JSON: the plain method against its untrained initial weights.
+UNTRAINED_BLOCKS = {"paired_moco_minus_untrained": "untrained (initial weights)"}
+
+
+def untrained_comparisons(data: dict[str, Any], experiment: str, metrics: Sequence[str]) -> list[Comparison]:
+    plain, _ = evidence_methods(data)
+    found = []
+    for block, untrained in UNTRAINED_BLOCKS.items():
+        if block not in data or untrained not in data["summary"]:
+            continue
+        key = "knn_top1"  # training should raise it; no direction is predicted for the distances
+        if key in metrics and key in data[block]:
+            label, digits, _ = EVIDENCE_METRICS[key]
+            found.append(Comparison(experiment, f"{label}: trained - untrained", data["summary"][untrained][key],
+                                    data["summary"][plain][key], data[block][key], digits, True, "untrained", plain))
+    return found
 
 
 LIGHTLY_METRICS = ("knn_top1", "relative_jigsaw_distance", "cos_dist_x_jigsaw_mean")
@@ -487,7 +509,6 @@ def render_steps(results: Results, argument: str) -> str:
     for adapter in adapters:
         row = step_row(results, adapter)
         (rows.append(row) if row else absent.append(adapter))
-    floors = sorted({results.load(f"step_{a}")["floor"] for a in adapters if a not in absent})
     lines = [table(STEP_HEADER, rows)] if rows else []
     if absent:
         lines += ["", "Not rendered (no artifact yet): " + ", ".join(f"`{RESULTS.as_posix()}/step_{a}.json`" for a in absent) + "."]
@@ -495,7 +516,6 @@ def render_steps(results: Results, argument: str) -> str:
         lines += ["", "Floors: " + "; ".join(f"{STEP_ADAPTERS[a]}: {results.load(f'step_{a}')['floor']}" for a in adapters if a not in absent) + "."]
         lines += ["Times are medians over the rounds; the machine was shared with other jobs, so the load average "
                   "at the start and the end of each run is given beside it."]
-    del floors
     return "\n".join(lines)
 
 

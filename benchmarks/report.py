@@ -298,7 +298,13 @@ def render_evidence(results: Results, name: str, experiment: str, metrics: Seque
     if baseline:
         lines += ["", "The plain run against the same backbone before training (its seed's initial weights):", "",
                   comparison_table(baseline)]
-    return "\n".join(lines)
+    return "\n".join(lines + plot_lines(results, data))
+
+
+def plot_lines(results: Results, data: dict[str, Any]) -> list[str]:
+    """Markdown images of the plots the artifact names, which its script wrote beside it (paths relative to docs/)."""
+    plots = data.get("plots", [])
+    return ["", *(f"![{Path(name).stem}](results/{name})" for name in plots)] if plots else []
 
 
 #: Optional blocks of an evidence JSON: the plain method against its untrained initial weights.
@@ -376,7 +382,7 @@ def render_dpc(results: Results, argument: str) -> str:
     comparisons = dpc_comparisons(data)
     half = len(DPC_METRICS)
     lines += [comparison_table(comparisons[:half]), "", comparison_table(comparisons[half:])]
-    return "\n".join(lines)
+    return "\n".join(lines + plot_lines(results, data))
 
 
 # ------------------------------------------------------------------ StudioGAN anomaly AUROC
@@ -730,6 +736,7 @@ def legacy(root: Path) -> None:
                 "summary": {m: {k: spread(values(m, k)) for k in metrics} for m in (plain, nda)},
                 "paired": {k: paired_statistics(values(nda, k), values(plain, k), seeds) for k in metrics},
                 "wall_seconds": data.get("wall_seconds"),
+                "plots": ["lightly_cos_dist_x_vs_jigsaw.png", "lightly_knn_and_distance_per_seed.png", "lightly_training_logits.png"],
                 "paths": "log is relative to the run's --out folder",
                 "statistics_note": ("converted to nda-evidence/1 by `python -m benchmarks.report --legacy`: summary and paired "
                                     "statistics computed with scipy.stats from the per-seed values recorded by the run"),

@@ -12,9 +12,10 @@ by one rule for every comparison over seeds and one for every step time (:func:`
     python -m benchmarks.report --legacy   # artifacts written before the scripts recorded relative paths and
                                            # scipy statistics: rewrite their paths, add the paired statistics
 
-``--legacy`` works on the DPC evidence JSONs, ``lightly_results.json`` and StudioGAN's per-run
-``auroc.json`` files (``studiogan_nda.anomaly``), and gathers the latter into
-``studiogan_anomaly.json``; it leaves every recorded number as it is.
+``--legacy`` works on an older-layout ``lightly_results.json`` and StudioGAN's per-run ``auroc.json``
+files (``studiogan_nda.anomaly``), and gathers the latter into ``studiogan_anomaly.json``; it leaves
+every recorded number as it is. (The DPC evidence JSONs are converted by ``benchmarks/dpc_evidence.py
+--convert``.)
 """
 
 from __future__ import annotations
@@ -674,44 +675,6 @@ def legacy(root: Path) -> None:
     """Rewrite the paths of the artifacts written before the scripts recorded relative paths, add the
     paired statistics (from the recorded per-seed values, numbers unchanged) and gather StudioGAN's runs."""
     folder = root / RESULTS
-    for steps in (300, 600):
-        path = folder / f"dpc_evidence_{steps}.json"
-        data = json.loads(path.read_text())
-        if data.get("schema") == EVIDENCE_SCHEMA:
-            continue
-        out = Path(data["runs"][0]["work_dir"]).parent
-        folder_name = out.name
-        pretrain = {(r["method"], r["seed"]): r for r in data["runs"]}
-        records = []
-        for result in data["results"]:
-            record = dict(result)
-            run_ = pretrain.get((result["method"], result["seed"]))
-            if run_ is not None:
-                record["work_dir"] = Path(run_["work_dir"]).name
-                record["pretrain_seconds"] = run_.get("seconds")
-            records.append(record)
-        seeds = data["seeds"]
-
-        def dpc_values(method: str, key: str) -> list[float]:
-            return [next(r[key] for r in records if r["method"] == method and r["seed"] == s) for s in seeds]
-
-        metrics = [key for key, _ in DPC_METRICS]
-        converted = {
-            "schema": EVIDENCE_SCHEMA, "script": "benchmarks/dpc_evidence.py",
-            "command": f"python benchmarks/dpc_evidence.py --seeds {' '.join(map(str, seeds))} --steps {steps} --probe-train 1000 --out work_dirs/{folder_name}",
-            "settings": {"seeds": seeds, "steps": steps, "nda": data["nda"], "overrides": data["overrides"],
-                         "out": f"work_dirs/{folder_name}", "methods": {"plain": "DPC", "nda": "NDA-DPC", "baseline": "random init"}},
-            "converted": "from the run's earlier JSON by `python -m benchmarks.report --legacy`: paths made relative, "
-                         "summary and paired statistics computed with scipy.stats from the recorded per-seed values",
-            "seeds": seeds, "runs": records,
-            "summary": {m: {k: spread(dpc_values(m, k)) for k in metrics} for m in ("random init", "DPC", "NDA-DPC")},
-            "paired": {k: paired_statistics(dpc_values("NDA-DPC", k), dpc_values("DPC", k), seeds) for k in metrics},
-            "paired_dpc_minus_random": {k: paired_statistics(dpc_values("DPC", k), dpc_values("random init", k), seeds) for k in metrics},
-            "pretrain_wall_seconds": data["pretrain_wall_seconds"], "wall_seconds": data["total_wall_seconds"],
-            "plots": [f"dpc_evidence_{steps}_accuracy.png", f"dpc_evidence_{steps}_pretraining.png"],
-        }
-        path.write_text(json.dumps(converted, indent=1) + "\n")
-
     path = folder / "lightly_results.json"
     if path.is_file():
         data = json.loads(path.read_text())

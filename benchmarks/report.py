@@ -9,13 +9,13 @@ by one rule for every comparison over seeds and one for every step time (:func:`
 
     python -m benchmarks.report            # rewrite every block
     python -m benchmarks.report --check    # exit 1 and print a diff when a block differs from its JSON
-    python -m benchmarks.report --legacy   # artifacts written before the scripts recorded relative paths and
-                                           # scipy statistics: rewrite their paths, add the paired statistics
+    python -m benchmarks.report --legacy   # StudioGAN's auroc.json files: relative paths, gathered with
+                                           # their paired statistics into studiogan_anomaly.json
 
-``--legacy`` works on an older-layout ``lightly_results.json`` and StudioGAN's per-run ``auroc.json``
-files (``studiogan_nda.anomaly``), and gathers the latter into ``studiogan_anomaly.json``; it leaves
-every recorded number as it is. (The DPC evidence JSONs are converted by ``benchmarks/dpc_evidence.py
---convert``.)
+``--legacy`` works on StudioGAN's per-run ``auroc.json`` files (``studiogan_nda.anomaly``, whose
+runs recorded absolute paths): it makes their paths relative and gathers them, with the paired
+statistics, into ``studiogan_anomaly.json``; it leaves every recorded number as it is. (The DPC
+evidence JSONs of the earlier layout are converted by ``benchmarks/dpc_evidence.py --convert``.)
 """
 
 from __future__ import annotations
@@ -108,10 +108,10 @@ def render_rule(results: "Results", argument: str) -> str:
     return textwrap.fill(
         "How the verdicts are made (one rule for every table, applied by `benchmarks/report.py`): a "
         "comparison over seeds uses the per-seed differences NDA - plain (same seed, data, initial weights "
-        "and budget). It is **seen** when their mean lies in the paper's direction and the two-sided paired "
-        f"t-test (`scipy.stats.ttest_rel`) gives p < {SIGNIFICANCE}; **suggestive** when the mean lies in the "
-        "paper's direction but p is larger (or undefined); **not seen** when the mean is zero or against the "
-        "paper's direction. The Wilcoxon signed-rank p (`scipy.stats.wilcoxon`, exact) is shown beside it; with "
+        "and budget). It is **seen** when their mean lies in the direction tested (the paper's prediction, for NDA "
+        f"against plain) and the two-sided paired t-test (`scipy.stats.ttest_rel`) gives p < {SIGNIFICANCE}; "
+        "**suggestive** when the mean lies in that direction but p is larger (or undefined); **not seen** when the "
+        "mean is zero or against that direction. The Wilcoxon signed-rank p (`scipy.stats.wilcoxon`, exact) is shown beside it; with "
         "few seeds it cannot become small. A step time is **met** when the median over timing rounds of "
         f"(NDA step / floor), both timed back to back in each round, is at most {STEP_TARGET}; the "
         "interquartile range of the per-round ratios is shown with it.", width=100, break_on_hyphens=False,
@@ -181,7 +181,7 @@ class Comparison:
                 f"**{self.verdict}**"]
 
 
-COMPARISON_HEADER = ("measure", "paper predicts", "plain (mean +- std)", "NDA (mean +- std)", "NDA - plain per seed",
+COMPARISON_HEADER = ("measure", "direction tested", "plain (mean +- std)", "NDA (mean +- std)", "NDA - plain per seed",
                      "NDA higher", "paired t-test p", "Wilcoxon p", "verdict")
 
 
@@ -590,7 +590,7 @@ def render_summary(results: Results, argument: str) -> str:
             rows.append([f"{label}: step time", "NDA step / floor (median over rounds)", f"our target: <= {s['target']}",
                          f"{s['nda_over_floor_median']:.3f} (IQR {s['nda_over_floor_q1']:.3f}-{s['nda_over_floor_q3']:.3f}), "
                          f"{s['rounds']} rounds", f"**{s['verdict']}**"])
-    text = table(["experiment", "measure", "paper predicts", "result", "verdict"], rows)
+    text = table(["experiment", "measure", "direction tested", "result", "verdict"], rows)
     if notes:
         text += "\n\nNot in the table: " + "; ".join(notes) + "."
     return text
@@ -672,40 +672,9 @@ def _relative_to(path: str, base: str) -> str:
 
 
 def legacy(root: Path) -> None:
-    """Rewrite the paths of the artifacts written before the scripts recorded relative paths, add the
-    paired statistics (from the recorded per-seed values, numbers unchanged) and gather StudioGAN's runs."""
+    """Make the paths of StudioGAN's per-run ``auroc.json`` relative and gather the runs, with their
+    paired statistics (scipy.stats, from the recorded AUROCs, numbers unchanged), into one artifact."""
     folder = root / RESULTS
-    path = folder / "lightly_results.json"
-    if path.is_file():
-        data = json.loads(path.read_text())
-        if data.get("schema") != EVIDENCE_SCHEMA:
-            out = data["settings"].pop("out", None)
-            for run_ in data["runs"]:
-                if out and "log" in run_:
-                    run_["log"] = _relative_to(run_["log"], out)
-            plain, nda = "MoCo", "NDA-MoCo (jigsaw)"
-            seeds = data["settings"]["seeds"]
-            metrics = ("knn_top1", "cos_dist_x_jigsaw_mean", "cos_dist_x_other_mean", "relative_jigsaw_distance")
-
-            def values(method: str, key: str) -> list[float]:
-                return [next(r[key] for r in data["runs"] if r["seed"] == s and r["method"] == method) for s in seeds]
-
-            settings = {**data["settings"], "methods": {"plain": plain, "nda": nda}}
-            data = {
-                "schema": EVIDENCE_SCHEMA, "script": "benchmarks/lightly_evidence.py",
-                "command": ("python benchmarks/lightly_evidence.py --train-per-class 100 --test-per-class 100 --epochs 8 "
-                            "--batch-size 32 --backbone resnet-9 --bank 512 --seeds 0 1 2 --jobs 2 --threads 1"),
-                "settings": settings, "seeds": seeds, "runs": data["runs"],
-                "summary": {m: {k: spread(values(m, k)) for k in metrics} for m in (plain, nda)},
-                "paired": {k: paired_statistics(values(nda, k), values(plain, k), seeds) for k in metrics},
-                "wall_seconds": data.get("wall_seconds"),
-                "plots": ["lightly_cos_dist_x_vs_jigsaw.png", "lightly_knn_and_distance_per_seed.png", "lightly_training_logits.png"],
-                "paths": "log is relative to the run's --out folder",
-                "statistics_note": ("converted to nda-evidence/1 by `python -m benchmarks.report --legacy`: summary and paired "
-                                    "statistics computed with scipy.stats from the per-seed values recorded by the run"),
-            }
-            path.write_text(json.dumps(data, indent=1) + "\n")
-
     runs = []
     for auroc in sorted((folder / "studiogan").glob("*/auroc.json")):
         data = json.loads(auroc.read_text())
@@ -741,7 +710,7 @@ def legacy(root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 with a diff when a block differs")
-    parser.add_argument("--legacy", action="store_true", help="rewrite the paths of older artifacts and add their paired statistics")
+    parser.add_argument("--legacy", action="store_true", help="StudioGAN's auroc.json: relative paths, gathered into studiogan_anomaly.json")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root holding README.md and docs/ (default: this checkout)")
     args = parser.parse_args(argv)
     if args.check and args.legacy:

@@ -588,9 +588,9 @@ def render_summary(results: Results, argument: str) -> str:
     name = lightly_name(results)
     if results.has(name):
         comparisons += evidence_comparisons(results.load(name), "lightly MoCo vs NDA-MoCo (jigsaw), CIFAR-10", ("knn_top1", "relative_jigsaw_distance"))
-    for name in ("moco_evidence_e6", "moco_evidence_e12"):
+    for name, label in (("moco_evidence_e6", "6 epochs"), ("moco_evidence_e12", "12 epochs"), ("moco_evidence_e6_5seeds", "6 epochs, 5 seeds")):
         if results.has(name):
-            comparisons += evidence_comparisons(results.load(name), f"mmselfsup MoCo-v2 vs NDA-MoCo-v2 ({name.rsplit('_', 1)[1]})", ("knn_top1", "relative_jigsaw_distance"))
+            comparisons += evidence_comparisons(results.load(name), f"mmselfsup MoCo-v2 vs NDA-MoCo-v2 ({label})", ("knn_top1", "relative_jigsaw_distance"))
     if not results.has("moco_evidence_e6") and not results.has("moco_evidence_e12"):
         notes.append("mmselfsup MoCo-v2 evidence: not yet re-run since the configs were restructured")
     if results.has(STUDIOGAN_NAME):

@@ -9,22 +9,24 @@ alike), with ``torch.utils.benchmark.Timer``:
 * ``extra``: the extra work NDA-DPC cannot avoid: the encoder's forward and backward over the
   NDA clips (made once, outside the timing).
 
-The floor is ``dpc + extra``; the target is ``nda / floor <= 1.05``: making the clips, the extra
-logits and the bookkeeping cost under 5% of a step. The verdict uses the median over rounds of
-the ratio within each round (the three timings of a round see the same machine load); the ratio
-of the fastest timings is printed beside it. With the paper's setting (NDA of the
+The floor is ``dpc + extra`` of the same round. The statistic and verdict are those of every step
+benchmark (``nda_core.benchmark.step_statistics``): per round NDA-DPC step / floor, the median over
+rounds with its interquartile range, target met when the median is <= 1.05 (making the clips, the
+extra logits and the bookkeeping cost under 5% of a step). The JSON (``--json``, default
+``docs/results/step_dpc.json``) holds the settings, every per-round time and the load average.
+With the paper's setting (NDA of the
 ``pred_step`` target blocks) the extra encoder work is ``pred_step / num_seq`` of DPC's encoder
 work (3/8 for DPC's 8 blocks, 3 predicted).
 
-    python benchmarks/dpc_step.py                        # the CPU model of the moving-MNIST configs
+    python benchmarks/dpc_step.py --threads 2 --rounds 7  # the CPU model of the moving-MNIST configs
     python benchmarks/dpc_step.py --preset dpc --batch 8 # DPC's ResNet-18 2D+3D at 128 px (a GPU job)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import sys
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -34,8 +36,8 @@ PRESETS = {
     "cpu": dict(depth=18, width=8, in_channels=1, input_size=64, num_seq=6, seq_len=4, pred_step=2),
     "dpc": dict(depth=18, width=64, in_channels=3, input_size=128, num_seq=8, seq_len=5, pred_step=3),
 }
-TARGET = 1.05
 WARMUP = 2
+DEFAULT_JSON = Path(__file__).resolve().parents[1] / "docs" / "results" / "step_dpc.json"
 
 
 def main() -> None:
@@ -48,15 +50,16 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=2, help="steps per timing (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: %(default)s)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
-    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_dpc.json)")
     args = parser.parse_args()
 
     from torch.utils.benchmark import Timer
 
-    from nda_core.benchmark import timed_rounds
+    from nda_core.benchmark import command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, write_step_record
     from video_dpc import DPC, DPCNegatives, dpc_loss
 
     torch.set_num_threads(args.threads)
+    machine = machine_facts(args.threads, args.device)
     torch.manual_seed(0)
     device = torch.device(args.device)
     spec = PRESETS[args.preset]
@@ -95,32 +98,18 @@ def main() -> None:
 
     times = timed_rounds(steps, args.rounds, clock, progress)
 
-    best = {name: min(values) for name, values in times.items()}
-    median = {name: statistics.median(values) for name, values in times.items()}
-    floor = best["dpc"] + best["extra"]
-    adjacent = [n / (d + e) for n, d, e in zip(times["nda"], times["dpc"], times["extra"])]
-    result = {
-        "preset": args.preset, "model": spec, "batch": args.batch, "nda": args.nda, "blocks": args.blocks,
-        "device": str(device), "threads": args.threads, "rounds": args.rounds, "number": args.number,
-        "best_ms": {k: round(v * 1e3, 2) for k, v in best.items()},
-        "median_ms": {k: round(v * 1e3, 2) for k, v in median.items()},
-        "nda_over_dpc": round(best["nda"] / best["dpc"], 3),
-        "floor_over_dpc": round(floor / best["dpc"], 3),
-        "nda_over_floor": round(best["nda"] / floor, 3),
-        "nda_over_floor_median_of_rounds": round(statistics.median(adjacent), 3),
-    }
+    floor = [d + e for d, e in zip(times["dpc"], times["extra"])]
+    stats = step_statistics(times["nda"], floor, times["dpc"])
     print(f"\n{args.preset} DPC ({spec}), batch {args.batch}, NDA {args.nda} on {args.blocks} blocks, {device}, "
-          f"{args.threads} threads; fastest of {args.rounds} rounds x {args.number} steps:")
-    print(f"  DPC step          {best['dpc'] * 1e3:8.1f} ms")
-    print(f"  NDA-DPC step      {best['nda'] * 1e3:8.1f} ms   NDA-DPC / DPC = {result['nda_over_dpc']:.3f}")
-    print(f"  extra encoder     {best['extra'] * 1e3:8.1f} ms   floor / DPC   = {result['floor_over_dpc']:.3f}")
-    paired = result["nda_over_floor_median_of_rounds"]
-    verdict = "within" if paired <= TARGET else "NOT within"
-    print(f"  NDA-DPC / floor = {paired:.3f} (median of the per-round ratios; fastest-of ratio {result['nda_over_floor']:.3f}); "
-          f"{verdict} the {TARGET:.2f} target")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=1)
+          f"{args.threads} threads; {args.rounds} rounds x {args.number} steps: DPC {stats['plain_ms_median']:.1f} ms, "
+          f"NDA-DPC {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
+    settings = {key: value for key, value in vars(args).items() if key != "json"}
+    settings["model"] = spec
+    write_step_record(
+        args.json, "dpc", command_line("python benchmarks/dpc_step.py", sys.argv[1:]), settings, machine, times,
+        "DPC step + encoder forward and backward of the NDA clips", stats,
+    )
+    print_step_verdict(stats, args.json)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,14 @@ M x B NDA images, timed in the same run:
     floor = t(MoCo step) + t(momentum encoder on M x B images)      target: t(NDA-MoCo step) <= 1.05 x floor
 
 Timing: ``torch.utils.benchmark.Timer`` (warm-up, thread setting, CUDA synchronisation); the
-three measurements alternate over ``--rounds`` rounds so that load on a shared machine hits them
-alike, and ratios use the medians (the minima are printed too). The NDA transform itself (jigsaw
-on the batch) is timed and reported separately: it is the part of the overhead above the floor.
+measurements alternate over ``--rounds`` rounds so that load on a shared machine hits them alike.
+The statistic and verdict are those of every step benchmark (``nda_core.benchmark.step_statistics``):
+per round NDA-MoCo step / floor, the median over rounds with its interquartile range, target met
+when the median is <= 1.05. The NDA transform itself (jigsaw on the batch) is timed and reported
+separately: it is part of the overhead above the floor. The JSON (``--json``, default
+``docs/results/step_lightly.json``) holds the settings, every per-round time and the load average.
 
-    python benchmarks/lightly_step.py --batch 64 --width 0.5 --rounds 7
+    python benchmarks/lightly_step.py --batch 32 --width 0.5 --threads 2 --rounds 7
     python benchmarks/lightly_step.py --device cuda --batch 256 --width 1.0      # on a GPU
 """
 
@@ -22,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import warnings
+from pathlib import Path
 
 import torch
 
-TARGET_SLACK = 1.05  # NDA-MoCo step within 5% of the floor
+DEFAULT_JSON = Path(__file__).resolve().parents[1] / "docs" / "results" / "step_lightly.json"
 BANK = 4096
 PROJECTION_DIM = 128
 
@@ -53,8 +58,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of the three measurements")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from nda_core.benchmark import command_line, machine_facts, print_step_verdict, step_statistics, write_step_record
+
+    machine = machine_facts(args.threads, args.device)
     warnings.filterwarnings("ignore", ".*self.log.*")
     from torch.utils.benchmark import Timer
 
@@ -99,19 +108,22 @@ def main() -> None:
     times = timed_rounds(statements, args.rounds, clock, progress)
 
     median = {name: statistics.median(values) for name, values in times.items()}
-    best = {name: min(values) for name, values in times.items()}
+    floor = [m + e for m, e in zip(times["moco"], times["extra_forward"])]
+    stats = step_statistics(times["nda"], floor, times["moco"])
+    stats["nda_transform_over_plain_median"] = statistics.median(t / m for t, m in zip(times["nda_transform"], times["moco"]))
     print(f"\n{args.device}, {args.threads} threads, batch {args.batch}, lightly {args.backbone} width {args.width}, 32x32 real "
           f"CIFAR-10, {args.nda} x {args.views} NDA views per sample, memory bank {BANK}, "
           f"{args.rounds} rounds x {args.steps} steps")
     for name in statements:
-        print(f"  {name:14s} median {median[name] * 1e3:8.1f} ms   min {best[name] * 1e3:8.1f} ms")
-    for label, t in (("median", median), ("min", best)):
-        ratio = t["nda"] / t["moco"]
-        floor = (t["moco"] + t["extra_forward"]) / t["moco"]
-        print(f"[{label}] NDA-MoCo / MoCo step = {ratio:.3f}; floor (MoCo + momentum forward of {args.views} x B images) "
-              f"/ MoCo = {floor:.3f}; ratio / floor = {ratio / floor:.3f} "
-              f"(target <= {TARGET_SLACK}: {'met' if ratio / floor <= TARGET_SLACK else 'NOT met'})")
-    print(f"NDA transform on the batch: {median['nda_transform'] / median['moco'] * 100:.1f}% of a MoCo step (median)")
+        print(f"  {name:14s} median {median[name] * 1e3:8.1f} ms")
+    print(f"NDA transform on the batch: {stats['nda_transform_over_plain_median'] * 100:.1f}% of a MoCo step (median)")
+    settings = {key: value for key, value in vars(args).items() if key != "json"}
+    settings["bank"] = BANK
+    write_step_record(
+        args.json, "lightly", command_line("python benchmarks/lightly_step.py", sys.argv[1:]), settings, machine,
+        times, f"MoCo step + momentum-encoder forward of the {args.views} x B NDA images", stats,
+    )
+    print_step_verdict(stats, args.json)
 
 
 if __name__ == "__main__":

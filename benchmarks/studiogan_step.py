@@ -1,16 +1,20 @@
 """Cost of NDA in StudioGAN's own discriminator step, against the floor one extra D pass sets.
 
 One StudioGAN ``WORKER`` (real CIFAR-10 images, cached so that image decoding is not timed) runs
-``train_discriminator`` three ways, all timed with ``torch.utils.benchmark.Timer`` in one run:
+``train_discriminator`` two ways and one extra D pass, timed with ``torch.utils.benchmark.Timer``
+in rounds that alternate between them (so that load on a shared machine hits all alike):
 
 * plain: StudioGAN's own D step (its ``LOSS.d_loss``, no hooks on the worker);
 * NDA: the same step with studiogan_nda's objective (NDA transform + one more D pass per update);
 * floor: plain + the measured cost of one extra D forward and backward over a batch of the same
   size for every D update (what scoring NDA images must cost at least).
 
-It prints ``NDA / plain``, ``floor / plain`` and ``NDA / floor`` (target: within 5% of the floor).
+The statistic and verdict are those of every step benchmark (``nda_core.benchmark.step_statistics``):
+per round NDA / floor, the median over rounds with its interquartile range, target met when the
+median is <= 1.05. The JSON (``--json``, default ``docs/results/step_studiogan.json``) holds the
+settings, every per-round time and the load average.
 
-    python benchmarks/studiogan_step.py --studiogan-root PATH [--config CFG.yaml] [--batch-size 64]
+    STUDIOGAN_ROOT=PATH python benchmarks/studiogan_step.py --threads 2 --rounds 5 [--config CFG.yaml] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch.utils import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "plugins" / "studiogan" / "configs" / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml"
+DEFAULT_JSON = ROOT / "docs" / "results" / "step_studiogan.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,16 +41,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="a StudioGAN YAML with apply_nda: True (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
-    parser.add_argument("--min-run-time", type=float, default=10.0, help="seconds per Timer measurement (default: %(default)s)")
+    parser.add_argument("--min-run-time", type=float, default=2.0, help="seconds per Timer measurement (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three measurements (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_studiogan.json)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
     return parser.parse_args(argv)
 
 
+def _without_root(argv: list[str]) -> list[str]:
+    """The arguments without ``--studiogan-root PATH`` (a folder of this machine; the command names $STUDIOGAN_ROOT)."""
+    kept: list[str] = []
+    skip = False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == "--studiogan-root":
+            skip = True
+        elif not argument.startswith("--studiogan-root="):
+            kept.append(argument)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = _without_root(argv if argv is not None else sys.argv[1:])
     os.environ.setdefault("WANDB_MODE", "disabled")
     torch.set_num_threads(args.threads)
+    from nda_core.benchmark import machine_facts
     from studiogan_nda import checkout, hooks
+
+    args.machine = machine_facts(args.threads, args.device)
 
     checkout.add_to_path(args.studiogan_root)
     hooks.install()
@@ -58,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:
-    """Build the worker in ``work`` and print the three timings and their ratios."""
+    """Build the worker in ``work``, time the three calls round by round, print and write the statistics."""
+    from nda_core.benchmark import Clock, command_line, print_step_verdict, step_statistics, timed_rounds, write_step_record
     from nda_core.data import cifar10_root
     from studiogan_nda.build import build_worker
 
@@ -98,26 +124,43 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     def extra_pass() -> None:
         worker.Dis(objective.augment(images), labels)["adv_output"].mean().backward()
 
-    def measure(label: str, fn) -> float:
-        fn()  # warm-up
-        timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=args.threads, label=label)
-        return timer.blocked_autorange(min_run_time=args.min_run_time).median
+    def plain_step() -> None:
+        use(False)
+        step()
 
-    results = {}
-    for name, nda in (("plain", False), ("nda", True), ("plain_again", False)):
-        use(nda)
-        results[name] = measure(name, step)
+    def nda_step() -> None:
+        use(True)
+        step()
+
+    def extra_passes() -> None:
+        use(False)
+        for _ in range(updates):
+            extra_pass()
+
+    calls = {"plain": plain_step, "nda": nda_step, "extra": extra_passes}
+    for fn in calls.values():  # warm-up
+        fn()
+    times = timed_rounds(
+        calls, args.rounds, Clock(args.threads, args.min_run_time),
+        progress=lambda index, t: print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1] * 1e3:.0f} ms" for n, v in t.items()), flush=True),
+    )
     use(False)
-    results["extra_pass"] = measure("extra D pass", extra_pass) * updates
     worker.Dis.zero_grad(set_to_none=True)
-    plain = min(results["plain"], results["plain_again"])
-    floor = plain + results["extra_pass"]
+    floor = [p + e for p, e in zip(times["plain"], times["extra"])]
+    stats = step_statistics(times["nda"], floor, times["plain"])
     print(f"StudioGAN D step ({Path(args.config).name}, batch {args.batch_size}, {updates} D update(s) per step, "
-          f"{args.device}, {args.threads} thread(s), NDA {objective.settings.spec}):")
-    print(f"  plain StudioGAN : {plain * 1e3:9.1f} ms  (runs: {results['plain'] * 1e3:.1f}, {results['plain_again'] * 1e3:.1f})")
-    print(f"  NDA             : {results['nda'] * 1e3:9.1f} ms")
-    print(f"  floor           : {floor * 1e3:9.1f} ms  (plain + {updates} x one D forward+backward = {results['extra_pass'] * 1e3:.1f} ms)")
-    print(f"  NDA / plain = {results['nda'] / plain:.3f}   floor / plain = {floor / plain:.3f}   NDA / floor = {results['nda'] / floor:.3f}  (target <= 1.05)")
+          f"{args.device}, {args.threads} thread(s), NDA {objective.settings.spec}): plain {stats['plain_ms_median']:.1f} ms, "
+          f"NDA {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
+    settings = {key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root", "argv")}
+    settings.update(config=Path(args.config).resolve().relative_to(ROOT).as_posix() if Path(args.config).resolve().is_relative_to(ROOT) else Path(args.config).name,
+                    d_updates_per_step=updates, nda=str(objective.settings.spec), studiogan_root="$STUDIOGAN_ROOT (StudioGAN 947b35e from ../shared/vendor)")
+    # $SG: the extracted StudioGAN checkout (docs/results.md says how to make it)
+    command = "STUDIOGAN_ROOT=$SG " + command_line("python benchmarks/studiogan_step.py", args.argv)
+    write_step_record(
+        args.json, "studiogan", command, settings, args.machine, times,
+        f"plain D step + {updates} x one D forward and backward over a batch of the same size", stats,
+    )
+    print_step_verdict(stats, args.json)
     return 0
 
 

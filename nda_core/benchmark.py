@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import shlex
 import random
 import statistics
 import sys
@@ -39,7 +41,10 @@ import torch
 import nda_core
 from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
 
-__all__ = ["DEFAULT_SHAPES", "NAMES", "LOOPS", "Clock", "main", "run", "format_table", "parse_shape", "target_vs_clone", "timed_rounds"]
+__all__ = [
+    "DEFAULT_SHAPES", "NAMES", "LOOPS", "STEP_TARGET", "Clock", "main", "run", "format_table", "parse_shape",
+    "target_vs_clone", "timed_rounds", "step_statistics", "machine_facts", "command_line", "write_step_record", "print_step_verdict",
+]
 
 DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
 NAMES = ("jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise")
@@ -50,6 +55,11 @@ TARGET_SMALL, TARGET_LARGE, TARGET_LARGE_BOX = 5.0, 2.0, 2.5
 LABELS = 10  # torchvision's CutMix / MixUp need class labels
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager", "none")
 RECOMPILE_LIMIT = 4096
+#: Every step-time benchmark's one verdict: the median over rounds of (NDA step / floor) <= this.
+STEP_TARGET = 1.05
+QUARTILES = (25, 50, 75)
+#: The repository root, to record paths and commands relative to it.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -253,6 +263,84 @@ def timed_rounds(
     return times
 
 
+def step_statistics(nda: Sequence[float], floor: Sequence[float], plain: Sequence[float]) -> dict[str, Any]:
+    """The one statistic and verdict of every step-time benchmark, from times taken round by round.
+
+    Per round, NDA step / floor (both measured back to back in that round); the statistic is the
+    median of these ratios over the rounds, with its interquartile range; the verdict is ``"met"``
+    when the median is at most :data:`STEP_TARGET`, else ``"missed"``. NDA / plain and floor /
+    plain are the medians of their per-round ratios too.
+    """
+    if not len(nda) == len(floor) == len(plain) or len(nda) < 1:
+        raise ValueError(
+            f"step_statistics needs one time per round for nda ({len(nda)}), floor ({len(floor)}) and plain "
+            f"({len(plain)}), at least one round; time all three in every round with timed_rounds."
+        )
+    ratios = [n / f for n, f in zip(nda, floor)]
+    q1, median, q3 = (float(v) for v in np.percentile(ratios, QUARTILES))
+    return {
+        "rounds": len(ratios),
+        "nda_over_floor_per_round": ratios,
+        "nda_over_floor_median": median,
+        "nda_over_floor_q1": q1,
+        "nda_over_floor_q3": q3,
+        "nda_over_plain_median": statistics.median(n / p for n, p in zip(nda, plain)),
+        "floor_over_plain_median": statistics.median(f / p for f, p in zip(floor, plain)),
+        "plain_ms_median": 1e3 * statistics.median(plain),
+        "nda_ms_median": 1e3 * statistics.median(nda),
+        "floor_ms_median": 1e3 * statistics.median(floor),
+        "target": STEP_TARGET,
+        "verdict": "met" if median <= STEP_TARGET else "missed",
+    }
+
+
+def machine_facts(threads: int, device: str = "cpu") -> dict[str, Any]:
+    """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform."""
+    return {
+        "device": device, "torch_threads": threads, "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
+        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+    }
+
+
+def command_line(program: str, argv: Sequence[str]) -> str:
+    """The command (``program``, e.g. ``"python benchmarks/moco_step.py"`` or ``"nda bench"``, then
+    ``argv``) that repeats a run from the repository root; paths inside the repository are written
+    relative to it, so that no absolute folder of the machine is recorded."""
+    def relative(argument: str) -> str:
+        if os.path.isabs(argument) and os.path.commonpath([REPO_ROOT, os.path.abspath(argument)]) == REPO_ROOT:
+            return os.path.relpath(argument, REPO_ROOT)
+        return argument
+
+    return shlex.join([*shlex.split(program), *(relative(a) for a in argv)])
+
+
+def write_step_record(
+    path: str | os.PathLike, adapter: str, command: str, settings: dict[str, Any], machine: dict[str, Any],
+    times_s: dict[str, list[float]], floor: str, stats: dict[str, Any],
+) -> None:
+    """The step benchmark's JSON artifact (``docs/results/step_<adapter>.json``): settings, the
+    machine and its load average at the start and the end, every per-round time and the statistics."""
+    machine = {**machine, "loadavg_end": list(os.getloadavg())}
+    record = {
+        "schema": "nda-step/1", "adapter": adapter, "command": command, "settings": settings, "machine": machine,
+        "floor": floor, "times_s": times_s, "statistics": stats,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+
+
+def print_step_verdict(stats: dict[str, Any], path: str | os.PathLike | None) -> None:
+    """One line: the statistic, its interquartile range and the verdict (and where the JSON went)."""
+    print(
+        f"NDA / floor: median over {stats['rounds']} rounds {stats['nda_over_floor_median']:.3f} "
+        f"(IQR {stats['nda_over_floor_q1']:.3f}-{stats['nda_over_floor_q3']:.3f}); target <= {stats['target']:.2f}: "
+        f"{stats['verdict']}; NDA / plain {stats['nda_over_plain_median']:.3f}, floor / plain {stats['floor_over_plain_median']:.3f}"
+        + (f"; wrote {path}" if path else "")
+    )
+
+
 def _median_rounds(calls: dict[str, Callable[[], Any]], clock: Clock, rounds: int) -> dict[str, float]:
     """Median seconds per call over ``rounds`` rounds of :func:`timed_rounds`."""
     return {label: statistics.median(values) for label, values in timed_rounds(calls, rounds, clock).items()}
@@ -372,7 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or this thread's CPU time (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the draws (default: %(default)s)")
-    parser.add_argument("--json", help="also write the rows to this JSON file (default: none)")
+    parser.add_argument(
+        "--json", help="also write the settings, the machine (load average at start and end) and the rows to this "
+        "JSON file, e.g. docs/results/transforms.json (default: none)",
+    )
     return parser
 
 
@@ -399,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         f"device: {device} ({where}), torch {torch.__version__}, threads {args.threads}, clock {args.clock}, "
         f"compile {args.compile}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
     )
+    machine = machine_facts(args.threads, str(device))
     clock = Clock(args.threads, args.min_run_time, args.clock == "cpu")
     from torch._dynamo import config as dynamo_config
 
@@ -410,8 +502,16 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     if args.json:
+        settings = {key: value for key, value in vars(args).items() if key != "json"}
+        settings["shapes"] = ["x".join(map(str, shape)) for shape in args.shapes]
+        record = {
+            "schema": "nda-bench/1", "command": command_line("nda bench", argv if argv is not None else sys.argv[1:]),
+            "settings": settings, "machine": {**machine, "device_name": where, "loadavg_end": list(os.getloadavg())},
+            "rows": rows, "notes": notes,
+        }
         with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+            json.dump(record, handle, indent=1)
+            handle.write("\n")
     bad = [row for row in rows if not all(math.isfinite(row[key]) for key in ("vs_clone", "speedup_vs_loop"))]
     return 1 if bad else 0
 

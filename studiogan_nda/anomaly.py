@@ -271,7 +271,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {name}: AUROC {gaps[name]['auroc']:.3f}", flush=True)
     unpaired = {name: score(_load_images(folder, args.num_images, args.seed)) for name, folder in ood_folders.items()}
 
-    results: dict[str, Any] = {"checkpoint": info["checkpoint"], "step": info["step"], "config": str(args.config), "n_clean": clean.numel(), "seed": args.seed, "sets": {}}
+    out = Path(args.out)
+    # paths relative to the output folder: an artifact names no folder of the machine it was made on
+    checkpoint, config_file = (os.path.relpath(Path(p).resolve(), out.resolve()) for p in (info["checkpoint"], args.config))
+    results: dict[str, Any] = {"checkpoint": checkpoint, "step": info["step"], "config": config_file, "n_clean": clean.numel(), "seed": args.seed, "sets": {}}
     for name, scores in paired.items():
         stats = gaps[name]
         results["sets"][name] = {"auroc": stats["auroc"], "mean_gap": stats["mean"], "fraction_positive": stats["fraction_positive"], "n": scores.numel(), "paired": True}
@@ -281,7 +284,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if corrupted:
         results["mean_corruption_auroc"] = sum(corrupted) / len(corrupted)
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "auroc.json").write_text(json.dumps(results, indent=2))
     lines = ["| OOD set | AUROC | mean D(clean)-D(ood) | n |", "|---|---|---|---|"]
@@ -291,7 +293,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if corrupted:
         lines.append(f"| mean of {len(corrupted)} corruptions | {results['mean_corruption_auroc']:.3f} | | |")
     table = "\n".join(lines)
-    (out / "auroc.md").write_text(f"D of {info['checkpoint']} (step {info['step']}), {clean.numel()} clean images, seed {args.seed}\n\n{table}\n")
+    (out / "auroc.md").write_text(f"D of {checkpoint} (step {info['step']}), {clean.numel()} clean images, seed {args.seed}\n\n{table}\n")
     plot_score_histogram(clean, paired[nda_name], out / "fig4_nda_gap.png", title=f"D(x) - D({nda_name}(x)) (paper Fig. 4)")
     if corruptions:
         _plot_gap_grid(clean, {n: paired[n] for n in corruptions}, gaps, out / "fig8_corruption_gaps.png")

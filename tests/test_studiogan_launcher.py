@@ -125,6 +125,9 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     assert code == 0
     results = json.loads((out / "auroc.json").read_text())
     assert results["step"] == 5 and results["n_clean"] == 20
+    # the artifact names its checkpoint and config relative to its own folder, never by absolute path
+    for key in ("checkpoint", "config"):
+        assert not Path(results[key]).is_absolute() and (out / results[key]).resolve().exists(), results[key]
     sets = results["sets"]
     assert {name: row["n"] for name, row in sets.items()} == {"jigsaw": 20, "gaussian_noise": 20, "contrast": 20, "bird": VALID_PER_CLASS}
     assert sets["jigsaw"]["paired"] and not sets["bird"]["paired"]

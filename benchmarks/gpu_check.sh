@@ -80,8 +80,8 @@ fi
 # Limits (seconds): the GPU parts run one after another (sum 480 s); the demo runs beside them.
 CORES=$(nproc)
 if [ "$MODE" = gpu ]; then
-    LIMIT_pytest_gpu=130; LIMIT_bench=150; LIMIT_step_moco=50; LIMIT_step_lightly=40
-    LIMIT_step_studiogan=70; LIMIT_step_dpc=40; LIMIT_demo=420
+    LIMIT_pytest_gpu=120; LIMIT_bench=170; LIMIT_step_moco=50; LIMIT_step_lightly=40
+    LIMIT_step_studiogan=60; LIMIT_step_dpc=40; LIMIT_demo=420
     THREADS=$(( CORES > 2 ? CORES / 2 : 1 ))
     DEMO_STEPS=${DEMO_STEPS:-1500}
     DEMO_SEEDS=${DEMO_SEEDS:-$(( CORES > 2 ? CORES / 2 : 1 ))}

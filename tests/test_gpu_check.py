@@ -117,3 +117,25 @@ def test_refuses_a_folder_that_holds_files(tmp_path):
     result = _run("--smoke", str(tmp_path))
     assert result.returncode == 2 and "not empty" in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"] and (tmp_path / "keep.txt").read_text() == "not the script's"
+
+
+def test_under_autocast_runs_every_call_in_bfloat16_and_off_leaves_them_alone():
+    import torch
+
+    from nda_core.benchmark import under_autocast
+
+    a = torch.rand(4, 4)
+    calls = {"plain": lambda: (a @ a).dtype, "nda": lambda: torch.is_autocast_enabled("cpu")}
+    wrapped = under_autocast(calls, "cpu", "bf16")
+    assert wrapped["plain"]() == torch.bfloat16 and wrapped["nda"]() is True
+    assert under_autocast(calls, "cpu", "off") is calls and calls["plain"]() == torch.float32
+    with pytest.raises(ValueError, match="autocast='fp8'"):
+        under_autocast(calls, "cpu", "fp8")
+
+
+def test_bench_compile_mode_needs_inductor(capsys):
+    from nda_core.benchmark import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--compile", "eager", "--compile-mode", "reduce-overhead"])
+    assert exit_info.value.code == 2 and "--compile-mode reduce-overhead is a mode of the inductor backend" in capsys.readouterr().err

@@ -10,13 +10,20 @@ of ``test_core_compile.SPECS``:
 - compiled by inductor with CUDA graphs (``mode="reduce-overhead"``), whose steady-state calls run
   under sync-debug "error" and whose output is what ``replay`` of its returned parameters gives.
 
+It also runs the code the adapters wrap around a transform (``nda_views``, DPC's NDA clips) under
+sync-debug "error".
+
 The tests need CUDA and are marked ``gpu``; ``benchmarks/gpu_check.sh`` runs them on a GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
+
+from nda_core.transforms import nda_views
 
 from test_core_compile import INPUTS, SPECS, _batch, _build, _check_negatives
 
@@ -110,3 +117,26 @@ def test_inductor_with_cuda_graphs_never_synchronises(name):
             assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
             _check_negatives(name, x, out, params)
             assert _close(t.replay(x, params), out), f"{name} on {kind}: compiled output is not the replay of its draw"
+
+
+@pytest.mark.parametrize("name", ["jigsaw-k2", "stitch", "cutmix", "mixup", "mixture"])
+def test_adapters_nda_images_never_synchronise(name):
+    """The code the adapters wrap around a transform: ``nda_views`` (mmselfsup and lightly MoCo) and
+    DPC's NDA clips and their negative vectors, all on the batch's device."""
+    from video_dpc import DPCNegatives
+
+    torch.zeros(1, device="cuda")
+    query, key = _batch("image-float", "cuda"), _batch("image-float", "cuda", seed=1)
+    nda = _build(name, "image-float", "cuda")
+    blocks = torch.rand(2, 6, 1, 4, 12, 12, device="cuda")  # (B, N, C, T, H, W)
+    negatives = DPCNegatives(SPECS[name], vectors=3)
+    features = torch.rand(2, 2, 8, 2, 2, device="cuda")  # (clips * B, n, D, H', W') of 2 target blocks
+    for checked in (False, True):  # the first call makes shape-only constants, like a training loop's first step
+        with _SyncErrors() if checked else contextlib.nullcontext():
+            views = nda_views(nda, [query, key], 2)
+            clips = negatives.make_clips(blocks, 2)
+            vectors = negatives.vectors_of(features, 2)
+    assert views.shape == (2 * query.shape[0], *query.shape[1:]) and views.device == query.device
+    assert not torch.equal(views[: query.shape[0]], query) and not torch.equal(views[query.shape[0]:], key)
+    assert clips.shape == (2, 2, 1, 4, 12, 12) and clips.device == blocks.device
+    assert vectors.shape == (2, 3, 8) and vectors.device == features.device

@@ -78,7 +78,7 @@ fi
 
 # ---------------------------------------------------------------- settings of each mode
 # Limits (seconds): the GPU parts run one after another (sum 480 s); the demo runs beside them.
-CORES=$(nproc)
+CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc would honour OMP_NUM_THREADS
 if [ "$MODE" = gpu ]; then
     LIMIT_pytest_gpu=120; LIMIT_bench=170; LIMIT_step_moco=50; LIMIT_step_lightly=40
     LIMIT_step_studiogan=60; LIMIT_step_dpc=40; LIMIT_demo=420

@@ -78,13 +78,15 @@ fi
 
 # ---------------------------------------------------------------- settings of each mode
 # Limits (seconds): the GPU parts run one after another (sum 480 s); the demo runs beside them.
+declare -A LIMIT
 CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc would honour OMP_NUM_THREADS
 if [ "$MODE" = gpu ]; then
-    LIMIT_pytest_gpu=120; LIMIT_bench=170; LIMIT_step_moco=50; LIMIT_step_lightly=40
-    LIMIT_step_studiogan=60; LIMIT_step_dpc=40; LIMIT_demo=420
+    LIMIT=([pytest_gpu]=120 [bench]=170 [step_moco]=50 [step_lightly]=40 [step_studiogan]=60 [step_dpc]=40 [demo]=420)
     THREADS=$(( CORES > 2 ? CORES / 2 : 1 ))
     DEMO_STEPS=${DEMO_STEPS:-1500}
     DEMO_SEEDS=${DEMO_SEEDS:-$(( CORES > 2 ? CORES / 2 : 1 ))}
+    DEMO_ARGS=()
+    MERGE_LIMIT=20
     BENCH_ARGS=(--device cuda --threads "$THREADS" --rounds 3 --min-run-time 0.05
                 --compile inductor --compile-mode reduce-overhead)
     MOCO_ARGS=(--batch 256 --width 64 --rounds 5 --min-run-time 0.5)
@@ -93,11 +95,13 @@ if [ "$MODE" = gpu ]; then
     DPC_ARGS=(--preset dpc --batch 8 --rounds 5 --number 2)
     AUTOCAST=bf16
 else
-    LIMIT_pytest_gpu=60; LIMIT_bench=60; LIMIT_step_moco=60; LIMIT_step_lightly=60
-    LIMIT_step_studiogan=60; LIMIT_step_dpc=60; LIMIT_demo=80
+    # generous: a smoke run takes about a minute on 2 idle cores, but a shared CI machine may be loaded
+    LIMIT=([pytest_gpu]=120 [bench]=120 [step_moco]=120 [step_lightly]=120 [step_studiogan]=120 [step_dpc]=120 [demo]=240)
     THREADS=1
     DEMO_STEPS=${DEMO_STEPS:-2}
     DEMO_SEEDS=${DEMO_SEEDS:-2}
+    DEMO_ARGS=(--samples 64)
+    MERGE_LIMIT=60
     BENCH_ARGS=(--device cpu --threads 1 --shapes 4x3x16x16 --nda jigsaw mixup --rounds 1 --min-run-time 0.01
                 --compile eager)
     MOCO_ARGS=(--batch 4 --width 4 --rounds 1 --min-run-time 0.01)
@@ -116,11 +120,10 @@ fi
 RECORDS="$OUT/.parts.tsv"
 : > "$RECORDS"
 
-# run_part NAME CMD...: CMD under `timeout LIMIT_NAME`, log in OUT/NAME/log.txt, status recorded.
+# run_part NAME CMD...: CMD under `timeout ${LIMIT[NAME]}`, log in OUT/NAME/log.txt, status recorded.
 run_part() {
     local name=$1; shift
-    local limit_var="LIMIT_$name" start status
-    local limit=${!limit_var}
+    local limit=${LIMIT[$name]} start status
     mkdir -p "$OUT/$name"
     echo "gpu_check: $name (limit ${limit} s) ..." >&2
     start=$(date +%s.%N)
@@ -150,9 +153,9 @@ if wanted demo; then
         if [ -n "$DEMO_CPUS" ]; then
             pin=(taskset -c "$(( CORES / 2 + seed % (CORES - CORES / 2) ))")
         fi
-        OMP_NUM_THREADS=1 timeout --kill-after=10 "$(( LIMIT_demo - 20 ))" "${pin[@]}" \
+        OMP_NUM_THREADS=1 timeout --kill-after=10 "$(( LIMIT[demo] - MERGE_LIMIT ))" "${pin[@]}" \
             "$PYTHON" -m nda_demo --steps "$DEMO_STEPS" --seeds "$seed" --threads 1 --no-progress \
-            $([ "$MODE" = smoke ] && echo --samples 64) --out "$OUT/demo/seed$seed" \
+            "${DEMO_ARGS[@]}" --out "$OUT/demo/seed$seed" \
             > "$OUT/demo/seed$seed.log" 2>&1 &
         DEMO_PIDS+=($!)
     done
@@ -209,7 +212,7 @@ if wanted step_studiogan; then
         [ -n "${STUDIOGAN_ROOT:-}" ] || rm -rf "$OUT/step_studiogan/src"  # the copy this script extracted
     else
         echo "StudioGAN sources not found: set STUDIOGAN_ROOT or put the archive in ../shared/vendor" > "$OUT/step_studiogan/log.txt"
-        record step_studiogan 3 "$(date +%s.%N)" "$LIMIT_step_studiogan"
+        record step_studiogan 3 "$(date +%s.%N)" "${LIMIT[step_studiogan]}"
     fi
 fi
 
@@ -230,11 +233,11 @@ if wanted demo; then
         [ -f "$OUT/demo/seed$seed/results.json" ] && SEED_DIRS+=("$OUT/demo/seed$seed")
     done
     if [ "${#SEED_DIRS[@]}" -gt 0 ]; then  # merge what finished, even if a seed ran out of time
-        timeout 20 "$PYTHON" -m nda_demo merge "${SEED_DIRS[@]}" --out "$OUT/demo/merged" > "$OUT/demo/log.txt" 2>&1 || status=$?
+        timeout "$MERGE_LIMIT" "$PYTHON" -m nda_demo merge "${SEED_DIRS[@]}" --out "$OUT/demo/merged" > "$OUT/demo/log.txt" 2>&1 || status=$?
     else
         echo "no seed finished; see seed*.log" > "$OUT/demo/log.txt"; [ "$status" != 0 ] || status=1
     fi
-    record demo "$status" "$DEMO_START" "$LIMIT_demo" \
+    record demo "$status" "$DEMO_START" "${LIMIT[demo]}" \
         "$(awk -v t0="$DEMO_START" -v s="$SEEDS_END" -v m0="$MERGE_START" -v m1="$(date +%s.%N)" 'BEGIN { printf "%.1f", s - t0 + m1 - m0 }')"
 fi
 

@@ -21,7 +21,7 @@ SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 PARTS = ("pytest_gpu", "bench", "step_moco", "step_lightly", "step_studiogan", "step_dpc", "demo")
 STEP_ADAPTERS = {"step_moco": "moco", "step_lightly": "lightly", "step_studiogan": "studiogan", "step_dpc": "dpc"}
 SMOKE_SEEDS = 2
-SMOKE_TIMEOUT_S = 400  # the script's own limits end every part well before this
+SMOKE_TIMEOUT_S = 1200  # the script's own limits (sum 960 s) end every part before this
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -189,12 +189,12 @@ fi
 
 if wanted step_moco; then
     run_part step_moco "${GPU_CPUS[@]}" "$PYTHON" benchmarks/moco_step.py "${MOCO_ARGS[@]}" --threads "$THREADS" \
-        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_moco/step_moco.json"
+        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_moco/step_moco_$DEVICE.json"
 fi
 
 if wanted step_lightly; then
     run_part step_lightly "${GPU_CPUS[@]}" "$PYTHON" benchmarks/lightly_step.py "${LIGHTLY_ARGS[@]}" --threads "$THREADS" \
-        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_lightly/step_lightly.json"
+        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_lightly/step_lightly_$DEVICE.json"
 fi
 
 if wanted step_studiogan; then
@@ -208,7 +208,7 @@ if wanted step_studiogan; then
     if [ -n "$SG" ]; then
         run_part step_studiogan env STUDIOGAN_ROOT="$SG" "${GPU_CPUS[@]}" "$PYTHON" benchmarks/studiogan_step.py \
             "${STUDIOGAN_ARGS[@]}" --threads "$THREADS" --device "$DEVICE" --autocast "$AUTOCAST" \
-            --json "$OUT/step_studiogan/step_studiogan.json"
+            --json "$OUT/step_studiogan/step_studiogan_$DEVICE.json"
         [ -n "${STUDIOGAN_ROOT:-}" ] || rm -rf "$OUT/step_studiogan/src"  # the copy this script extracted
     else
         echo "StudioGAN sources not found: set STUDIOGAN_ROOT or put the archive in ../shared/vendor" > "$OUT/step_studiogan/log.txt"
@@ -218,7 +218,7 @@ fi
 
 if wanted step_dpc; then
     run_part step_dpc "${GPU_CPUS[@]}" "$PYTHON" benchmarks/dpc_step.py "${DPC_ARGS[@]}" --threads "$THREADS" \
-        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_dpc/step_dpc.json"
+        --device "$DEVICE" --autocast "$AUTOCAST" --json "$OUT/step_dpc/step_dpc_$DEVICE.json"
 fi
 
 # ---------------------------------------------------------------- demo: wait, merge

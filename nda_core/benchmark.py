@@ -323,11 +323,15 @@ def step_statistics(nda: Sequence[float], floor: Sequence[float], plain: Sequenc
 
 
 def machine_facts(threads: int, device: str = "cpu") -> dict[str, Any]:
-    """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform."""
-    return {
+    """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform,
+    and on a GPU its name and the CUDA version torch was built with."""
+    facts: dict[str, Any] = {
         "device": device, "torch_threads": threads, "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
         "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
     }
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        facts.update(device_name=torch.cuda.get_device_name(torch.device(device)), cuda=torch.version.cuda)
+    return facts
 
 
 def command_line(program: str, argv: Sequence[str]) -> str:

@@ -76,7 +76,7 @@ def test_smoke_bench_and_step_parts_wrote_their_json(smoke):
         assert row["compiled_ms"] is not None and row["vs_clone"] > 0  # eager and compiled both timed
         assert "kornia" in row["libraries"]  # the libraries are timed beside ours
     for part, adapter in STEP_ADAPTERS.items():
-        record = _json(out / part / f"{part}.json")
+        record = _json(out / part / f"{part}_cpu.json")
         assert record["schema"] == "nda-step/1" and record["adapter"] == adapter
         assert record["settings"]["autocast"] == "bf16" and record["machine"]["device"] == "cpu"
         assert record["statistics"]["verdict"] in ("met", "missed") and record["statistics"]["nda_over_floor_median"] > 0

@@ -7,6 +7,7 @@
 #   benchmarks/gpu_check.sh --parts bench,step_dpc OUT   # rerun some parts only (OUT must not exist)
 #
 # Parts (each writes its log and JSON under OUT/<part>/):
+#   data            CIFAR-10 prepared from ../shared/data (once per machine; the step parts read it)
 #   pytest_gpu      python -m pytest -m gpu on the test files that hold gpu-marked tests
 #                   (sync-debug "error" around every transform, compiled ones with CUDA graphs)
 #   bench           nda bench: ours eager and compiled (inductor, CUDA graphs) beside kornia and
@@ -35,7 +36,7 @@ usage() {
     exit 2
 }
 
-ALL_PARTS="pytest_gpu bench step_moco step_lightly step_studiogan step_dpc demo"
+ALL_PARTS="data pytest_gpu bench step_moco step_lightly step_studiogan step_dpc demo"
 MODE=gpu
 PARTS=$ALL_PARTS
 OUT=
@@ -81,7 +82,8 @@ fi
 declare -A LIMIT
 CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc would honour OMP_NUM_THREADS
 if [ "$MODE" = gpu ]; then
-    LIMIT=([pytest_gpu]=120 [bench]=170 [step_moco]=50 [step_lightly]=40 [step_studiogan]=60 [step_dpc]=40 [demo]=420)
+    LIMIT=([data]=30 [pytest_gpu]=115 [bench]=155 [step_moco]=50 [step_lightly]=40 [step_studiogan]=55 [step_dpc]=35
+           [demo]=420)
     THREADS=$(( CORES > 2 ? CORES / 2 : 1 ))
     DEMO_STEPS=${DEMO_STEPS:-1500}
     DEMO_SEEDS=${DEMO_SEEDS:-$(( CORES > 2 ? CORES / 2 : 1 ))}
@@ -96,7 +98,7 @@ if [ "$MODE" = gpu ]; then
     AUTOCAST=bf16
 else
     # generous: a smoke run takes about a minute on 2 idle cores, but a shared CI machine may be loaded
-    LIMIT=([pytest_gpu]=120 [bench]=120 [step_moco]=120 [step_lightly]=120 [step_studiogan]=120 [step_dpc]=120 [demo]=240)
+    LIMIT=([data]=120 [pytest_gpu]=120 [bench]=120 [step_moco]=120 [step_lightly]=120 [step_studiogan]=120 [step_dpc]=120 [demo]=240)
     THREADS=1
     DEMO_STEPS=${DEMO_STEPS:-2}
     DEMO_SEEDS=${DEMO_SEEDS:-2}
@@ -162,6 +164,11 @@ if wanted demo; then
 fi
 
 # ---------------------------------------------------------------- GPU parts, one after another
+if wanted data; then  # CIFAR-10 extracted before the step parts, so that none of them times it
+    run_part data "$PYTHON" -c "import json, sys; from nda_core.data import cifar10_root; \
+json.dump({'schema': 'nda-gpu-data/1', 'cifar10_root': str(cifar10_root())}, open(sys.argv[1], 'w'))" "$OUT/data/data.json"
+fi
+
 if wanted pytest_gpu; then
     mapfile -t GPU_TESTS < <(grep -l "mark\.gpu" tests/test_*.py)
     run_part pytest_gpu "${GPU_CPUS[@]}" "$PYTHON" -m pytest -m gpu -rs -p no:cacheprovider \

@@ -18,10 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
-PARTS = ("pytest_gpu", "bench", "step_moco", "step_lightly", "step_studiogan", "step_dpc", "demo")
+PARTS = ("data", "pytest_gpu", "bench", "step_moco", "step_lightly", "step_studiogan", "step_dpc", "demo")
 STEP_ADAPTERS = {"step_moco": "moco", "step_lightly": "lightly", "step_studiogan": "studiogan", "step_dpc": "dpc"}
 SMOKE_SEEDS = 2
-SMOKE_TIMEOUT_S = 1200  # the script's own limits (sum 960 s) end every part before this
+SMOKE_TIMEOUT_S = 1200  # the script's own limits (7 x 120 s in a row) end every part before this
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -70,6 +70,7 @@ def test_smoke_pytest_part_collected_the_gpu_tests_and_reported_their_skips(smok
 
 def test_smoke_bench_and_step_parts_wrote_their_json(smoke):
     out, _, _, _ = smoke
+    assert Path(_json(out / "data" / "data.json")["cifar10_root"], "train").is_dir()
     bench = _json(out / "bench" / "transforms_cpu.json")
     assert bench["schema"] == "nda-bench/1" and bench["settings"]["device"] == "cpu" and bench["rows"]
     for row in bench["rows"]:

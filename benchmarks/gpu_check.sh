@@ -17,7 +17,7 @@
 #   step_studiogan  benchmarks/studiogan_step.py  (StudioGAN D step, bf16 autocast)
 #   step_dpc        benchmarks/dpc_step.py        (DPC, bf16 autocast)
 #   demo            the numerosity GAN of nda demo, plain vs NDA, one seed per process, merged;
-#                   it runs on the CPU (the demo's Lightning trainer is CPU-only), in the background
+#                   it runs on the CPU (the demo's Lightning trainer is CPU-only; CUDA hidden), in the background
 #                   on the upper half of the cores while the GPU parts run on the lower half.
 #
 # OUT/summary.json lists each part's exit status, seconds and limit. The script runs every part
@@ -80,7 +80,9 @@ fi
 # ---------------------------------------------------------------- settings of each mode
 # Limits (seconds): the GPU parts run one after another (sum 480 s); the demo runs beside them.
 declare -A LIMIT
-CORES=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc would honour OMP_NUM_THREADS
+# the CPUs this process may run on (not nproc, which honours OMP_NUM_THREADS)
+mapfile -t ALLOWED < <("$PYTHON" -c "import os; print(*sorted(os.sched_getaffinity(0)), sep='\n')")
+CORES=${#ALLOWED[@]}
 if [ "$MODE" = gpu ]; then
     LIMIT=([data]=30 [pytest_gpu]=115 [bench]=155 [step_moco]=50 [step_lightly]=40 [step_studiogan]=55 [step_dpc]=35
            [demo]=420)
@@ -113,10 +115,12 @@ else
     AUTOCAST=bf16  # CPU autocast runs bfloat16 too: the smoke run checks the flag end to end
 fi
 # GPU parts on the lower half of the cores, the CPU-only demo on the upper half.
+GPU_CPUS=(); DEMO_CPUS=()
 if [ "$MODE" = gpu ] && [ "$CORES" -ge 4 ] && command -v taskset >/dev/null; then
-    GPU_CPUS=(taskset -c "0-$(( CORES / 2 - 1 ))"); DEMO_CPUS="$(( CORES / 2 ))-$(( CORES - 1 ))"
-else
-    GPU_CPUS=(); DEMO_CPUS=
+    lower=$(IFS=,; echo "${ALLOWED[*]:0:CORES / 2}")
+    if taskset -c "$lower" true 2>/dev/null; then
+        GPU_CPUS=(taskset -c "$lower"); DEMO_CPUS=("${ALLOWED[@]:CORES / 2}")
+    fi
 fi
 
 RECORDS="$OUT/.parts.tsv"
@@ -152,10 +156,10 @@ if wanted demo; then
     echo "gpu_check: demo in the background: $DEMO_SEEDS seed(s) x $DEMO_STEPS steps, plain and NDA" >&2
     for (( seed = 0; seed < DEMO_SEEDS; seed++ )); do
         pin=()
-        if [ -n "$DEMO_CPUS" ]; then
-            pin=(taskset -c "$(( CORES / 2 + seed % (CORES - CORES / 2) ))")
+        if [ "${#DEMO_CPUS[@]}" -gt 0 ]; then
+            pin=(taskset -c "${DEMO_CPUS[seed % ${#DEMO_CPUS[@]}]}")
         fi
-        OMP_NUM_THREADS=1 timeout --kill-after=10 "$(( LIMIT[demo] - MERGE_LIMIT ))" "${pin[@]}" \
+        OMP_NUM_THREADS=1 CUDA_VISIBLE_DEVICES='' timeout --kill-after=10 "$(( LIMIT[demo] - MERGE_LIMIT ))" "${pin[@]}" \
             "$PYTHON" -m nda_demo --steps "$DEMO_STEPS" --seeds "$seed" --threads 1 --no-progress \
             "${DEMO_ARGS[@]}" --out "$OUT/demo/seed$seed" \
             > "$OUT/demo/seed$seed.log" 2>&1 &

@@ -50,12 +50,16 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=2, help="steps per timing (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: %(default)s)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
+    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
+                        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_dpc.json)")
     args = parser.parse_args()
 
     from torch.utils.benchmark import Timer
 
-    from nda_core.benchmark import command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, write_step_record
+    from nda_core.benchmark import (
+        command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, under_autocast, write_step_record,
+    )
     from video_dpc import DPC, DPCNegatives, dpc_loss
 
     torch.set_num_threads(args.threads)
@@ -85,7 +89,7 @@ def main() -> None:
     def extra() -> None:
         model.encode(nda_clips).sum().backward()
 
-    steps: dict[str, Callable[[], None]] = {"dpc": dpc_step, "nda": nda_step, "extra": extra}
+    steps: dict[str, Callable[[], None]] = under_autocast({"dpc": dpc_step, "nda": nda_step, "extra": extra}, device, args.autocast)
     for fn in steps.values():
         for _ in range(WARMUP):
             fn()
@@ -101,7 +105,7 @@ def main() -> None:
     floor = [d + e for d, e in zip(times["dpc"], times["extra"])]
     stats = step_statistics(times["nda"], floor, times["dpc"])
     print(f"\n{args.preset} DPC ({spec}), batch {args.batch}, NDA {args.nda} on {args.blocks} blocks, {device}, "
-          f"{args.threads} threads; {args.rounds} rounds x {args.number} steps: DPC {stats['plain_ms_median']:.1f} ms, "
+          f"autocast {args.autocast}, {args.threads} threads; {args.rounds} rounds x {args.number} steps: DPC {stats['plain_ms_median']:.1f} ms, "
           f"NDA-DPC {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
     settings = {key: value for key, value in vars(args).items() if key != "json"}
     settings["model"] = spec

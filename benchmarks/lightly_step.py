@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of the three measurements")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
+                        help="bf16: every timed call inside torch.autocast(device, bfloat16)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,7 +70,7 @@ def main() -> None:
     from torch.utils.benchmark import Timer
 
     from lightly.transforms.utils import IMAGENET_NORMALIZE
-    from nda_core.benchmark import timed_rounds
+    from nda_core.benchmark import timed_rounds, under_autocast
     from nda_core.data import cifar10_root, load_image_folder
     from nda_demo.training import _quiet_lightning
 
@@ -97,6 +99,7 @@ def main() -> None:
         "extra_forward": lambda: nda_model.forward_momentum(nda_images),
         "nda_transform": lambda: nda_model.nda_images(batch[0]),
     }
+    statements = under_autocast(statements, device, args.autocast)
     for fn in statements.values():  # warm-up
         fn()
     def clock(fn) -> float:
@@ -113,7 +116,7 @@ def main() -> None:
     stats["nda_transform_over_plain_median"] = statistics.median(t / m for t, m in zip(times["nda_transform"], times["moco"]))
     print(f"\n{args.device}, {args.threads} threads, batch {args.batch}, lightly {args.backbone} width {args.width}, 32x32 real "
           f"CIFAR-10, {args.nda} x {args.views} NDA views per sample, memory bank {BANK}, "
-          f"{args.rounds} rounds x {args.steps} steps")
+          f"{args.rounds} rounds x {args.steps} steps, autocast {args.autocast}")
     for name in statements:
         print(f"  {name:14s} median {median[name] * 1e3:8.1f} ms")
     print(f"NDA transform on the batch: {stats['nda_transform_over_plain_median'] * 100:.1f}% of a MoCo step (median)")

@@ -29,7 +29,8 @@ from typing import Callable
 
 import torch
 from nda_core.benchmark import (
-    Clock, command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, write_step_record,
+    AUTOCAST_CHOICES, Clock, command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, under_autocast,
+    write_step_record,
 )
 
 MOCO_UNITS = 4.0  # query forward + backward (~3) + key forward (1), per image
@@ -76,9 +77,12 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=2, help="NDA views per query (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_moco.json)")
+    parser.add_argument("--device", default="cpu", help="device of the models and the batch, e.g. cuda (default: %(default)s)")
+    parser.add_argument("--autocast", choices=AUTOCAST_CHOICES, default="off",
+                        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    machine = machine_facts(args.threads)
+    machine = machine_facts(args.threads, args.device)
     torch.manual_seed(0)
 
     import mmselfsup_nda  # noqa: F401
@@ -93,6 +97,8 @@ def main() -> None:
 
     models = {"moco": build(False, args.width, args.views), "nda": build(True, args.width, args.views)}
     models["nda_query"] = build(True, args.width, args.views, nda_encoder="query")
+    for model in models.values():
+        model.to(args.device)
     wrappers = {name: optim_wrapper(model) for name, model in models.items()}
     def forward_only(model):
         with torch.no_grad():
@@ -113,7 +119,7 @@ def main() -> None:
     calls["forward nda"] = lambda: forward_only(models["nda"])
     calls["key forward"] = key_forward
     rounds = timed_rounds(
-        calls, args.rounds, Clock(args.threads, args.min_run_time),
+        under_autocast(calls, args.device, args.autocast), args.rounds, Clock(args.threads, args.min_run_time),
         progress=lambda index, _: print(f"round {index + 1}/{args.rounds}", flush=True),
     )
     times = {name: rounds[name] for name in models}
@@ -133,14 +139,14 @@ def main() -> None:
     }
     stats.update(extras)
     print(f"\nbatch {args.batch}, ResNet-18 CIFAR stem width {args.width}, 32x32 real CIFAR-10, "
-          f"{args.views} jigsaw NDA views/query, {args.rounds} interleaved Timer rounds each, {args.threads} threads (CPU)")
+          f"{args.views} jigsaw NDA views/query, {args.rounds} interleaved Timer rounds each, {args.threads} threads ({args.device}, autocast {args.autocast})")
     for name, value in median.items():
         print(f"  {name:12s} median {value * 1e3:8.1f} ms")
     print(f"nominal floor (4 + M) / 4 = {nominal_floor:.3f}; query-encoder NDA / MoCo {extras['query_encoder_nda_over_plain_median']:.3f}; "
           f"forward only NDA / MoCo {extras['forward_only_nda_over_plain_median']:.3f} (paper {PAPER_FORWARD_S[0]} s -> "
           f"{PAPER_FORWARD_S[1]} s; floor here (2 + M) / 2 = {extras['forward_only_floor_over_plain']:.2f})")
     settings = {"batch": args.batch, "width": args.width, "views": args.views, "rounds": args.rounds,
-                "min_run_time": args.min_run_time, "threads": args.threads, "nda": "jigsaw k=2", "clock": "Timer.blocked_autorange median"}
+                "min_run_time": args.min_run_time, "threads": args.threads, "device": args.device, "autocast": args.autocast, "nda": "jigsaw k=2", "clock": "Timer.blocked_autorange median"}
     write_step_record(
         args.json, "moco", command_line("python benchmarks/moco_step.py", sys.argv[1:]), settings, machine,
         {name: list(values) for name, values in rounds.items()}, f"MoCo step + {args.views} x key-encoder forward of the batch", stats,

@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three measurements (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_studiogan.json)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
+    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
+                        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, work: Path) -> int:
     """Build the worker in ``work``, time the three calls round by round, print and write the statistics."""
-    from nda_core.benchmark import Clock, command_line, print_step_verdict, step_statistics, timed_rounds, write_step_record
+    from nda_core.benchmark import (
+        Clock, command_line, print_step_verdict, step_statistics, timed_rounds, under_autocast, write_step_record,
+    )
     from nda_core.data import cifar10_root
     from studiogan_nda.build import build_worker
 
@@ -137,7 +141,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         for _ in range(updates):
             extra_pass()
 
-    calls = {"plain": plain_step, "nda": nda_step, "extra": extra_passes}
+    calls = under_autocast({"plain": plain_step, "nda": nda_step, "extra": extra_passes}, args.device, args.autocast)
     for fn in calls.values():  # warm-up
         fn()
     times = timed_rounds(
@@ -149,7 +153,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     floor = [p + e for p, e in zip(times["plain"], times["extra"])]
     stats = step_statistics(times["nda"], floor, times["plain"])
     print(f"StudioGAN D step ({Path(args.config).name}, batch {args.batch_size}, {updates} D update(s) per step, "
-          f"{args.device}, {args.threads} thread(s), NDA {objective.settings.spec}): plain {stats['plain_ms_median']:.1f} ms, "
+          f"{args.device}, autocast {args.autocast}, {args.threads} thread(s), NDA {objective.settings.spec}): plain {stats['plain_ms_median']:.1f} ms, "
           f"NDA {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
     settings = {key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root", "argv")}
     settings.update(config=Path(args.config).resolve().relative_to(ROOT).as_posix() if Path(args.config).resolve().is_relative_to(ROOT) else Path(args.config).name,

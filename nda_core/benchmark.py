@@ -44,6 +44,7 @@ from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
 __all__ = [
     "DEFAULT_SHAPES", "NAMES", "LOOPS", "STEP_TARGET", "Clock", "main", "run", "format_table", "parse_shape",
     "target_vs_clone", "timed_rounds", "step_statistics", "machine_facts", "command_line", "write_step_record", "print_step_verdict",
+    "AUTOCAST_CHOICES", "under_autocast",
 ]
 
 DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
@@ -54,6 +55,10 @@ SMALL_IMAGE_PIXELS = 64 * 64
 TARGET_SMALL, TARGET_LARGE, TARGET_LARGE_BOX = 5.0, 2.0, 2.5
 LABELS = 10  # torchvision's CutMix / MixUp need class labels
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager", "none")
+#: torch.compile modes of the inductor backend; reduce-overhead captures CUDA graphs on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")
+#: --autocast of the step benchmarks: off (float32) or bfloat16 autocast around every timed call.
+AUTOCAST_CHOICES = ("off", "bf16")
 RECOMPILE_LIMIT = 4096
 #: Every step-time benchmark's one verdict: the median over rounds of (NDA step / floor) <= this.
 STEP_TARGET = 1.05
@@ -228,12 +233,35 @@ class Clock:
         return Timer("call()", **options).blocked_autorange(min_run_time=self.min_run_time).median
 
 
-def _compile(transform: nda_core.NDATransform, backend: str) -> tuple[Callable[[torch.Tensor], Any] | None, str]:
+def under_autocast(calls: dict[str, Callable[[], Any]], device: str | torch.device, autocast: str) -> dict[str, Callable[[], Any]]:
+    """The step benchmarks' ``--autocast``: every call run inside ``torch.autocast(device type,
+    bfloat16)`` for ``"bf16"``, the calls themselves for ``"off"``; the plain step, the NDA step
+    and the floor are wrapped alike, so the ratios compare like with like."""
+    if autocast not in AUTOCAST_CHOICES:
+        raise ValueError(f"autocast={autocast!r} is not one of {AUTOCAST_CHOICES}; use 'bf16' or 'off'.")
+    if autocast == "off":
+        return calls
+    device_type = torch.device(device).type
+
+    def wrapped(call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with torch.autocast(device_type, dtype=torch.bfloat16):
+                return call()
+
+        return run
+
+    return {label: wrapped(call) for label, call in calls.items()}
+
+
+def _compile(
+    transform: nda_core.NDATransform, backend: str, mode: str = "default"
+) -> tuple[Callable[[torch.Tensor], Any] | None, str]:
     """``torch.compile(transform, fullgraph=True)`` (no generator), or None and why not."""
     if backend == "none":
         return None, "not asked"
     try:
-        return torch.compile(transform, fullgraph=True, backend=backend, dynamic=False), ""
+        options: dict[str, Any] = {"mode": mode} if mode != "default" else {}
+        return torch.compile(transform, fullgraph=True, backend=backend, dynamic=False, **options), ""
     except Exception as error:  # a compiler that cannot start (no C++ toolchain, ...) is reported, not fatal
         return None, f"{type(error).__name__}: {error}"
 
@@ -295,11 +323,15 @@ def step_statistics(nda: Sequence[float], floor: Sequence[float], plain: Sequenc
 
 
 def machine_facts(threads: int, device: str = "cpu") -> dict[str, Any]:
-    """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform."""
-    return {
+    """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform,
+    and on a GPU its name and the CUDA version torch was built with."""
+    facts: dict[str, Any] = {
         "device": device, "torch_threads": threads, "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
         "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
     }
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        facts.update(device_name=torch.cuda.get_device_name(torch.device(device)), cuda=torch.version.cuda)
+    return facts
 
 
 def command_line(program: str, argv: Sequence[str]) -> str:
@@ -355,6 +387,7 @@ def run(
     loop_rounds: int,
     backend: str,
     libraries: bool,
+    compile_mode: str = "default",
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows of the table (one per shape and NDA) and notes on what could not be timed."""
     rows: list[dict[str, Any]] = []
@@ -370,7 +403,7 @@ def run(
             if name == "noise":
                 calls["randn"] = lambda: torch.randn(shape, device=device)
             calls[name] = lambda t=transform: t(x)
-            compiled, why = _compile(transform, backend)
+            compiled, why = _compile(transform, backend, compile_mode)
             if compiled is not None:
                 try:
                     compiled(x)  # compiles now, not inside the timing
@@ -378,7 +411,7 @@ def run(
                 except Exception as error:
                     why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             if why and why != "not asked":
-                notes.append(f"{label} {name}: torch.compile(backend={backend!r}) failed: {why}")
+                notes.append(f"{label} {name}: torch.compile(backend={backend!r}, mode={compile_mode!r}) failed: {why}")
         _progress(f"{label}: timing ours, clone{' and compiled' if backend != 'none' else ''} ({rounds} rounds)")
         ours = _median_rounds(calls, clock, rounds)
         _progress(f"{label}: timing the per-sample loops" + (" and the libraries" if libraries else ""))
@@ -455,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch.compile backend of the compiled column, or none (default: %(default)s)",
     )
     parser.add_argument(
+        "--compile-mode", default="default", choices=COMPILE_MODES,
+        help="torch.compile mode of the inductor backend; reduce-overhead runs the compiled transforms as CUDA "
+        "graphs on a GPU (default: %(default)s)",
+    )
+    parser.add_argument(
         "--libraries", action=argparse.BooleanOptionalAction, default=True,
         help="also time kornia and torchvision v2 where installed (default: %(default)s)",
     )
@@ -479,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked, but torch sees no CUDA device here; use --device cpu")
+    if args.compile_mode != "default" and args.compile != "inductor":
+        parser.error(f"--compile-mode {args.compile_mode} is a mode of the inductor backend; use --compile inductor or drop it")
     if args.clock == "cpu" and device.type != "cpu":
         parser.error("--clock cpu times this thread's CPU time and cannot see GPU work; use --clock wall")
     random.seed(args.seed)
@@ -488,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(
         f"device: {device} ({where}), torch {torch.__version__}, threads {args.threads}, clock {args.clock}, "
-        f"compile {args.compile}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
+        f"compile {args.compile}{'' if args.compile_mode == 'default' else ' ' + args.compile_mode}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
     )
     machine = machine_facts(args.threads, str(device))
     clock = Clock(args.threads, args.min_run_time, args.clock == "cpu")
@@ -497,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     # Every transform shares NDATransform.forward, so each (transform, shape) is one more entry in
     # that code object's compile cache, beside whatever this process compiled before.
     with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, accumulated_recompile_limit=RECOMPILE_LIMIT):
-        rows, notes = run(args.shapes, args.nda, device, clock, args.rounds, args.loop_rounds, args.compile, args.libraries)
+        rows, notes = run(args.shapes, args.nda, device, clock, args.rounds, args.loop_rounds, args.compile, args.libraries,
+                         args.compile_mode)
     print(format_table(rows))
     for note in notes:
         print(f"note: {note}")

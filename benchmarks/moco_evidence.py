@@ -37,12 +37,15 @@ CONFIGS = {
 PLAIN, NDA = CONFIGS
 EVAL_BATCH = 200
 JIGSAW_SEED = 1234
+LOGGED = ("loss", "logit_pos", "logit_queue", "logit_nda")  # training scalars of the (NDA) contrastive head
+LOGIT_WINDOW = 5  # last iterations averaged for the end-of-training values
 METRICS = ("knn_top1", "cos_dist_x_jigsaw_mean", "cos_dist_x_other_mean", "proj_cos_dist_x_jigsaw_mean",
            "proj_cos_dist_x_other_mean", "relative_jigsaw_distance")
 
 
 def train(config: Path, work_dir: Path, ann_file: Path, data_root: Path, epochs: int, seed: int):
-    """Pre-train with mmengine's Runner; returns the trained model."""
+    """Pre-train with mmengine's Runner; returns the trained model, the data preprocessor settings
+    and the mean of the last ``LOGIT_WINDOW`` logged values of the loss and the mean logits."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -61,7 +64,10 @@ def train(config: Path, work_dir: Path, ann_file: Path, data_root: Path, epochs:
     )
     runner = Runner.from_cfg(cfg)
     runner.train()
-    return runner.model, cfg.get("data_preprocessor") or cfg.model.data_preprocessor
+    hub = runner.message_hub
+    logits = {key: float(hub.get_scalar(f"train/{key}").mean(LOGIT_WINDOW))
+              for key in LOGGED if f"train/{key}" in hub.log_scalars}
+    return runner.model, cfg.get("data_preprocessor") or cfg.model.data_preprocessor, logits
 
 
 @torch.no_grad()
@@ -131,7 +137,7 @@ def main() -> None:
             print(f"== {name}, seed {seed}: {args.epochs} epochs on {len(train_images)} CIFAR-10 images", flush=True)
             work_dir = args.work_dir / f"{'nda' if 'NDA' in name else 'moco'}_seed{seed}"
             run_start = time.perf_counter()
-            model, preprocessor = train(config, work_dir, ann_file, root, args.epochs, seed)
+            model, preprocessor, final_logits = train(config, work_dir, ann_file, root, args.epochs, seed)
             train_seconds = time.perf_counter() - run_start
             train_feats = features(model, train_images, preprocessor)
             test_feats = features(model, test_images, preprocessor)
@@ -152,6 +158,7 @@ def main() -> None:
             run["proj_cos_dist_x_other_mean"] = float(cosine_distance(projected, projected.roll(1, 0)).mean())
             # jigsaw distance in units of the typical distance between two different images
             run["relative_jigsaw_distance"] = run["cos_dist_x_jigsaw_mean"] / run["cos_dist_x_other_mean"]
+            run["final_logits"] = final_logits
             run["train_seconds"] = round(train_seconds, 1)
             run["wall_seconds"] = round(time.perf_counter() - run_start, 1)
             run["loadavg_end"] = list(os.getloadavg())

@@ -50,17 +50,24 @@ UNTRAINED = "untrained (initial weights)"
 
 @torch.no_grad()
 def _features(backbone: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Backbone features (eval mode) of uint8 images, normalised as in training."""
+    """Backbone features (eval mode) of uint8 images, normalised as in training; the backbone's
+    train / eval mode is restored afterwards (Lightning's fit keeps the mode it finds, so an
+    evaluation before training must not leave BatchNorm in eval mode)."""
     from lightly.transforms.utils import IMAGENET_NORMALIZE
 
     mean = torch.tensor(IMAGENET_NORMALIZE["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_NORMALIZE["std"]).view(1, 3, 1, 1)
+    modes = {module: module.training for module in backbone.modules()}
     backbone.eval()
     device = next(backbone.parameters()).device
     mean, std = mean.to(device), std.to(device)
-    return torch.cat(
-        [backbone((chunk.to(device).float() / 255 - mean) / std).flatten(start_dim=1).cpu() for chunk in images.split(EVAL_BATCH)]
-    )
+    try:
+        return torch.cat(
+            [backbone((chunk.to(device).float() / 255 - mean) / std).flatten(start_dim=1).cpu() for chunk in images.split(EVAL_BATCH)]
+        )
+    finally:
+        for module, training in modes.items():
+            module.train(training)
 
 
 def run_one(job: dict) -> dict:
@@ -124,6 +131,8 @@ def run_one(job: dict) -> dict:
         }, distance
 
     untrained, _ = evaluate()
+    if not all(module.training for module in model.modules()):
+        raise RuntimeError("lightly_evidence: the untrained evaluation left modules in eval mode; training would use frozen BatchNorm")
     start = time.perf_counter()
     trainer.fit(model, loader)
     train_seconds = time.perf_counter() - start

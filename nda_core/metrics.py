@@ -26,8 +26,10 @@ __all__ = [
 ]
 
 #: Neighbours and temperature of the similarity-weighted kNN (Wu et al. 2018, as in MoCo's and
-#: lightly's kNN monitors): votes exp(cos / T) of the k most similar training features.
-KNN_K = 200
+#: lightly's kNN monitors): votes exp(cos / T) of the k most similar training features. One
+#: protocol for every adapter's evidence; k = 20 because those memories hold 500-1,000 images
+#: (k = 200, made for 50,000, would let a fifth of them vote).
+KNN_K = 20
 KNN_TEMPERATURE = 0.1
 _KNN_CHUNK = 1024  # test features per similarity matrix block
 
@@ -123,7 +125,7 @@ def knn_predict(
     if bank_labels.shape != (bank.shape[0],):
         raise ValueError(f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}.")
     check_int(num_classes, "num_classes", 2)
-    check_int(k, "k", 1, "use e.g. k=200 (or fewer than the bank size).")
+    check_int(k, "k", 1, "use e.g. k=20 (or fewer than the bank size).")
     temperature = check_positive(temperature, "temperature", "the usual kNN monitor uses 0.1.")
     k = min(k, bank.shape[0])
     bank = F.normalize(bank.float(), dim=1)

@@ -17,47 +17,20 @@ The JSON schema shared by the three scripts (``schema: "nda-evidence/1"``):
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import shlex
-import statistics
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from nda_core.stats import paired, spread  # noqa: F401  (re-exported for the evidence scripts)
 
 SCHEMA = "nda-evidence/1"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def spread(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (0 for one value), min, max, n and the values themselves."""
-    values = [float(v) for v in values]
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values), "values": values}
-
-
-def _finite_or_none(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def paired(nda: Sequence[float], plain: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
-    """Per-seed ``nda - plain`` differences with their spread, the paired t-test p and the Wilcoxon p."""
-    from scipy import stats
-
-    if len(nda) != len(plain) or len(nda) != len(seeds):
-        raise ValueError(f"paired: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) must have one value per seed")
-    differences = [float(a) - float(b) for a, b in zip(nda, plain)]
-    result: dict[str, Any] = {"seeds": list(seeds), **spread(differences),
-                              "nda_higher": sum(d > 0 for d in differences), "t_test_p": None, "wilcoxon_p": None}
-    del result["values"]
-    result["differences"] = differences
-    if len(differences) > 1:
-        if any(d != differences[0] for d in differences):
-            result["t_test_p"] = _finite_or_none(stats.ttest_rel(nda, plain).pvalue)
-        if any(d != 0 for d in differences):
-            result["wilcoxon_p"] = _finite_or_none(stats.wilcoxon(differences).pvalue)
-    return result
+# spread and paired (the JSON's per-method spread and NDA - plain statistics): one definition, in nda_core.stats
 
 
 def machine(threads: int) -> dict[str, Any]:

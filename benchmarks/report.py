@@ -23,22 +23,21 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 import re
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from nda_core import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path("docs") / "results"
 #: The files whose blocks are generated, relative to the repository root.
 DOCUMENTS = (Path("README.md"), Path("docs") / "results.md", Path("docs") / "mmselfsup.md")
 MARKER = re.compile(r"<!-- report:(?P<name>[a-z0-9_:.-]+) -->(?P<body>.*?)<!-- /report:(?P=name) -->", re.S)
-#: A comparison over seeds is "seen" when the paired t-test gives p below this (and the mean is in
-#: the paper's direction).
-SIGNIFICANCE = 0.05
+SIGNIFICANCE = stats.SIGNIFICANCE
+spread = stats.spread
 EVIDENCE_SCHEMA = "nda-evidence/1"
 #: The key of each step JSON's ``times_s`` that holds the step without NDA.
 STEP_PLAIN = {"moco": "moco", "lightly": "moco", "studiogan": "plain", "dpc": "dpc"}
@@ -54,58 +53,27 @@ class ReportError(ValueError):
     """A block or an artifact the report cannot render."""
 
 
-# ------------------------------------------------------------------ statistics (legacy artifacts only)
-
-
-def spread(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (0 for one value), min, max, n and the values."""
-    values = [float(v) for v in values]
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values), "values": values}
+# ------------------------------------------------------------------ statistics and the verdict rule
+# one definition each, in nda_core.stats: spread, paired (the evidence JSONs' ``paired`` block) and the rule
 
 
 def paired_statistics(nda: Sequence[float], plain: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
-    """Per-seed ``nda - plain`` with their spread, the paired t-test p and the Wilcoxon signed-rank p
-    (``scipy.stats``; ``None`` where undefined: one seed, or every difference equal / zero). The same
-    keys as the evidence scripts' ``paired`` block (schema ``nda-evidence/1``)."""
-    from scipy import stats
-
-    if not len(nda) == len(plain) == len(seeds):
-        raise ReportError(f"paired_statistics: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) differ in length")
-    differences = [float(a) - float(b) for a, b in zip(nda, plain)]
-    result = {"seeds": list(seeds), **spread(differences), "nda_higher": sum(d > 0 for d in differences),
-              "t_test_p": None, "wilcoxon_p": None}
-    del result["values"]
-    result["differences"] = differences
-    if len(differences) > 1 and any(d != differences[0] for d in differences):
-        result["t_test_p"] = _finite(stats.ttest_rel(nda, plain).pvalue)
-    if len(differences) > 1 and any(d != 0 for d in differences):
-        result["wilcoxon_p"] = _finite(stats.wilcoxon(differences).pvalue)
-    return result
-
-
-def _finite(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
-# ------------------------------------------------------------------ the verdict rule
+    """``nda_core.stats.paired`` (legacy artifacts get their statistics here), errors as ReportError."""
+    try:
+        return stats.paired(nda, plain, seeds)
+    except ValueError as error:
+        raise ReportError(str(error)) from error
 
 
 def verdict(paired: dict[str, Any], higher_is_predicted: bool = True) -> str:
-    """The one rule for a comparison over seeds: "not seen" when the mean difference is zero or
-    against the paper's direction; else "seen" when the paired t-test gives p < SIGNIFICANCE and
-    "suggestive" otherwise (also when there is no p: one seed, or identical differences)."""
-    mean = paired["mean"] if higher_is_predicted else -paired["mean"]
-    if not mean > 0:
-        return "not seen"
-    p = paired.get("t_test_p")
-    return "seen" if p is not None and p < SIGNIFICANCE else "suggestive"
+    """``nda_core.stats.verdict`` of a ``paired`` block (see :data:`nda_core.stats.VERDICT_RULE`)."""
+    return stats.verdict(paired["mean"], paired.get("t_test_p"), len(paired["differences"]), higher_is_predicted)
 
 
-def step_verdict(stats: dict[str, Any]) -> str:
+def step_verdict(step: dict[str, Any]) -> str:
     """The step-time verdict in words: met or missed by the median, not settled when the IQR spans the target."""
-    words = f"**{stats['verdict']}**"
-    if stats["nda_over_floor_q1"] <= stats["target"] <= stats["nda_over_floor_q3"]:
+    words = f"**{step['verdict']}**"
+    if step["nda_over_floor_q1"] <= step["target"] <= step["nda_over_floor_q3"]:
         words += ", **not settled** (IQR spans the target)"
     return words
 
@@ -713,12 +681,12 @@ def legacy(root: Path) -> None:
             return [next(r[key] for r in runs if r["seed"] == s and r["method"] == method) for s in seeds]
 
         gathered = {
-            "schema": EVIDENCE_SCHEMA, "script": "benchmarks/report.py --legacy (gathers studiogan_nda.anomaly's auroc.json files)",
+            "schema": EVIDENCE_SCHEMA, "script": "benchmarks/report.py", "command": "python benchmarks/report.py --legacy",
             "settings": {"methods": {"plain": "plain", "nda": "NDA"}, "n_clean": 1000, "anomaly_seed": 0, "training_steps": 121},
             "seeds": seeds, "sets": sets, "runs": runs,
             "summary": {m: {k: spread(aurocs(m, k)) for k in sets} for m in ("plain", "NDA")},
             "paired": {k: paired_statistics(aurocs("NDA", k), aurocs("plain", k), seeds) for k in sets},
-            "statistics_note": "paired statistics computed with scipy.stats from the per-run AUROCs",
+            "statistics_note": "gathered from studiogan_nda.anomaly's auroc.json files; paired statistics computed with scipy.stats from the per-run AUROCs",
         }
         (folder / f"{STUDIOGAN_NAME}.json").write_text(json.dumps(gathered, indent=1) + "\n")
 

@@ -15,27 +15,24 @@ from typing import Any, Sequence
 
 from scipy import stats
 
+from nda_core import stats as stats_rule
+
 __all__ = [
     "SIGNIFICANCE_LEVEL",
     "MIN_SEEDS",
     "EFFECT_RULE",
-    "SHOWN",
-    "NOT_SHOWN",
+    "SEEN",
+    "SUGGESTIVE",
+    "NOT_SEEN",
     "UNTESTED",
     "describe",
     "paired_statistics",
     "verdict_text",
 ]
 
-#: Two-sided p-value of the paired t-test below which a difference counts as shown.
-SIGNIFICANCE_LEVEL = 0.05
-#: Fewest seeds (pairs) the rule can judge; one pair has no spread to test against.
-MIN_SEEDS = 2
-EFFECT_RULE = (
-    f"an effect is shown when NDA is higher than plain in every seed and the paired t-test of the per-seed "
-    f"differences NDA - plain gives two-sided p < {SIGNIFICANCE_LEVEL} (needs at least {MIN_SEEDS} seeds)"
-)
-SHOWN, NOT_SHOWN, UNTESTED = "shown", "not shown", "untested"
+#: The one verdict rule of every published comparison (``nda_core.stats``), applied to the demo's measures.
+SIGNIFICANCE_LEVEL, MIN_SEEDS, EFFECT_RULE = stats_rule.SIGNIFICANCE, stats_rule.MIN_SEEDS, stats_rule.VERDICT_RULE
+SEEN, SUGGESTIVE, NOT_SEEN, UNTESTED = stats_rule.SEEN, stats_rule.SUGGESTIVE, stats_rule.NOT_SEEN, stats_rule.UNTESTED
 
 
 def _finite(value: Any) -> float | None:
@@ -81,11 +78,7 @@ def paired_statistics(plain: Sequence[float], nda: Sequence[float]) -> dict[str,
 
 def _verdict(result: dict[str, Any]) -> str:
     difference = result["difference"]
-    if difference["seeds"] < MIN_SEEDS:
-        return UNTESTED
-    pvalue = result["paired_t_test"]["pvalue"]
-    every_seed = difference["nda_higher"] == difference["seeds"]
-    return SHOWN if every_seed and pvalue is not None and pvalue < SIGNIFICANCE_LEVEL else NOT_SHOWN
+    return stats_rule.verdict(difference["mean"], result["paired_t_test"]["pvalue"], difference["seeds"])
 
 
 def verdict_text(result: dict[str, Any], what: str, digits: int = 3) -> str:
@@ -97,8 +90,10 @@ def verdict_text(result: dict[str, Any], what: str, digits: int = 3) -> str:
             f"{difference['seeds']} seeds")
     if pvalue is not None:
         line += f", paired t-test p = {pvalue:.3g}"
-    if result["effect"] == SHOWN:
-        return line + " -> SHOWN"
-    if result["effect"] == UNTESTED:
-        return line + f" -> UNTESTED: {difference['seeds']} seed; the rule needs at least {MIN_SEEDS}"
-    return line + " -> NOT SHOWN: no effect by the rule in these runs"
+    endings = {
+        SEEN: " -> SEEN",
+        SUGGESTIVE: f" -> SUGGESTIVE: NDA higher on average, but not at p < {SIGNIFICANCE_LEVEL} in these runs",
+        NOT_SEEN: " -> NOT SEEN: NDA is not higher on average in these runs",
+        UNTESTED: f" -> UNTESTED: {difference['seeds']} seed; the rule needs at least {MIN_SEEDS}",
+    }
+    return line + endings[result["effect"]]

@@ -212,26 +212,23 @@ def _studiogan_ddp_takes_device_ids() -> bool:
         import models.model as model  # StudioGAN's
     except ImportError:
         return False
-    return hasattr(model, "DDP") and not getattr(model.DDP, _MARKER, False)
+    return hasattr(model, "DDP") and patched(model, "DDP") is None
 
 
-def _cpu_ddp_without_device_ids() -> None:
+def _cpu_ddp_without_device_ids() -> Patch:
     import models.model as model  # StudioGAN's
 
-    original = model.DDP
-    if getattr(original, _MARKER, False):
-        return
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(original)
+        def distributed_data_parallel(module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
+            if all(p.device.type == "cpu" for p in module.parameters()):
+                kwargs.pop("device_ids", None)
+                kwargs.pop("output_device", None)
+            return original(module, *args, **kwargs)
 
-    @wraps(original)
-    def distributed_data_parallel(module: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
-        on_cpu = all(p.device.type == "cpu" for p in module.parameters())
-        if on_cpu:
-            kwargs.pop("device_ids", None)
-            kwargs.pop("output_device", None)
-        return original(module, *args, **kwargs)
+        return distributed_data_parallel
 
-    setattr(distributed_data_parallel, _MARKER, True)
-    model.DDP = distributed_data_parallel
+    return patch(model, "DDP", wrap)
 
 
 def _disable_wandb() -> None:

@@ -24,11 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.callbacks import ModelCheckpoint
 from torchvision.datasets import ImageFolder
 
 from nda_core.data import class_files
-from nda_core.runs import checkpoint_step, contained_checkpoint_state, refuse_finished_run, refuse_idle_run
+from nda_core.runs import RunCheckpoint, checkpoint_step, refuse_finished_run, refuse_idle_run
 
 __all__ = ["build_parser", "image_folder", "parse_nda", "main", "RunCheckpoint", "DEFAULT_OUT", "EXIT_USAGE"]
 
@@ -36,22 +35,6 @@ DEFAULT_OUT = "lightly-nda-out"
 EXIT_USAGE = 2
 _MAX_WORKERS = 4
 _MIN_BATCH = 2  # the smallest batch MoCo trains on
-
-
-class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` that, on resume, restores only stored paths inside its own folder.
-
-    ``ModelCheckpoint`` deletes the files its restored state names when it saves the next
-    checkpoint; paths resolving outside ``dirpath`` are dropped with a warning first
-    (:func:`nda_core.runs.contained_checkpoint_state`). Its state key stays ``ModelCheckpoint``'s,
-    so checkpoints written before or by a plain ``ModelCheckpoint`` resume the same.
-    """
-
-    def _generate_state_key(self, **kwargs: Any) -> str:
-        return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(contained_checkpoint_state(state_dict, self.dirpath, "resumed checkpoint"))
 
 
 def parse_nda(text: str) -> Any:

@@ -14,6 +14,8 @@ Pure Python and torch (no Lightning import), used by ``lightly_nda`` and ``video
   Lightning 2.6.6's "inside the folder" test uses ``Path.absolute()``, which keeps ``..``; a
   checkpoint that ``weights_only=True`` loads can therefore name ``<run>/checkpoints/../../x`` and
   have ``x`` deleted on resume. The adapters pass the state through this function first.
+* ``RunCheckpoint``: that ``ModelCheckpoint`` for the Lightning adapters, built on first access
+  (``from nda_core.runs import RunCheckpoint``), so importing this module never imports Lightning.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "is_inside",
     "refuse_finished_run",
     "refuse_idle_run",
+    "RunCheckpoint",
 ]
 
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -155,3 +158,33 @@ def _acceptable(value: Any, folder: str | Path) -> bool:
     if not isinstance(value, (str, Path)) or "://" in str(value):
         return False  # not a local path: ModelCheckpoint would delete it without any folder check
     return is_inside(value, folder)
+
+
+def _run_checkpoint_class() -> type:
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class RunCheckpoint(ModelCheckpoint):
+        """Lightning's ``ModelCheckpoint`` that, on resume, restores only stored paths inside its own folder.
+
+        ``ModelCheckpoint`` deletes the files its restored state names when it saves the next
+        checkpoint; paths resolving outside ``dirpath`` are dropped with a warning first
+        (:func:`contained_checkpoint_state`). Its state key stays ``ModelCheckpoint``'s, so
+        checkpoints written before or by a plain ``ModelCheckpoint`` resume the same.
+        """
+
+        def _generate_state_key(self, **kwargs: Any) -> str:
+            return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            super().load_state_dict(contained_checkpoint_state(state_dict, self.dirpath, "resumed checkpoint"))
+
+    RunCheckpoint.__module__, RunCheckpoint.__qualname__ = __name__, "RunCheckpoint"  # picklable by name (ddp_spawn)
+    return RunCheckpoint
+
+
+def __getattr__(name: str) -> Any:
+    """``RunCheckpoint`` is made on first access: only the Lightning adapters import Lightning."""
+    if name == "RunCheckpoint":
+        globals()[name] = cls = _run_checkpoint_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

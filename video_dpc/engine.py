@@ -21,10 +21,9 @@ from typing import Any, Mapping
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.callbacks import ModelCheckpoint
 
 from nda_core._checks import check_choice, check_int, check_number, check_positive, check_sequence
-from nda_core.runs import contained_checkpoint_state
+from nda_core.runs import RunCheckpoint
 from video_dpc.config import call_with, check_keys
 from video_dpc.datasets import DATASETS, ClipDataset, file_videos
 from video_dpc.loss import dpc_loss
@@ -329,17 +328,3 @@ class PrintProgress(pl.Callback):
         LOG.info("epoch %d step %d/%s %s (%.0f s)", trainer.current_epoch, step, total, text, time.perf_counter() - self._start)
 
 
-class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` that, on resume, restores only stored paths inside its own folder.
-
-    ``ModelCheckpoint`` deletes the files its restored state names when it saves the next
-    checkpoint; paths resolving outside ``dirpath`` are dropped with a warning first
-    (:func:`nda_core.runs.contained_checkpoint_state`). Its state key stays ``ModelCheckpoint``'s,
-    so checkpoints written before or by a plain ``ModelCheckpoint`` resume the same.
-    """
-
-    def _generate_state_key(self, **kwargs: Any) -> str:
-        return f"{ModelCheckpoint.__qualname__}{kwargs!r}"
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(contained_checkpoint_state(state_dict, self.dirpath, "resumed checkpoint"))

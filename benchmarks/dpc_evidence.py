@@ -191,9 +191,8 @@ def _summarise(settings: dict[str, Any], runs: list[dict[str, Any]], results: li
 
 def _knn_protocol() -> dict[str, Any]:
     from nda_core import metrics
-    from video_dpc.probe import KNN_NEIGHBOURS
 
-    return {"function": "nda_core.metrics.knn_accuracy", "k": KNN_NEIGHBOURS, "temperature": metrics.KNN_TEMPERATURE,
+    return {"function": "nda_core.metrics.knn_accuracy", "k": metrics.KNN_K, "temperature": metrics.KNN_TEMPERATURE,
             "features": "DPC classifier features of one centred clip per video"}
 
 

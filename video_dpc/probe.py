@@ -24,7 +24,6 @@ __all__ = ["PROBE_STEPS", "frozen_features", "linear_probe_accuracy", "probe"]
 #: Full-batch Adam steps of the linear probe on standardised features.
 PROBE_STEPS = 500
 PROBE_LR = 1e-2
-KNN_NEIGHBOURS = 20
 
 
 @torch.no_grad()
@@ -85,6 +84,6 @@ def probe(
     train_features, train_labels = frozen_features(classifier, train, batch_size)
     test_features, test_labels = frozen_features(classifier, test, batch_size)
     return {
-        "knn_top1": knn_accuracy(train_features, train_labels, test_features, test_labels, k=KNN_NEIGHBOURS, num_classes=num_classes),
+        "knn_top1": knn_accuracy(train_features, train_labels, test_features, test_labels, num_classes=num_classes),
         "linear_top1": linear_probe_accuracy(train_features, train_labels, test_features, test_labels),
     }

@@ -7,6 +7,8 @@ turned into a failure, so a CI run that quietly checked less does not pass.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,3 +115,13 @@ def nda_moco_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     return SimpleNamespace(
         work_dir=folder / "work", ann_file=ann_file, iters=runner.iter, model=runner.model, queue_before=queue_before, seen=seen
     )
+
+
+@pytest.fixture
+def quiet_lightning():
+    """Lightning's loggers at ERROR and its expected small-run warnings ignored, for the test's duration."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*(does not have many workers|LeafSpec|no `val_dataloader`|litlogger|Checkpoint directory).*")
+        yield

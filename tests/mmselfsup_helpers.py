@@ -115,3 +115,21 @@ def gloo_worker(rank: int, world_size: int, port: int, config: str, work_dir: st
     )
     torch.save(seen, out.format(rank))
     dist.destroy_process_group()
+
+
+def tiny_nda_moco(**overrides: Any) -> torch.nn.Module:
+    """An ``NDAMoCo`` with a 4-channel CIFAR ResNet-18, built by mmselfsup's registry (jigsaw unless overridden)."""
+    import mmselfsup_nda  # noqa: F401  (registers NDAMoCo)
+    from mmselfsup.registry import MODELS
+
+    cfg = dict(
+        type="NDAMoCo",
+        queue_len=16,
+        feat_dim=8,
+        backbone=dict(type="mmcls.ResNet_CIFAR", depth=18, stem_channels=4, base_channels=4, out_indices=[3]),
+        neck=dict(type="MoCoV2Neck", in_channels=32, hid_channels=8, out_channels=8, with_avg_pool=True),
+        head=dict(type="NDAContrastiveHead", temperature=0.07),
+        nda=dict(type="jigsaw", k=2),
+    )
+    cfg.update(overrides)
+    return MODELS.build(cfg)

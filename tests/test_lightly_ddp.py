@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 pytest.importorskip("lightly")
+from dist_helpers import free_port, spawn_ranks  # noqa: E402
 from test_core_losses import ref_nt_xent  # noqa: E402
 
 WORLD_SIZE = 2
@@ -27,12 +25,6 @@ BANK = (64, 16)
 DIM = 16
 SIMCLR_BATCH, SIMCLR_VIEWS, TEMPERATURE = 4, 2, 0.5
 TIMEOUT_S = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _simclr_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,15 +100,7 @@ def _worker(rank: int, port: int, cifar_root: str, out: str) -> None:
 
 def test_two_gloo_ranks_gather_negatives_but_keep_nda_local(cifar_root, tmp_path):
     out = str(tmp_path / "rank{}.pt")
-    context = mp.start_processes(
-        _worker, args=(_free_port(), str(cifar_root), out), nprocs=WORLD_SIZE, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"the two DDP ranks did not finish within {TIMEOUT_S} s")
+    spawn_ranks(_worker, (free_port(), str(cifar_root), out), WORLD_SIZE, TIMEOUT_S)
     results = [torch.load(out.format(rank), weights_only=True) for rank in range(WORLD_SIZE)]
 
     # DDP trained both replicas identically for STEPS steps

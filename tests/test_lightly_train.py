@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import logging
-import warnings
 
 import pytest
 import torch
@@ -40,13 +38,7 @@ HEAD = {"hidden_dim": 32, "projection_dim": 16}
 LR, WEIGHT_DECAY, MOMENTUM = 0.06, 5e-4, 0.99
 
 
-@pytest.fixture(autouse=True)
-def _quiet_lightning():
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*(does not have many workers|LeafSpec|no `val_dataloader`|litlogger|Checkpoint directory).*")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_lightning")
 
 
 def _backbone(seed: int = 0):

@@ -3,13 +3,11 @@ all-gathered enqueue, with NDA negatives."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 pytest.importorskip("mmselfsup")
+from dist_helpers import free_port, spawn_ranks  # noqa: E402
 from mmselfsup_helpers import BATCH, FEAT_DIM, MMSELFSUP_CPU_NDA, QUEUE_LEN, gloo_worker, write_subset  # noqa: E402
 
 WORLD_SIZE = 2
@@ -18,24 +16,11 @@ ITERS = 2
 JOIN_TIMEOUT_S = 600
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_gloo_ranks_train_in_sync(tmp_path):
     ann_file = write_subset(tmp_path / "train_40.txt", per_class=IMAGES_PER_CLASS)
     outs = [tmp_path / f"rank{rank}.pt" for rank in range(WORLD_SIZE)]
-    context = mp.start_processes(
-        gloo_worker,
-        args=(WORLD_SIZE, _free_port(), str(MMSELFSUP_CPU_NDA), str(tmp_path / "work"), str(ann_file), str(tmp_path / "rank{}.pt")),
-        nprocs=WORLD_SIZE,
-        join=False,
-        start_method="spawn",
-    )
-    while not context.join(timeout=JOIN_TIMEOUT_S):
-        pass
+    args = (WORLD_SIZE, free_port(), str(MMSELFSUP_CPU_NDA), str(tmp_path / "work"), str(ann_file), str(tmp_path / "rank{}.pt"))
+    spawn_ranks(gloo_worker, args, WORLD_SIZE, JOIN_TIMEOUT_S)
     results = [torch.load(str(tmp_path / "rank{}.pt").format(rank), weights_only=False) for rank in range(WORLD_SIZE)]
     for rank, result in enumerate(results):
         assert result["iters"] == ITERS

@@ -14,6 +14,7 @@ import torch
 
 pytest.importorskip("mmselfsup")
 from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
+from mmselfsup_helpers import tiny_nda_moco  # noqa: E402
 from nda_core.losses import nda_info_nce  # noqa: E402
 
 
@@ -101,20 +102,6 @@ def test_nda_view_rejects_unknown_nda():
         NDAView(nda="jigsw")
 
 
-def _build_model(**overrides):
-    from mmselfsup.registry import MODELS
-
-    cfg = dict(
-        type="NDAMoCo",
-        queue_len=16,
-        feat_dim=8,
-        backbone=dict(type="mmcls.ResNet_CIFAR", depth=18, stem_channels=4, base_channels=4, out_indices=[3]),
-        neck=dict(type="MoCoV2Neck", in_channels=32, hid_channels=8, out_channels=8, with_avg_pool=True),
-        head=dict(type="NDAContrastiveHead", temperature=0.07),
-        nda=dict(type="jigsaw", k=2),
-    )
-    cfg.update(overrides)
-    return MODELS.build(cfg)
 
 
 @pytest.mark.parametrize(
@@ -132,24 +119,24 @@ def _build_model(**overrides):
 )
 def test_bad_model_configs_fail_clearly(overrides, error, message):
     with pytest.raises(error, match=message):
-        _build_model(**overrides)
+        tiny_nda_moco(**overrides)
 
 
 def test_k_that_does_not_divide_the_image_fails_at_the_first_step_with_the_config_entry():
-    model = _build_model(nda=dict(type="jigsaw", k=3))
+    model = tiny_nda_moco(nda=dict(type="jigsaw", k=3))
     batch = [torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)]
     with pytest.raises(ValueError, match="model nda=\\{'type': 'jigsaw', 'k': 3\\}.*H divisible by k"):
         model.loss(batch, [])
 
 
 def test_partner_nda_needs_two_images():
-    model = _build_model(nda=dict(type="stitch"))
+    model = tiny_nda_moco(nda=dict(type="stitch"))
     with pytest.raises(ValueError, match="model nda=.*stitch.*needs at least 2 samples"):
         model.loss([torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)], [])
 
 
 def test_model_uses_query_encoder_option_with_gradient():
-    model = _build_model(nda_encoder="query", num_nda_views=3)
+    model = tiny_nda_moco(nda_encoder="query", num_nda_views=3)
     captured = {}
     model.head.register_forward_hook(lambda module, args, out: captured.update(nda=args[3]))
     out = model.loss([torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)], [])

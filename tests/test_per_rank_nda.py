@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 pytest.importorskip("mmselfsup")
 pytest.importorskip("lightly")
+from dist_helpers import free_port, spawn_ranks  # noqa: E402
 from mmselfsup_helpers import BATCH as MM_BATCH, FEAT_DIM, MMSELFSUP_CPU_NDA, tiny_config, write_subset  # noqa: E402
 
 WORLD_SIZE = 2
@@ -37,12 +35,6 @@ VIDEO_TINY = [  # as tests/test_video_train.py: a tiny model on 64 px moving-MNI
     "data.frames=12", "data.train_videos=16", "data.test_videos=4", "data.batch_size=4",
 ]
 TIMEOUT_S = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _probe() -> torch.Tensor:
@@ -160,14 +152,7 @@ def _worker(rank: int, port: int, work: str, ann_file: str, cifar_root: str) -> 
 def ranks(tmp_path_factory, cifar_root) -> list[dict]:
     work = tmp_path_factory.mktemp("per_rank")
     ann_file = write_subset(work / "train_40.txt", per_class=MM_PER_CLASS)
-    context = mp.start_processes(_worker, args=(_free_port(), str(work), str(ann_file), str(cifar_root)),
-                                 nprocs=WORLD_SIZE, join=False, start_method="spawn")
-    deadline = time.monotonic() + TIMEOUT_S
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"the two DDP ranks did not finish within {TIMEOUT_S} s")
+    spawn_ranks(_worker, (free_port(), str(work), str(ann_file), str(cifar_root)), WORLD_SIZE, TIMEOUT_S)
     return [torch.load(work / f"rank{rank}.pt", weights_only=False) for rank in range(WORLD_SIZE)]
 
 

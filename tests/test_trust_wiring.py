@@ -11,8 +11,6 @@ the wrong encoder.
 
 from __future__ import annotations
 
-import logging
-import warnings
 
 import pytest
 import torch
@@ -47,15 +45,6 @@ def _one_thread():
 
 
 # ----------------------------------------------------------------------------- lightly_nda
-@pytest.fixture
-def _quiet_lightning():
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*(does not have many workers|LeafSpec|no `val_dataloader`|litlogger|Checkpoint directory).*")
-        yield
-
-
 def _lightly_step(cifar_root, method: str, nda_encoder: str) -> list[dict]:
     """Two Trainer steps; per step: what the criterion got as ``nda`` and what it should be."""
     pl = pytest.importorskip("pytorch_lightning")
@@ -104,7 +93,7 @@ def _lightly_step(cifar_root, method: str, nda_encoder: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("method, nda_encoder", [("moco", "key"), ("moco", "query"), ("simclr", "no_grad"), ("simclr", "query")])
-def test_lightly_loss_gets_the_nda_of_each_samples_own_views(cifar_root, _quiet_lightning, method, nda_encoder):
+def test_lightly_loss_gets_the_nda_of_each_samples_own_views(cifar_root, quiet_lightning, method, nda_encoder):
     for step in _lightly_step(cifar_root, method, nda_encoder):
         nda, expected = step["nda"], step["expected"]
         assert nda.shape == (BATCH, NDA_VIEWS + 1, HEAD["projection_dim"])
@@ -116,21 +105,10 @@ def test_lightly_loss_gets_the_nda_of_each_samples_own_views(cifar_root, _quiet_
 # ----------------------------------------------------------------------------- mmselfsup_nda
 def _mmselfsup_model(nda_encoder: str):
     pytest.importorskip("mmselfsup")
-    import mmselfsup_nda  # noqa: F401  (registers NDAMoCo)
-    from mmselfsup.registry import MODELS
+    from mmselfsup_helpers import tiny_nda_moco
 
     torch.manual_seed(0)
-    return MODELS.build(dict(
-        type="NDAMoCo",
-        queue_len=16,
-        feat_dim=8,
-        backbone=dict(type="mmcls.ResNet_CIFAR", depth=18, stem_channels=4, base_channels=4, out_indices=[3]),
-        neck=dict(type="MoCoV2Neck", in_channels=32, hid_channels=8, out_channels=8, with_avg_pool=True),
-        head=dict(type="NDAContrastiveHead", temperature=0.07),
-        nda=dict(type="vflip"),
-        nda_encoder=nda_encoder,
-        num_nda_views=NDA_VIEWS,
-    ))
+    return tiny_nda_moco(nda=dict(type="vflip"), nda_encoder=nda_encoder, num_nda_views=NDA_VIEWS)
 
 
 @pytest.mark.parametrize("nda_encoder", ["key", "query"])

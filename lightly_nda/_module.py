@@ -79,17 +79,17 @@ class NDAContrastiveModule(pl.LightningModule):
         if not isinstance(backbone, nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}.")
         self.feature_dim = check_int(
-            feature_dim, "feature_dim", 1, "pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18."
+            feature_dim, "feature_dim", 1, hint="pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18."
         )
         self.backbone = backbone
         # a submodule without weights, so it follows the module across devices
         self.nda = None if nda is None else build_nda(nda, f"{type(self).__name__} nda")
-        self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, "the paper uses 2 (one NDA of each view).")
+        self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, hint="the paper uses 2 (one NDA of each view).")
         self.nda_generator = RankGenerator()  # the global RNG in one process, seed + rank under DDP
         if self.nda is not None and self.num_nda_views == 0:
             raise ValueError(f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None.")
         self.nda_encoder = check_choice(nda_encoder, "nda_encoder", self.nda_encoders)
-        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", 2, "or None without labels.")
+        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", 2, hint="or None without labels.")
         self.lr = check_positive(lr, "lr")
         self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
         self.online_classifier = None

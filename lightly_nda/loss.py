@@ -50,15 +50,15 @@ def _check_bank_size(memory_bank_size: Any) -> int | tuple[int, int]:
                 f"dimension too: pass memory_bank_size=({memory_bank_size}, dim), e.g. ({memory_bank_size}, 128) "
                 f"for 128-d projections, or 0 for SimCLR mode (in-batch negatives, no bank)."
             )
-        check_int(memory_bank_size, "memory_bank_size", 0, "pass 0 (no bank) or (num_features, dim).")
+        check_int(memory_bank_size, "memory_bank_size", 0, hint="pass 0 (no bank) or (num_features, dim).")
         return 0
     if not isinstance(memory_bank_size, Sequence) or isinstance(memory_bank_size, str) or len(memory_bank_size) != _BANK_DIMS:
         raise TypeError(
             f"memory_bank_size must be 0 or a (num_features, dim) pair such as (4096, 128), got {memory_bank_size!r}."
         )
     hint = "pass memory_bank_size=(num_features, dim), e.g. (4096, 128)."
-    size = check_int(memory_bank_size[0], "memory_bank_size[0]", 1, hint)
-    dim = check_int(memory_bank_size[1], "memory_bank_size[1]", 1, hint)
+    size = check_int(memory_bank_size[0], "memory_bank_size[0]", 1, hint=hint)
+    dim = check_int(memory_bank_size[1], "memory_bank_size[1]", 1, hint=hint)
     return (size, dim)
 
 

@@ -137,7 +137,7 @@ def _validate(args: argparse.Namespace) -> str | None:
     from nda_core._checks import check_int
 
     check_int(args.max_steps, "--max-steps", 1)
-    check_int(args.batch_size, "--batch-size", _MIN_BATCH, "MoCo needs at least 2 images per batch.")
+    check_int(args.batch_size, "--batch-size", _MIN_BATCH, hint="MoCo needs at least 2 images per batch.")
     check_int(args.checkpoint_every, "--checkpoint-every", 1)
     check_int(args.workers, "--workers", 0)
     if args.per_class is not None:

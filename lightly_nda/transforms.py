@@ -100,9 +100,9 @@ def add_nda_views(transform: Any, nda: Any = "jigsaw", num_views: int = 1, sourc
             f"add_nda_views needs a lightly MultiViewTransform (e.g. MoCoV2Transform(input_size=32)), "
             f"got {type(transform).__name__}."
         )
-    check_int(num_views, "num_views", 1, "add at least one NDA view.")
+    check_int(num_views, "num_views", 1, hint="add at least one NDA view.")
     views = list(transform.transforms)
-    check_int(source, "source", 0, f"it indexes the {len(views)} views of the transform.", maximum=len(views) - 1)
+    check_int(source, "source", 0, hint=f"it indexes the {len(views)} views of the transform.", high=len(views) - 1)
     nda_view = NDAView(nda)
     return MultiViewTransform(views + [T.Compose([views[source], nda_view]) for _ in range(num_views)])
 

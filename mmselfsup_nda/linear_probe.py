@@ -33,7 +33,7 @@ class FeatureBatchNorm(BaseModule):
 
     def __init__(self, num_features: int, eps: float = 1e-6, init_cfg: dict | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        check_int(num_features, "FeatureBatchNorm num_features", 1, "Pass the channels of the pooled features.")
+        check_int(num_features, "FeatureBatchNorm num_features", 1, hint="Pass the channels of the pooled features.")
         self.bn = nn.BatchNorm1d(num_features, affine=False, eps=eps)
 
     def forward(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:

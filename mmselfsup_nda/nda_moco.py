@@ -61,7 +61,7 @@ class NDAMoCoMixin:
         encoder_hint = "'key' (default) encodes NDA images with the momentum encoder as the paper does."
         check_choice(nda_encoder, "model nda_encoder", NDA_ENCODERS, encoder_hint)
         views_hint = "The paper uses 2 (one NDA of the query image, one of the key image)."
-        check_int(num_nda_views, "model num_nda_views", 1, views_hint)
+        check_int(num_nda_views, "model num_nda_views", 1, hint=views_hint)
         if not isinstance(self.head, NDAContrastiveHead):
             raise TypeError(
                 f"NDAMoCo needs head=dict(type='NDAContrastiveHead', temperature=...), got "

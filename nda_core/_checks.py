@@ -1,7 +1,9 @@
 """Input validation shared by the transforms, losses and metrics.
 
-Every check raises ``ValueError`` (or ``TypeError`` for a wrong type) whose message names
-the argument, the value it got and how to fix it.
+Every check raises :class:`nda_core.errors.UsageError` (a ``ValueError``; ``UsageTypeError``, also a
+``TypeError``, for a wrong type) whose message names the argument, the value it got and how to fix it.
+The number checks share one signature: ``check_int(value, name, low, high, *, hint)`` and
+``check_number(value, name, low, high, *, low_open, high_open, hint)``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+from nda_core.errors import UsageError, UsageTypeError
 
 IMAGE_RANK = 4  # (B, C, H, W)
 CLIP_RANK = 5  # (B, C, T, H, W)
@@ -17,7 +20,7 @@ CLIP_RANK = 5  # (B, C, T, H, W)
 def check_tensor(x: Any, name: str = "x") -> torch.Tensor:
     """Raise ``TypeError`` unless ``x`` is a tensor."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(
+        raise UsageTypeError(
             f"{name} must be a torch.Tensor of shape (B, C, H, W) or (B, C, T, H, W), "
             f"got {type(x).__name__}; convert it with torch.as_tensor(...)."
         )
@@ -28,26 +31,26 @@ def check_batch(x: Any, name: str = "x", min_batch: int = 1, why: str = "") -> t
     """Check that ``x`` is an image batch (B,C,H,W) or a clip batch (B,C,T,H,W)."""
     check_tensor(x, name)
     if x.dim() not in (IMAGE_RANK, CLIP_RANK):
-        raise ValueError(
+        raise UsageError(
             f"{name} must have shape (B, C, H, W) for images or (B, C, T, H, W) for clips, "
             f"got shape {tuple(x.shape)} (rank {x.dim()}); add a batch dimension with "
             f"{name}.unsqueeze(0) for a single image or clip."
         )
     if x.dtype not in (torch.uint8,) and not x.is_floating_point():
-        raise TypeError(
+        raise UsageTypeError(
             f"{name} must be a floating-point or uint8 tensor, got dtype {x.dtype}; "
             f"convert it with {name}.float() or {name}.to(torch.uint8)."
         )
     if x.shape[0] < min_batch:
-        raise ValueError(
+        raise UsageError(
             f"{name} has batch size {x.shape[0]}, but {why or 'this transform'} needs at least "
             f"{min_batch} samples so that every sample can be paired with a different one; "
             f"pass a larger batch or use a single-image NDA such as 'jigsaw' or 'cutout'."
         )
     if min(x.shape[-2:]) < 1:
-        raise ValueError(f"{name} has an empty spatial size {tuple(x.shape[-2:])}; pass non-empty images.")
+        raise UsageError(f"{name} has an empty spatial size {tuple(x.shape[-2:])}; pass non-empty images.")
     if looks_channels_last(x.shape, strict=True):
-        raise ValueError(channels_last_message(x.shape, name))
+        raise UsageError(channels_last_message(x.shape, name))
     return x
 
 
@@ -88,14 +91,14 @@ def _fix(hint: str) -> str:
     return f" {hint}" if hint else ""
 
 
-def check_int(value: Any, name: str, minimum: int | None = None, hint: str = "", maximum: int | None = None) -> int:
-    """Check that ``value`` is an int (not a bool) in [``minimum``, ``maximum``] (ends optional)."""
+def check_int(value: Any, name: str, low: int | None = None, high: int | None = None, *, hint: str = "") -> int:
+    """Check that ``value`` is an int (not a bool) in [``low``, ``high``] (either end optional)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).{_fix(hint)}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}.{_fix(hint)}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}.{_fix(hint)}")
+        raise UsageTypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+    if low is not None and value < low:
+        raise UsageError(f"{name} must be >= {low}, got {value}.{_fix(hint)}")
+    if high is not None and value > high:
+        raise UsageError(f"{name} must be <= {high}, got {value}.{_fix(hint)}")
     return value
 
 
@@ -104,6 +107,7 @@ def check_number(
     name: str,
     low: float | None = None,
     high: float | None = None,
+    *,
     low_open: bool = False,
     high_open: bool = False,
     hint: str = "",
@@ -113,42 +117,42 @@ def check_number(
     interval = ("(" if low_open or low is None else "[") + f"{'-inf' if low is None else f'{low:g}'}, "
     interval += f"{'inf' if high is None else f'{high:g}'}" + (")" if high_open or high is None else "]")
     if not _is_number(value):
-        raise TypeError(f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+        raise UsageTypeError(f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__}).{_fix(hint)}")
     number = float(value)
     finite = -float("inf") < number < float("inf")
     low_ok = low is None or (number > low if low_open else number >= low)
     high_ok = high is None or (number < high if high_open else number <= high)
     if not (finite and low_ok and high_ok):
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}.{_fix(hint)}")
+        raise UsageError(f"{name} must lie in {interval}, got {value!r}.{_fix(hint)}")
     return number
 
 
-def check_probability(value: Any, name: str, low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
+def check_probability(value: Any, name: str, *, low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
     """Check that ``value`` is a number in [0, 1] (ends open where asked)."""
-    return check_number(value, name, 0.0, 1.0, low_open, high_open, hint)
+    return check_number(value, name, 0.0, 1.0, low_open=low_open, high_open=high_open, hint=hint)
 
 
 def check_positive(value: Any, name: str, hint: str = "") -> float:
     """Check that ``value`` is a finite number > 0."""
     if not _is_number(value):
-        raise TypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+        raise UsageTypeError(f"{name} must be a positive number, got {value!r} ({type(value).__name__}).{_fix(hint)}")
     number = float(value)
     if not 0 < number < float("inf"):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.{_fix(hint)}")
+        raise UsageError(f"{name} must be a finite number > 0, got {value!r}.{_fix(hint)}")
     return number
 
 
 def check_bool(value: Any, name: str, hint: str = "") -> bool:
     """Check that ``value`` is a bool (not 0/1 or a string)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+        raise UsageTypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).{_fix(hint)}")
     return value
 
 
 def check_choice(value: Any, name: str, choices: Sequence[Any], hint: str = "") -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.{_fix(hint)}")
+        raise UsageError(f"{name} must be one of {list(choices)}, got {value!r}.{_fix(hint)}")
     return value
 
 
@@ -156,7 +160,7 @@ def check_sequence(value: Any, name: str, hint: str = "", min_length: int = 1) -
     """Check that ``value`` is a list or tuple (not a string or a dict) of at least ``min_length`` items."""
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, Sequence) or len(value) < min_length:
         wanted = "a non-empty list" if min_length == 1 else f"a list of at least {min_length} items"
-        raise ValueError(f"{name} must be {wanted}, got {value!r}.{_fix(hint)}")
+        raise UsageError(f"{name} must be {wanted}, got {value!r}.{_fix(hint)}")
     return list(value)
 
 
@@ -164,12 +168,12 @@ def check_weights(weights: Sequence[float], count: int, name: str = "weights") -
     """Check a list of non-negative mixture weights with a positive sum."""
     weights = [float(w) for w in weights]
     if len(weights) != count:
-        raise ValueError(
+        raise UsageError(
             f"{name} has {len(weights)} entries but there are {count} transforms; "
             f"give one weight per transform."
         )
     if any(not (w >= 0 and w < float("inf")) for w in weights) or sum(weights) <= 0:
-        raise ValueError(
+        raise UsageError(
             f"{name} must be finite, non-negative and sum to more than 0, got {weights}; "
             f"for example pass equal weights [1.0] * {count}."
         )
@@ -179,7 +183,7 @@ def check_weights(weights: Sequence[float], count: int, name: str = "weights") -
 def check_generator(generator: Any) -> None:
     """Check that ``generator`` is None or a torch.Generator (any device)."""
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
+        raise UsageTypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
             f"create one with torch.Generator().manual_seed(0)."
         )
@@ -196,4 +200,4 @@ def spatial_multiple(size: int, k: int, axis: str, shape: Sequence[int] | None =
         )
         if shape is not None and looks_channels_last(shape):
             message = f"{channels_last_message(shape)} (Read as channels-first: {message})"
-        raise ValueError(message)
+        raise UsageError(message)

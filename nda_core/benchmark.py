@@ -40,6 +40,7 @@ import torch
 
 import nda_core
 from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
+from nda_core.errors import UsageError
 
 __all__ = [
     "DEFAULT_SHAPES", "NAMES", "LOOPS", "STEP_TARGET", "Clock", "main", "run", "format_table", "parse_shape",
@@ -238,7 +239,7 @@ def under_autocast(calls: dict[str, Callable[[], Any]], device: str | torch.devi
     bfloat16)`` for ``"bf16"``, the calls themselves for ``"off"``; the plain step, the NDA step
     and the floor are wrapped alike, so the ratios compare like with like."""
     if autocast not in AUTOCAST_CHOICES:
-        raise ValueError(f"autocast={autocast!r} is not one of {AUTOCAST_CHOICES}; use 'bf16' or 'off'.")
+        raise UsageError(f"autocast={autocast!r} is not one of {AUTOCAST_CHOICES}; use 'bf16' or 'off'.")
     if autocast == "off":
         return calls
     device_type = torch.device(device).type
@@ -300,7 +301,7 @@ def step_statistics(nda: Sequence[float], floor: Sequence[float], plain: Sequenc
     plain are the medians of their per-round ratios too.
     """
     if not len(nda) == len(floor) == len(plain) or len(nda) < 1:
-        raise ValueError(
+        raise UsageError(
             f"step_statistics needs one time per round for nda ({len(nda)}), floor ({len(floor)}) and plain "
             f"({len(plain)}), at least one round; time all three in every round with timed_rounds."
         )

@@ -30,14 +30,13 @@ from typing import Callable
 import torch
 
 import nda_core
+from nda_core.errors import EXIT_USAGE, UsageError, report_usage_error
 
 __all__ = ["ENTRY_POINT_GROUP", "main", "build_parser", "plugin_commands"]
 
 ENTRY_POINT_GROUP = "nda.commands"
 SHOW_DEFAULT = ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise"]
 SHOW_IMAGES = 8
-# Status of `nda <plugin>` when the plugin cannot be loaded (a missing extra).
-EXIT_USAGE = 2
 # Status of `nda data` when a download fails.
 EXIT_FAILURE = 1
 
@@ -103,7 +102,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         root = prepare_cifar10(args.source, force=args.force)
     except AlreadyPreparedError as error:
         return _data_error(error.explain("run again with --force"), EXIT_USAGE)
-    except (ValueError, TypeError, ImportError) as error:
+    except (UsageError, ImportError) as error:
         return _data_error(str(error), EXIT_USAGE)
     except OSError as error:  # a failed download
         return _data_error(str(error), EXIT_FAILURE)
@@ -181,9 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(plugins).parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as error:
-        print(f"nda {args.command}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except UsageError as error:
+        return report_usage_error(f"nda {args.command}", error)
 
 
 if __name__ == "__main__":

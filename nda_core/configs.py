@@ -25,10 +25,10 @@ import sys
 from pathlib import Path
 
 import nda_core
+from nda_core.errors import EXIT_USAGE, UsageError, report_usage_error
 
 __all__ = ["configs_root", "list_configs", "config_files", "copy_config", "main", "EXIT_USAGE"]
 
-EXIT_USAGE = 2
 #: File types of the configs (mmengine Python configs, YAML, annotation lists they name).
 CONFIG_SUFFIXES = (".py", ".yaml", ".yml", ".txt")
 #: How many similar names an unknown NAME error suggests.
@@ -69,7 +69,7 @@ def _resolve(name: str, root: Path) -> Path:
     if not name or not path.is_relative_to(root.resolve()) or not _is_config(path):
         close = difflib.get_close_matches(name, list_configs("", root), n=CLOSE_MATCHES)
         hint = f" (close: {', '.join(close)})" if close else ""
-        raise ValueError(f"NAME={name!r} is not a shipped config; run `nda configs list` for the names{hint}")
+        raise UsageError(f"NAME={name!r} is not a shipped config; run `nda configs list` for the names{hint}")
     return path
 
 
@@ -96,7 +96,7 @@ def copy_config(name: str, dest: str | Path, root: Path | None = None) -> list[P
     root = (configs_root() if root is None else root).resolve()
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
-        raise ValueError(f"DEST={str(dest)!r} is a file, not a folder; give a new or existing folder")
+        raise UsageError(f"DEST={str(dest)!r} is a file, not a folder; give a new or existing folder")
     names = config_files(name, root)
     clashes = [
         dest / other
@@ -104,7 +104,7 @@ def copy_config(name: str, dest: str | Path, root: Path | None = None) -> list[P
         if (dest / other).exists() and (not (dest / other).is_file() or (dest / other).read_bytes() != (root / other).read_bytes())
     ]
     if clashes:
-        raise ValueError(
+        raise UsageError(
             f"{clashes[0]} already exists with other content ({len(clashes)} such file(s)) and nda never overwrites "
             "a file it did not write; copy into a new DEST folder or move those files away"
         )
@@ -142,13 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             names = list_configs(args.prefix)
             if not names:
-                raise ValueError(f"PREFIX={args.prefix!r} matches no config; run `{prog} list` for every name")
+                raise UsageError(f"PREFIX={args.prefix!r} matches no config; run `{prog} list` for every name")
             print("\n".join(names))
             return 0
         leaf, *written = copy_config(args.name, args.dest)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except (UsageError, FileNotFoundError) as error:
+        return report_usage_error(prog, error)
     print(f"{leaf} ready ({len(written)} file(s) written below {args.dest}, the others were already there)")
     return 0
 

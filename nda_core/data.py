@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from nda_core.errors import UsageError
 
 __all__ = [
     "cache_dir",
@@ -63,7 +64,7 @@ _OFFICIAL_SOURCES = (
 )
 
 
-class AlreadyPreparedError(ValueError):
+class AlreadyPreparedError(UsageError):
     """CIFAR-10 is ready at ``dest`` from ``held``, and another ``source`` was asked for without force."""
 
     def __init__(self, dest: Path, source: Path, held: str) -> None:
@@ -148,20 +149,20 @@ def _ours(dest: Path, fix: str) -> list[str]:
     manifest that is not empty, a prepared folder the user added files to, a link or a file.
     """
     if dest.is_symlink():
-        raise ValueError(
+        raise UsageError(
             f"{str(dest)!r} is a symbolic link that nda-plugins has no record of making; nothing was changed. "
             f"Remove the link itself (`rm {dest}` keeps the folder it points to), or {fix}."
         )
     if not dest.exists():
         return []
     if not dest.is_dir():
-        raise ValueError(f"{str(dest)!r} is a file, not a folder; nothing was changed. Move it away, or {fix}.")
+        raise UsageError(f"{str(dest)!r} is a file, not a folder; nothing was changed. Move it away, or {fix}.")
     present = [path for path in _tree(dest) if path != _MANIFEST]
     record = _record(dest)
     if record is None:
         if present:
             legacy = " (an older version's, which kept no record of what it wrote)" if _LEGACY_DONE in present else ""
-            raise ValueError(
+            raise UsageError(
                 f"{str(dest)!r} already exists and was not prepared by nda-plugins{legacy}; it holds "
                 f"{_examples(present)}. Nothing was changed: nda-plugins writes only into a new or empty folder. "
                 f"Move those files elsewhere, or {fix}."
@@ -170,7 +171,7 @@ def _ours(dest: Path, fix: str) -> list[str]:
     written = set(record[1])
     foreign = [path for path in present if path not in written]
     if foreign:
-        raise ValueError(
+        raise UsageError(
             f"{str(dest)!r} was prepared by nda-plugins but also holds files it did not write "
             f"({_examples(foreign)}); nothing was changed. Move those files elsewhere, or {fix}."
         )
@@ -217,7 +218,7 @@ def _extract_tar(archive: Path, dest: Path, expected: str = "a .tar, .tar.gz or 
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise ValueError(f"{str(archive)!r} is not a readable tar archive ({error}); expected {expected}.") from error
+        raise UsageError(f"{str(archive)!r} is not a readable tar archive ({error}); expected {expected}.") from error
 
 
 def _archive_stamp(archive: Path) -> str:
@@ -234,7 +235,7 @@ def extract_archive(archive: str | Path, dest: str | Path | None = None, force: 
     """
     archive = Path(archive)
     if not archive.is_file():
-        raise ValueError(
+        raise UsageError(
             f"archive {str(archive)!r} does not exist; pass the path of a .tar/.tar.xz file "
             f"(the offline data lives in ../shared/data, or set NDA_DATA)."
         )
@@ -297,13 +298,13 @@ def _check_official(folder: Path, dataset: type, shown: Path | str) -> None:
     for name, md5 in expected:
         path = folder / name
         if not path.is_file():
-            raise ValueError(
+            raise UsageError(
                 f"{str(shown)!r} is not CIFAR-10's python version: {name} is missing; expected {names} with "
                 f"torchvision's MD5 checksums ({_OFFICIAL_SOURCES})."
             )
         actual = calculate_md5(str(path))
         if actual != md5:
-            raise ValueError(
+            raise UsageError(
                 f"refusing to read {name} of {str(shown)!r}: its MD5 is {actual}, not {md5} of the official CIFAR-10 file "
                 f"(unpickling an unverified file can run code); expected the official {names} "
                 f"({_OFFICIAL_SOURCES})."
@@ -330,7 +331,7 @@ def _convert_python_version(root: Path, base_folder: str, dest: Path, shown: Pat
         try:
             data = dataset(str(root), train=split == "train")
         except RuntimeError as error:  # its own integrity check: a file changed since ours
-            raise ValueError(f"{str(shown)!r}: {error}; expected {_OFFICIAL_SOURCES}.") from error
+            raise UsageError(f"{str(shown)!r}: {error}; expected {_OFFICIAL_SOURCES}.") from error
         counts = [0] * len(data.classes)
         for image, label in zip(data.data, data.targets):
             folder = dest / split / data.classes[label]
@@ -368,7 +369,7 @@ def _fill_from_archive(archive: Path) -> Callable[[Path], None]:
         elif python is not None:
             _convert_python_version(python, base_folder, staging, archive)
         else:
-            raise ValueError(
+            raise UsageError(
                 f"{str(archive)!r} holds neither train/ and test/ image folders nor {base_folder}/; expected "
                 f"{_OFFICIAL_SOURCES}."
             )
@@ -423,7 +424,7 @@ def _plan(source: Path) -> tuple[str, Callable[[Path], None]]:
         elif (source / "batches.meta").is_file():  # the batches folder itself, whatever its name
             root, base_folder = source.parent, source.name
         else:
-            raise ValueError(
+            raise UsageError(
                 f"CIFAR-10 source {str(source)!r} is a folder with neither train/ and test/ nor CIFAR-10's python "
                 f"files (batches.meta, data_batch_1 ... test_batch); expected {_OFFICIAL_SOURCES}."
             )
@@ -434,7 +435,7 @@ def _plan(source: Path) -> tuple[str, Callable[[Path], None]]:
         return f"{(root / base_folder).resolve()} (CIFAR-10 python version)", convert
     if source.is_file():
         return _archive_stamp(source), _fill_from_archive(source)
-    raise ValueError(f"CIFAR-10 source {str(source)!r} does not exist; expected {_OFFICIAL_SOURCES}.")
+    raise UsageError(f"CIFAR-10 source {str(source)!r} does not exist; expected {_OFFICIAL_SOURCES}.")
 
 
 def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = None, force: bool = False) -> Path:
@@ -497,12 +498,12 @@ def cifar10_root(path: str | Path | None = None) -> Path:
         if _is_ready(default):
             return default
         if os.environ.get(CIFAR10_ROOT_ENV):
-            raise ValueError(
+            raise UsageError(
                 f"{CIFAR10_ROOT_ENV}={default} holds no train/ and test/ folders; point it at a CIFAR-10 "
                 f"image-folder root, or unset it and run `{_PREPARE_HINT}`."
             )
         if not (shared_data_dir() / CIFAR10_ARCHIVE).is_file():
-            raise ValueError(
+            raise UsageError(
                 f"CIFAR-10 is not prepared at {default} and the offline archive {shared_data_dir() / CIFAR10_ARCHIVE} "
                 f"is missing; run `{_PREPARE_HINT} --from PATH` with a CIFAR-10 you have (cifar10-jpeg.tar.xz, "
                 f"cifar-10-python.tar.gz or an image-folder root), `{_PREPARE_HINT}` to download it through "
@@ -515,11 +516,11 @@ def cifar10_root(path: str | Path | None = None) -> Path:
     elif path.is_file():
         root = extract_archive(path)
     else:
-        raise ValueError(f"CIFAR-10 path {str(path)!r} does not exist; pass an image-folder root or cifar10-jpeg.tar.xz.")
+        raise UsageError(f"CIFAR-10 path {str(path)!r} does not exist; pass an image-folder root or cifar10-jpeg.tar.xz.")
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
         if (candidate / "train").is_dir():
             return candidate
-    raise ValueError(f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 image-folder root.")
+    raise UsageError(f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 image-folder root.")
 
 
 def class_files(
@@ -538,7 +539,7 @@ def class_files(
     root = Path(root)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not classes:
-        raise ValueError(f"{str(root)!r} holds no class folders; pass a folder laid out as root/<class>/<image>.")
+        raise UsageError(f"{str(root)!r} holds no class folders; pass a folder laid out as root/<class>/<image>.")
     rng = np.random.default_rng(seed)
     picked: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
@@ -548,7 +549,7 @@ def class_files(
             files = [files[i] for i in chosen]
         picked += [(file, label) for file in files]
     if not picked:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}.")
+        raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {str(root)!r}.")
     return picked, classes
 
 

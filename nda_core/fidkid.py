@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nda_core._checks import check_bool, check_int
+from nda_core.errors import UsageError, UsageTypeError
 
 __all__ = [
     "FEATURE_DIM",
@@ -70,13 +71,13 @@ def inception_weights_path() -> Path:
 def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """Float images in ``value_range`` (or uint8, returned as is) -> uint8 (N, 3, H, W); grey -> RGB."""
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}.")
+        raise UsageTypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}.")
     if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"images must be (N, 1 or 3, H, W), got shape {tuple(images.shape)}.")
+        raise UsageError(f"images must be (N, 1 or 3, H, W), got shape {tuple(images.shape)}.")
     if images.dtype != torch.uint8:
         low, high = value_range
         if not high > low:
-            raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}.")
+            raise UsageError(f"value_range must be (low, high) with high > low, got {value_range!r}.")
         images = ((images.detach().float().cpu() - low) / (high - low) * 255.0).round().clamp(0, 255).to(torch.uint8)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
@@ -96,7 +97,7 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         path = Path(weights) if weights is not None else inception_weights_path()
         if not path.is_file():
-            raise ValueError(f"weights {str(path)!r} is not a file; pass the TorchScript FID Inception weights or None.")
+            raise UsageError(f"weights {str(path)!r} is not a file; pass the TorchScript FID Inception weights or None.")
         self.net = torch.jit.load(str(path), map_location="cpu").eval()
         for parameter in self.net.parameters():
             parameter.requires_grad_(False)
@@ -120,7 +121,7 @@ class InceptionFeatures(nn.Module):
 
     def features(self, images: torch.Tensor, batch_size: int = FEATURE_BATCH, progress: bool = False) -> torch.Tensor:
         """Features of many images (uint8, or floats in [-1, 1]), in batches, optionally with tqdm."""
-        check_int(batch_size, "batch_size", 1, "batch_size is the number of images per Inception pass.")
+        check_int(batch_size, "batch_size", 1, hint="batch_size is the number of images per Inception pass.")
         images = to_uint8(images)
         batches = images.split(batch_size)
         if progress:
@@ -163,16 +164,16 @@ class _GivenFeatures(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 2 or features.shape[1] != FEATURE_DIM:
-            raise ValueError(f"features must be (N, {FEATURE_DIM}), got shape {tuple(features.shape)}.")
+            raise UsageError(f"features must be (N, {FEATURE_DIM}), got shape {tuple(features.shape)}.")
         return features
 
 
 def _check_features(name: str, features: Any, minimum: int) -> torch.Tensor:
     if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[1] != FEATURE_DIM:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise ValueError(f"{name} must be Inception features (N, {FEATURE_DIM}), got {shape}; use InceptionFeatures.features().")
+        raise UsageError(f"{name} must be Inception features (N, {FEATURE_DIM}), got {shape}; use InceptionFeatures.features().")
     if features.shape[0] < minimum:
-        raise ValueError(f"{name} has {features.shape[0]} samples; FID/KID need at least {minimum}.")
+        raise UsageError(f"{name} has {features.shape[0]} samples; FID/KID need at least {minimum}.")
     return features.double()
 
 
@@ -195,8 +196,8 @@ def fid_kid(
         from torchmetrics.image.kid import KernelInceptionDistance
     except ImportError as error:
         raise ImportError(f"FID/KID need torchmetrics: {_INSTALL}") from error
-    check_int(kid_subset_size, "kid_subset_size", 2, f"KID needs pairs within a subset; {KID_SUBSET_SIZE} is standard.")
-    check_int(kid_subsets, "kid_subsets", 1, f"{KID_SUBSETS} subsets is standard.")
+    check_int(kid_subset_size, "kid_subset_size", 2, hint=f"KID needs pairs within a subset; {KID_SUBSET_SIZE} is standard.")
+    check_int(kid_subsets, "kid_subsets", 1, hint=f"{KID_SUBSETS} subsets is standard.")
     check_int(seed, "seed", 0)
     check_bool(with_fid, "with_fid")
     real = _check_features("real", real, 2)

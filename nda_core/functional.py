@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from nda_core._checks import check_batch, spatial_multiple
+from nda_core.errors import UsageError
 
 __all__ = [
     "jigsaw",
@@ -76,12 +77,12 @@ def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _check_partner(partner: torch.Tensor, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     if partner.shape != (x.shape[0],):
-        raise ValueError(
+        raise UsageError(
             f"partner must have shape ({x.shape[0]},), one source index per sample, "
             f"got {tuple(partner.shape)}."
         )
     if source.shape[1:] != x.shape[1:]:
-        raise ValueError(
+        raise UsageError(
             f"source must hold samples of the same shape as x, got {tuple(source.shape[1:])} "
             f"and {tuple(x.shape[1:])}; pass the batch that x was taken from."
         )
@@ -121,7 +122,7 @@ def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tens
     spatial_multiple(width, k, "W", x.shape)
     batch = x.shape[0]
     if permutation.shape != (batch, k * k):
-        raise ValueError(
+        raise UsageError(
             f"permutation must have shape ({batch}, {k * k}) for k={k}, got {tuple(permutation.shape)}."
         )
     permutation = permutation.to(device=x.device, dtype=torch.long)
@@ -399,7 +400,7 @@ def gaussian_noise(x: torch.Tensor, noise: torch.Tensor, std: float) -> torch.Te
     """
     check_batch(x)
     if torch.broadcast_shapes(noise.shape, x.shape) != x.shape or noise.dim() != x.dim():
-        raise ValueError(
+        raise UsageError(
             f"noise must broadcast to the shape of x {tuple(x.shape)} (one field per clip may have T=1), "
             f"got {tuple(noise.shape)}."
         )

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nda_core._checks import check_choice, check_int, check_number, check_positive, check_tensor
+from nda_core.errors import UsageError
 
 __all__ = [
     "ADVERSARIAL_KINDS",
@@ -104,7 +105,7 @@ def _check_scores(value: torch.Tensor, name: str) -> torch.Tensor:
     check_tensor(value, name)
     if value.dim() == 1 or (value.dim() == 2 and value.shape[1] == 1):
         return value
-    raise ValueError(
+    raise UsageError(
         f"{name} must hold one discriminator score per image, shape (B,) or (B, 1), got shape "
         f"{tuple(value.shape)}; a discriminator with several outputs per image (class logits, patch "
         f"scores) must be reduced to its adversarial score first."
@@ -154,7 +155,7 @@ def nda_discriminator_loss(
     """
     lam = check_lambda(lam)
     if d_nda is None and lam != 1.0:
-        raise ValueError(f"d_nda is None but lam={lam} < 1 gives NDA images weight {1 - lam}; pass d_nda or set lam=1.")
+        raise UsageError(f"d_nda is None but lam={lam} < 1 gives NDA images weight {1 - lam}; pass d_nda or set lam=1.")
     terms = discriminator_loss_terms(d_real, d_fake, d_nda, kind)
     loss = terms["real"] + lam * terms["fake"]
     if lam < 1.0:
@@ -187,7 +188,7 @@ class NDADiscriminatorLoss(nn.Module):
 def _check_features(name: str, value: torch.Tensor, rank: int, shape_text: str) -> torch.Tensor:
     check_tensor(value, name)
     if value.dim() != rank or not value.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of shape {shape_text}, got {tuple(value.shape)} {value.dtype}.")
+        raise UsageError(f"{name} must be a float tensor of shape {shape_text}, got {tuple(value.shape)} {value.dtype}.")
     return value
 
 
@@ -204,12 +205,12 @@ def _queue_columns(queue: torch.Tensor, dim: int, layout: str | None) -> torch.T
     if layout is None:
         rows, columns = queue.shape
         if rows == columns:
-            raise ValueError(
+            raise UsageError(
                 f"queue is square {tuple(queue.shape)}: K == D, so its layout cannot be told from its shape; "
                 f"{_LAYOUT_HINT}"
             )
         if columns != dim and rows == dim:
-            raise ValueError(
+            raise UsageError(
                 f"queue has shape {tuple(queue.shape)}: {dim} rows, the feature size of q, so it looks like a "
                 f"(D, K) queue, one feature per column (mmselfsup's MoCo layout); pass queue_layout='DK' "
                 f"(or queue.t() for the default (K, D))."
@@ -218,7 +219,7 @@ def _queue_columns(queue: torch.Tensor, dim: int, layout: str | None) -> torch.T
     check_choice(layout, "queue_layout", QUEUE_LAYOUTS, "'KD': (K, D), a feature per row; 'DK': (D, K), a feature per column.")
     feature_axis = 1 if layout == "KD" else 0
     if queue.shape[feature_axis] != dim:
-        raise ValueError(
+        raise UsageError(
             f"queue has feature size {queue.shape[feature_axis]} (axis {feature_axis} in layout {layout!r}) but q "
             f"has {dim}; they must match."
         )
@@ -245,12 +246,12 @@ def _check_own_negatives(nda: torch.Tensor, batch: int, dim: int, device: torch.
     """``nda`` must be (batch, M, dim) on ``device``: M NDA features of each sample of the batch."""
     _check_features("nda", nda, 3, f"({batch}, M, {dim})")
     if nda.shape[0] != batch or nda.shape[2] != dim:
-        raise ValueError(
+        raise UsageError(
             f"nda must have shape ({batch}, M, {dim}), one set of M NDA features per "
             f"sample of the batch, got {tuple(nda.shape)}."
         )
     if nda.device != device:
-        raise ValueError(f"nda is on {nda.device} but the queries are on {device}; move nda with .to({device!s:s}).")
+        raise UsageError(f"nda is on {nda.device} but the queries are on {device}; move nda with .to({device!s:s}).")
 
 
 def info_nce_logits(
@@ -276,7 +277,7 @@ def info_nce_logits(
     _check_features("q", q, 2, "(B, D)")
     _check_features("k", k, 2, "(B, D)")
     if k.shape != q.shape:
-        raise ValueError(f"k must have the shape of q {tuple(q.shape)}, got {tuple(k.shape)}.")
+        raise UsageError(f"k must have the shape of q {tuple(q.shape)}, got {tuple(k.shape)}.")
     q = F.normalize(q, dim=1)
     parts = [(q * F.normalize(k, dim=1)).sum(1, keepdim=True)]
     if queue is not None:
@@ -367,17 +368,17 @@ def nt_xent_logits(
     _check_features("z0", z0, 2, "(B, D)")
     _check_features("z1", z1, 2, "(B, D)")
     if z1.shape != z0.shape:
-        raise ValueError(f"z1 must have the shape of z0 {tuple(z0.shape)}, got {tuple(z1.shape)}.")
+        raise UsageError(f"z1 must have the shape of z0 {tuple(z0.shape)}, got {tuple(z1.shape)}.")
     batch, dim = z0.shape
     z0_all = z0 if z0_all is None else _check_features("z0_all", z0_all, 2, f"(N, {dim})")
     z1_all = z1 if z1_all is None else _check_features("z1_all", z1_all, 2, f"(N, {dim})")
     if z0_all.shape != z1_all.shape or z0_all.shape[1] != dim or z0_all.shape[0] < batch:
-        raise ValueError(
+        raise UsageError(
             f"z0_all and z1_all must both have shape (N, {dim}) with N >= {batch}, got "
             f"{tuple(z0_all.shape)} and {tuple(z1_all.shape)}."
         )
     total = z0_all.shape[0]
-    check_int(first_index, "first_index", 0, f"it is rank * B, at most N - B = {total - batch}.", maximum=total - batch)
+    check_int(first_index, "first_index", 0, hint=f"it is rank * B, at most N - B = {total - batch}.", high=total - batch)
     gathered = z0_all is not z0
     z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
     z0_all, z1_all = (F.normalize(z0_all, dim=1), F.normalize(z1_all, dim=1)) if gathered else (z0, z1)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from nda_core._checks import check_int, check_positive, check_tensor
+from nda_core.errors import UsageError
 
 __all__ = [
     "auroc",
@@ -37,9 +38,9 @@ _KNN_CHUNK = 1024  # test features per similarity matrix block
 def _as_1d(name: str, values: Any) -> torch.Tensor:
     tensor = torch.as_tensor(values).detach().flatten().double().cpu()
     if tensor.numel() == 0:
-        raise ValueError(f"{name} is empty; pass at least one score.")
+        raise UsageError(f"{name} is empty; pass at least one score.")
     if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} holds non-finite scores (nan or inf); remove them first.")
+        raise UsageError(f"{name} holds non-finite scores (nan or inf); remove them first.")
     return tensor
 
 
@@ -82,7 +83,7 @@ def separation(d_real: Any, d_nda: Any) -> dict[str, float]:
     real = _as_1d("d_real", d_real)
     nda = _as_1d("d_nda", d_nda)
     if real.shape != nda.shape:
-        raise ValueError(f"d_real and d_nda must pair up sample by sample, got {real.numel()} and {nda.numel()} scores.")
+        raise UsageError(f"d_real and d_nda must pair up sample by sample, got {real.numel()} and {nda.numel()} scores.")
     gap = real - nda
     return {
         "mean": float(gap.mean()),
@@ -98,7 +99,7 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     check_tensor(a, "a")
     check_tensor(b, "b")
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"a and b must both have shape (N, D), got {tuple(a.shape)} and {tuple(b.shape)}.")
+        raise UsageError(f"a and b must both have shape (N, D), got {tuple(a.shape)} and {tuple(b.shape)}.")
     return 1.0 - F.cosine_similarity(a.float(), b.float(), dim=1)
 
 
@@ -118,14 +119,14 @@ def knn_predict(
     check_tensor(features, "features")
     check_tensor(bank, "bank")
     if features.dim() != 2 or bank.dim() != 2 or features.shape[1] != bank.shape[1]:
-        raise ValueError(
+        raise UsageError(
             f"features (N, D) and bank (K, D) must be 2-D with the same D, got {tuple(features.shape)} and "
             f"{tuple(bank.shape)}; flatten or pool the representations first."
         )
     if bank_labels.shape != (bank.shape[0],):
-        raise ValueError(f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}.")
+        raise UsageError(f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}.")
     check_int(num_classes, "num_classes", 2)
-    check_int(k, "k", 1, "use e.g. k=20 (or fewer than the bank size).")
+    check_int(k, "k", 1, hint="use e.g. k=20 (or fewer than the bank size).")
     temperature = check_positive(temperature, "temperature", "the usual kNN monitor uses 0.1.")
     k = min(k, bank.shape[0])
     bank = F.normalize(bank.float(), dim=1)

@@ -19,6 +19,7 @@ import math
 import torch
 
 from nda_core.functional import _constant
+from nda_core.errors import UsageError
 
 #: Draws are exact unless every candidate of a sample is rejected, which has a probability
 #: below 2**-FALLBACK_BITS per sample.
@@ -105,7 +106,7 @@ def non_identity_permutations(
     below 2**-64, when the identity is rotated by one place).
     """
     if n < 2:
-        raise ValueError(f"a non-identity permutation needs at least 2 items, got n={n}; use k >= 2.")
+        raise UsageError(f"a non-identity permutation needs at least 2 items, got n={n}; use k >= 2.")
     device = draw_device(generator, device)
     if n <= PERMUTATION_TABLE_MAX_ITEMS:
         table = permutation_table(n, device)
@@ -135,7 +136,7 @@ def boxes(
         side_low = max(math.ceil(min_fraction * size - 1e-9), 1)
         side_high = math.floor(max_fraction * size + 1e-9)
         if side_high < side_low:
-            raise ValueError(
+            raise UsageError(
                 f"{axis}={size} is too small for a box with sides in "
                 f"[{min_fraction:.3g}, {max_fraction:.3g}] of {axis}; use images with {axis} >= 2."
             )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch
+from nda_core.errors import UsageError
 
 __all__ = [
     "CHECKPOINT_SUFFIX",
@@ -63,7 +64,7 @@ def refuse_finished_run(folder: str | Path, option: str, value: Any, resume_hint
     if not found:
         return
     names = ", ".join(path.name for path in found[:_LISTED_FILES]) + (", ..." if len(found) > _LISTED_FILES else "")
-    raise ValueError(
+    raise UsageError(
         f"{option} {value} already holds a run's checkpoints ({Path(folder)}/: {names}); a new run would replace "
         f"them. Continue that run with {resume_hint}, or pass another {option} (nothing was written)."
     )
@@ -91,7 +92,7 @@ def refuse_idle_run(start_step: int, end_step: int, max_steps: int | None, max_o
         why = f"the resumed checkpoint is already at step {start_step} and {max_option} is {max_steps}; raise {max_option} to train further"
     else:
         why = otherwise
-    raise ValueError(f"the run did no optimisation step (step {start_step} -> {end_step}): {why}.")
+    raise UsageError(f"the run did no optimisation step (step {start_step} -> {end_step}): {why}.")
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:

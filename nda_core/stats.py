@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from typing import Any, Sequence
+from nda_core.errors import UsageError
 
 __all__ = ["SIGNIFICANCE", "MIN_SEEDS", "SEEN", "SUGGESTIVE", "NOT_SEEN", "UNTESTED", "VERDICT_RULE",
            "spread", "paired", "verdict"]
@@ -37,7 +38,7 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
     """Mean, sample standard deviation (0 for one value), min, max, n and the values themselves."""
     values = [float(v) for v in values]
     if not values:
-        raise ValueError("spread: values is empty; pass at least one value.")
+        raise UsageError("spread: values is empty; pass at least one value.")
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "min": min(values), "max": max(values), "n": len(values), "values": values}
 
@@ -49,7 +50,7 @@ def paired(nda: Sequence[float], plain: Sequence[float], seeds: Sequence[int]) -
     from scipy import stats
 
     if not len(nda) == len(plain) == len(seeds) or not seeds:
-        raise ValueError(f"paired: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) must hold one "
+        raise UsageError(f"paired: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) must hold one "
                          "value per seed each, for at least one seed.")
     differences = [float(a) - float(b) for a, b in zip(nda, plain)]
     result: dict[str, Any] = {"seeds": list(seeds), **spread(differences),

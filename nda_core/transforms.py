@@ -46,6 +46,7 @@ from nda_core._checks import (
     check_tensor,
     check_weights,
 )
+from nda_core.errors import UsageError, UsageTypeError
 
 Params = dict[str, Any]
 #: NDA images per sample for the contrastive losses: one of the query view, one of the key view (the paper's).
@@ -158,7 +159,7 @@ def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
         >>> _ = _REGISTRY.pop("flip_both")  # (leaves the registry as it was)
     """
     if isinstance(name, type):
-        raise TypeError(
+        raise UsageTypeError(
             f"register got the class {name.__qualname__} as name=; call the decorator: write "
             f"@nda_core.register('{name.__dict__.get('name') or name.__name__.lower()}') above the class."
         )
@@ -170,24 +171,24 @@ def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
 
     def add(cls: _NDA) -> _NDA:
         if not isinstance(cls, type) or not issubclass(cls, NDATransform):
-            raise TypeError(
+            raise UsageTypeError(
                 f"@register({name!r}) decorates {cls!r}, which is not an NDATransform subclass; subclass "
                 f"nda_core.NDATransform and implement draw_params and replay."
             )
         missing = [method for method in ("draw_params", "replay") if getattr(cls, method) is getattr(NDATransform, method)]
         if missing:
-            raise TypeError(
+            raise UsageTypeError(
                 f"@register({name!r}): {cls.__qualname__} does not implement {missing}; an NDA draws its "
                 f"per-sample parameters in draw_params and applies them in replay."
             )
         own_name = cls.__dict__.get("name")
         key = name or own_name
         if not key:
-            raise ValueError(
+            raise UsageError(
                 f"@register() on {cls.__qualname__}, which has no name; pass one: @nda_core.register('my_nda')."
             )
         if own_name and own_name != key:
-            raise ValueError(
+            raise UsageError(
                 f"@register({key!r}) on {cls.__qualname__}, whose name is {own_name!r}; use one name: drop "
                 f"the class's name attribute or register it as {own_name!r}."
             )
@@ -266,7 +267,7 @@ class _PartnerTransform(NDATransform):
     ) -> torch.Tensor:
         source_size = shape[0] if source_size is None else source_size
         if source_size < 2:
-            raise ValueError(
+            raise UsageError(
                 f"the {self.name!r} NDA needs a batch of at least 2 samples to pair each with a "
                 f"different one, got a batch of {source_size}; pass a larger batch."
             )
@@ -285,7 +286,7 @@ class Jigsaw(NDATransform):
 
     def __init__(self, k: int = 2) -> None:
         super().__init__()
-        self.k = check_int(k, "k", 2, "jigsaw needs at least 2 x 2 patches; use k=2 (the paper's best).")
+        self.k = check_int(k, "k", 2, hint="jigsaw needs at least 2 x 2 patches; use k=2 (the paper's best).")
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k}
@@ -333,7 +334,7 @@ class _BoxTransform(NDATransform):
         self.min_fraction = check_probability(min_fraction, "min_fraction", low_open=True)
         self.max_fraction = check_probability(max_fraction, "max_fraction", low_open=True)
         if self.min_fraction > self.max_fraction:
-            raise ValueError(
+            raise UsageError(
                 f"min_fraction ({min_fraction}) must not exceed max_fraction ({max_fraction}); "
                 f"the paper uses 1/3 and 1/2."
             )
@@ -593,14 +594,14 @@ class DatasetNegatives(NDATransform):
     def __init__(self, images: Any = None) -> None:
         super().__init__()
         if images is None:
-            raise ValueError(
+            raise UsageError(
                 f"the {self.name!r} NDA needs images=: a tensor (N, C, H, W) or a dataset of tensors "
                 f"to draw negatives from."
             )
         self.images = images
         self.indices = self._candidate_indices().to(self._bank_device())
         if len(self.indices) == 0:
-            raise ValueError(f"the {self.name!r} NDA found no images to draw negatives from; pass a non-empty bank.")
+            raise UsageError(f"the {self.name!r} NDA found no images to draw negatives from; pass a non-empty bank.")
 
     def _bank_device(self) -> torch.device:
         return self.images.device if isinstance(self.images, torch.Tensor) else torch.device("cpu")
@@ -621,7 +622,7 @@ class DatasetNegatives(NDATransform):
         if isinstance(item, (tuple, list)):
             item = item[0]
         if not isinstance(item, torch.Tensor):
-            raise TypeError(
+            raise UsageTypeError(
                 f"the {self.name!r} NDA needs tensor images, but item {index} is {type(item).__name__}; "
                 f"add a ToTensor-like transform to the dataset."
             )
@@ -634,7 +635,7 @@ class DatasetNegatives(NDATransform):
         else:
             drawn = torch.stack([self._item(i) for i in index.tolist()])
         if drawn.shape[1:] != x.shape[1:]:
-            raise ValueError(
+            raise UsageError(
                 f"the {self.name!r} NDA bank holds samples of shape {tuple(drawn.shape[1:])} but the batch has "
                 f"{tuple(x.shape[1:])}; resize the bank to the training resolution."
             )
@@ -655,21 +656,21 @@ class OtherClassNegatives(DatasetNegatives):
 
     def __init__(self, images: Any = None, labels: Any = None, classes: Sequence[int] | None = None) -> None:
         if classes is None or len(classes) == 0:
-            raise ValueError(
+            raise UsageError(
                 "the 'other_classes' NDA needs classes=[...], the labels of the modelled classes; "
                 "negatives are drawn from all other classes."
             )
         if labels is None:
             labels = getattr(images, "targets", None)
         if labels is None:
-            raise ValueError(
+            raise UsageError(
                 "the 'other_classes' NDA needs labels= (one per image) when the dataset has no 'targets'."
             )
         self._labels = torch.as_tensor(labels).long().flatten().cpu()
         self._classes = [int(c) for c in classes]
         super().__init__(images)
         if len(self._labels) != len(images):
-            raise ValueError(f"labels has {len(self._labels)} entries but there are {len(images)} images; give one label per image.")
+            raise UsageError(f"labels has {len(self._labels)} entries but there are {len(images)} images; give one label per image.")
 
     def _candidate_indices(self) -> torch.Tensor:
         modelled = torch.isin(self._labels, torch.tensor(self._classes))
@@ -688,25 +689,25 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
     """
     if isinstance(spec, NDATransform):
         if kwargs:
-            raise ValueError(f"build() got an NDA module and arguments {sorted(kwargs)}; pass a name or a dict instead.")
+            raise UsageError(f"build() got an NDA module and arguments {sorted(kwargs)}; pass a name or a dict instead.")
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
         if "type" not in spec:
-            raise ValueError(f"an NDA spec dict needs a 'type' key naming one of {available()}, got {spec!r}.")
+            raise UsageError(f"an NDA spec dict needs a 'type' key naming one of {available()}, got {spec!r}.")
         name = spec.pop("type")
         kwargs = {**spec, **kwargs}
     elif isinstance(spec, str):
         name = spec
     else:
-        raise TypeError(
+        raise UsageTypeError(
             f"an NDA spec must be a name, a dict with 'type' or an NDATransform, got {type(spec).__name__}; "
             f"known names: {available()}."
         )
     if name not in _REGISTRY:
         _load_plugins()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown NDA {name!r}; known NDAs: {available()}.")
+        raise UsageError(f"unknown NDA {name!r}; known NDAs: {available()}.")
     cls = _REGISTRY[name]
     try:
         return cls(**kwargs)
@@ -716,7 +717,7 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
         import inspect
 
         accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        raise TypeError(f"NDA {name!r} got arguments {sorted(kwargs)}; it accepts {accepted} ({error}).") from None
+        raise UsageTypeError(f"NDA {name!r} got arguments {sorted(kwargs)}; it accepts {accepted} ({error}).") from None
 
 
 def build_entry(spec: Any, where: str = "nda") -> NDATransform:
@@ -751,17 +752,17 @@ def nda_views(
     ``named`` is how errors name the NDA (default ``nda=<the module>``; adapters pass the config
     entry the user wrote, e.g. ``model nda={'type': 'jigsaw', 'k': 3}``).
     """
-    check_int(num_views, "num_views", 0, "the paper uses 2 (one NDA of each view).")
+    check_int(num_views, "num_views", 0, hint="the paper uses 2 (one NDA of each view).")
     sources = [check_tensor(v, "views[i]") for v in list(views)[:_CONTRASTIVE_SOURCES]]
     if len(sources) < 1:
-        raise ValueError("nda_views needs at least one view (B, C, H, W).")
+        raise UsageError("nda_views needs at least one view (B, C, H, W).")
     out = []
     for view in range(num_views):
         source = sources[view % len(sources)]
         try:
             out.append(nda(source, generator=generator))
         except ValueError as error:
-            raise ValueError(f"{named or f'nda={nda!r}'} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
+            raise UsageError(f"{named or f'nda={nda!r}'} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
     if not out:
         return sources[0].new_empty((0,) + tuple(sources[0].shape[1:]))
     return torch.cat(out)
@@ -779,7 +780,7 @@ def build_single_image(spec: Any, where: str, batch_path: str) -> NDATransform:
     framework applies it to the batch instead."""
     nda = build_entry(spec, where)
     if nda.needs_partner:
-        raise ValueError(
+        raise UsageError(
             f"{where}={spec!r} is a two-image NDA that pairs each image with another image of the batch; a "
             f"per-image pipeline has no partner. Use the batch path instead: {batch_path}; or pick a "
             f"single-image NDA (jigsaw, cutout, vflip, noise)."

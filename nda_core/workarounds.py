@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from nda_core.errors import UsageError, UsageTypeError
 
 __all__ = [
     "ENV_VAR",
@@ -82,7 +83,7 @@ def disabled_names(environ: Mapping[str, str] | None = None) -> set[str] | None:
     names = [part.strip() for part in value.split(",") if part.strip()]
     bad = [name for name in names if not name.startswith("-")]
     if bad:
-        raise ValueError(
+        raise UsageError(
             f"{ENV_VAR}={value!r} is not understood: {bad} do not start with '-'; set {ENV_VAR}=off to "
             f"apply no workaround, or {ENV_VAR}=-name1,-name2 to leave out some of them."
         )
@@ -207,14 +208,14 @@ def patch(owner: Any, attribute: str, wrap: Callable[[Any], Any]) -> Patch:
         41
     """
     if not isinstance(attribute, str) or not attribute.isidentifier():
-        raise ValueError(f"patch() needs attribute= an attribute name, got {attribute!r}; pass e.g. 'build_dataloader'.")
+        raise UsageError(f"patch() needs attribute= an attribute name, got {attribute!r}; pass e.g. 'build_dataloader'.")
     if not callable(wrap):
-        raise TypeError(
+        raise UsageTypeError(
             f"patch() needs wrap= a function that takes the original and returns its replacement, got "
             f"{type(wrap).__name__}; pass e.g. lambda original: replacement."
         )
     if not hasattr(owner, "__dict__"):
-        raise TypeError(
+        raise UsageTypeError(
             f"patch() needs owner= a module, class or object with attributes of its own, got "
             f"{type(owner).__name__}; pass the module or class that holds {attribute!r}."
         )
@@ -223,7 +224,7 @@ def patch(owner: Any, attribute: str, wrap: Callable[[Any], Any]) -> Patch:
         return existing
     own = vars(owner).get(attribute, _ABSENT)
     if own is _ABSENT and not hasattr(owner, attribute):
-        raise ValueError(
+        raise UsageError(
             f"patch() cannot replace {_describe(owner)}.{attribute}: there is no such attribute (a framework "
             f"version without it?); gate the workaround on the installed version."
         )

@@ -80,13 +80,13 @@ class JigsawConfig(GANBudget):
 
 def validate_budget(config: GANBudget) -> None:
     """Check the settings every experiment shares."""
-    check_int(config.steps, "steps", 1, "steps counts generator updates per run.")
-    check_int(config.batch_size, "batch_size", 2, "batch_size counts real images per D update.")
+    check_int(config.steps, "steps", 1, hint="steps counts generator updates per run.")
+    check_int(config.batch_size, "batch_size", 2, hint="batch_size counts real images per D update.")
     check_number(config.lam, "lam", 0.0, 1.0, low_open=True, high_open=True,
                  hint=_LAM_HINT + " lam 1 gives the NDA images no weight, so the NDA run would repeat the plain one.")
-    check_int(config.d_steps, "d_steps", 1, "d_steps counts D updates per G update.")
+    check_int(config.d_steps, "d_steps", 1, hint="d_steps counts D updates per G update.")
     check_choice(config.kind, "kind", ADVERSARIAL_KINDS)
-    check_int(config.width, "width", 1, "width is the base channel width of G and D (16 in the demo).")
+    check_int(config.width, "width", 1, hint="width is the base channel width of G and D (16 in the demo).")
 
 
 def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
@@ -118,7 +118,7 @@ def validate_jigsaw(config: JigsawConfig) -> None:
     validate_budget(config)
     check_int(config.train_per_class, "train_per_class", 1)
     check_int(config.eval_per_class, "eval_per_class", 1)
-    check_int(config.fid_samples, "fid_samples", 0, "0 skips KID/FID; otherwise give at least 2 generated images.")
+    check_int(config.fid_samples, "fid_samples", 0, hint="0 skips KID/FID; otherwise give at least 2 generated images.")
     if config.fid_samples == 1:
         raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images, got 1.")
 
@@ -127,7 +127,7 @@ def validate_seeds(seeds: Sequence[int]) -> list[int]:
     """Check that ``seeds`` is a non-empty list of distinct whole numbers >= 0 (each seed trains one pair)."""
     seeds = check_sequence(seeds, "seeds", "each seed trains one plain and one NDA run; give at least one.")
     for seed in seeds:
-        check_int(seed, "seeds", 0, "seeds are whole numbers >= 0.")
+        check_int(seed, "seeds", 0, hint="seeds are whole numbers >= 0.")
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
         raise ValueError(

@@ -55,7 +55,7 @@ class DotsConfig:
     """Geometry of the numerosity canvas: ``size`` x ``size`` pixels, dots of ``radius``."""
 
     def __init__(self, size: int = DEFAULT_SIZE, radius: float = DEFAULT_RADIUS) -> None:
-        check_int(size, "size", MIN_SIZE, "size is the canvas side in pixels (32 in the demo).")
+        check_int(size, "size", MIN_SIZE, hint="size is the canvas side in pixels (32 in the demo).")
         check_number(radius, "radius", MIN_RADIUS, size / 2, hint="radius is the dot radius in pixels, at most size/2.")
         self.size = size
         self.radius = float(radius)
@@ -85,7 +85,7 @@ def check_counts(counts: Sequence[int] | int, name: str, config: DotsConfig, min
     if not values:
         raise ValueError(f"{name} is empty; give at least one dot count.")
     for index, value in enumerate(values):
-        check_int(value, name if single else f"{name}[{index}]", minimum, "use whole numbers of dots, e.g. 6.")
+        check_int(value, name if single else f"{name}[{index}]", minimum, hint="use whole numbers of dots, e.g. 6.")
         if value > config.capacity:
             raise ValueError(
                 f"{name} holds {value}, but at most {config.capacity} dots of radius {config.radius} fit on a "
@@ -110,7 +110,7 @@ def make_dots(
     """
     config = config or DotsConfig()
     check_counts(count, "count", config)
-    check_int(n, "n", 0, "n is the number of images to draw.")
+    check_int(n, "n", 0, hint="n is the number of images to draw.")
     size, cell, per_side = config.size, config.cell, config.cells_per_side
     images = torch.full((n, 1, size, size), BACKGROUND_VALUE)
     if n == 0 or count == 0:
@@ -227,6 +227,6 @@ def count_dots(
     if images.dim() != 3:
         raise ValueError(f"images must be (B, 1, H, W) or (B, H, W), got shape {tuple(images.shape)}.")
     check_number(threshold, "threshold", hint="pixels above it are ink; the demo's images lie in [-1, 1].")
-    check_int(min_pixels, "min_pixels", 1, "smaller components are speckle; a dot of radius 2.5 has 21 pixels.")
+    check_int(min_pixels, "min_pixels", 1, hint="smaller components are speckle; a dot of radius 2.5 has 21 pixels.")
     _, owner, sizes = _components(images.detach().float().cpu() > threshold)
     return torch.from_numpy(np.bincount(owner[sizes >= min_pixels], minlength=images.shape[0])).long()

@@ -75,7 +75,7 @@ class NDAGAN(pl.LightningModule):
             raise ValueError(f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN).")
         if negatives is not None and not callable(negatives):
             raise TypeError(f"negatives must be an nda_core NDA transform (callable), got {type(negatives).__name__}.")
-        check_int(d_steps, "d_steps", 1, "d_steps counts D updates per G update.")
+        check_int(d_steps, "d_steps", 1, hint="d_steps counts D updates per G update.")
         check_probability(ema_decay, "ema_decay", high_open=True, hint="0.999 is typical; 0 samples the raw generator.")
         self.automatic_optimization = False
         self.generator = generator
@@ -141,8 +141,8 @@ class NDAGAN(pl.LightningModule):
         Sampling changes no state: the running statistics and the train/eval mode of the
         generator are restored afterwards. Latent codes come from torch's global generator.
         """
-        check_int(n, "n", 0, "n is the number of images to generate.")
-        check_int(batch_size, "batch_size", 1, "batch_size is the number of images per forward pass.")
+        check_int(n, "n", 0, hint="n is the number of images to generate.")
+        check_int(batch_size, "batch_size", 1, hint="batch_size is the number of images per forward pass.")
         net = self.ema.module if use_ema else self.generator
         was_training = net.training
         saved = [buffer.clone() for buffer in net.buffers()]

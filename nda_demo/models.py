@@ -30,7 +30,7 @@ HEAD_WIDTH = 128
 
 
 def _doublings(image_size: int) -> int:
-    check_int(image_size, "image_size", 2 * START_SIDE, "use a power of two such as 16, 32 or 64.")
+    check_int(image_size, "image_size", 2 * START_SIDE, hint="use a power of two such as 16, 32 or 64.")
     steps = math.log2(image_size / START_SIDE)
     if steps != int(steps):
         raise ValueError(f"image_size must be a power of two >= {2 * START_SIDE} (16, 32, 64 ...), got {image_size!r}.")

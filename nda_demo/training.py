@@ -22,13 +22,13 @@ def set_threads(threads: int | None) -> None:
     """Limit torch's intra-op threads (None keeps torch's default)."""
     if threads is None:
         return
-    check_int(threads, "threads", 1, "threads is the number of CPU threads torch may use.")
+    check_int(threads, "threads", 1, hint="threads is the number of CPU threads torch may use.")
     torch.set_num_threads(threads)
 
 
 def seed_all(seed: int) -> torch.Generator:
     """Seed python, numpy and torch (through Lightning) and return a CPU generator with ``seed``."""
-    check_int(seed, "seed", 0, "seeds are whole numbers >= 0.")
+    check_int(seed, "seed", 0, hint="seeds are whole numbers >= 0.")
     pl.seed_everything(seed, verbose=False)
     return torch.Generator().manual_seed(seed)
 
@@ -57,8 +57,8 @@ def fit_steps(
     discriminator update sees its own real batch. Runs Lightning's Trainer on the CPU, with
     ``callbacks`` (Lightning callbacks) added to it.
     """
-    check_int(steps, "steps", 1, "steps counts generator updates.")
-    check_int(batch_size, "batch_size", 2, "batch_size counts real images per D update.")
+    check_int(steps, "steps", 1, hint="steps counts generator updates.")
+    check_int(batch_size, "batch_size", 2, hint="batch_size counts real images per D update.")
     _quiet_lightning()
     per_step = batch_size * module.d_steps
     sampler = RandomSampler(range(len(images)), replacement=True, num_samples=steps * per_step, generator=generator)

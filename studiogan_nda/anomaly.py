@@ -247,7 +247,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from nda_core.metrics import auroc, plot_histograms, plot_score_histogram, separation
     from studiogan_nda.corruptions import corrupt
 
-    check_int(args.num_images, "--num-images", 2, "score at least 2 images (the paper uses the 10,000 test images).")
+    check_int(args.num_images, "--num-images", 2, hint="score at least 2 images (the paper uses the 10,000 test images).")
     check_int(args.batch_size, "--batch-size", 1)
     corruptions = _parse_corruptions(args.corruptions)
     ood_folders = _parse_ood(args.ood)

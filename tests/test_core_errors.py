@@ -140,3 +140,60 @@ def test_a_jigsaw_remainder_on_a_batch_that_may_be_channels_last_says_both():
 def test_small_channels_first_batches_are_not_taken_for_channels_last():
     for shape in [(2, 2, 8, 3), (2, 3, 32, 3), (2, 1, 8, 4), (2, 4, 4, 4), (2, 3, 5, 2, 3)]:
         assert nda_core.build("cutmix")(torch.rand(shape), generator=torch.Generator().manual_seed(0)).shape == shape
+
+
+# --- the one usage error ----------------------------------------------------------------------
+
+
+def test_every_check_raises_the_one_usage_error_class() -> None:
+    """A CLI catches only UsageError: a check that raised a plain ValueError/TypeError would escape it."""
+    from nda_core import _checks
+    from nda_core.errors import UsageError, UsageTypeError
+
+    cases = [
+        lambda: _checks.check_int(1.5, "steps"),
+        lambda: _checks.check_int(0, "steps", 1),
+        lambda: _checks.check_int(9, "steps", 1, 8),
+        lambda: _checks.check_number("x", "lr"),
+        lambda: _checks.check_number(2.0, "p", 0.0, 1.0),
+        lambda: _checks.check_choice("z", "mode", ["a"]),
+        lambda: _checks.check_tensor([1], "x"),
+        lambda: _checks.check_batch(torch.zeros(2, 3), "x"),
+        lambda: nda_core.build("no-such-nda"),
+    ]
+    for case in cases:
+        with pytest.raises(UsageError):
+            case()
+    with pytest.raises(TypeError):  # a wrong type is still a TypeError for callers that catch that
+        _checks.check_int("3", "steps")
+    assert issubclass(UsageTypeError, UsageError) and issubclass(UsageError, ValueError)
+
+
+def test_check_int_and_check_number_share_one_signature() -> None:
+    """(value, name, low, high, *, hint): a hint passed where a bound goes is refused, not compared."""
+    from nda_core._checks import check_int, check_number
+
+    assert check_int(5, "n", 1, 8) == 5 and check_number(0.5, "p", 0.0, 1.0) == 0.5
+    with pytest.raises(ValueError, match="n must be <= 8, got 9. use fewer"):
+        check_int(9, "n", 1, 8, hint="use fewer")
+    with pytest.raises(TypeError):
+        check_int(5, "n", 1, 8, "hint given by position")  # keyword-only: never taken as a bound
+
+
+def test_parse_nda_argument_reads_names_json_specs_and_none() -> None:
+    import argparse
+
+    from nda_core.errors import parse_nda_argument
+
+    assert parse_nda_argument("jigsaw") == "jigsaw"
+    assert parse_nda_argument(" None ") is None
+    assert parse_nda_argument('{"type": "jigsaw", "k": 2}') == {"type": "jigsaw", "k": 2}
+    with pytest.raises(argparse.ArgumentTypeError, match="not valid JSON"):
+        parse_nda_argument("{type: jigsaw}")
+
+
+def test_report_usage_error_prints_one_line_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from nda_core.errors import EXIT_USAGE, UsageError, report_usage_error
+
+    assert report_usage_error("nda show", UsageError("--images must be <= 10, got 12.")) == EXIT_USAGE == 2
+    assert capsys.readouterr().err == "nda show: error: --images must be <= 10, got 12.\n"

@@ -92,8 +92,8 @@ class ResNet2d3d(nn.Module):
 
         check_choice(depth, "depth", sorted(DEPTHS), "DPC uses 18 (or 34 at 224 px).")
         self.depth = depth
-        self.width = check_int(width, "width", 1, "DPC uses 64; small CPU models use 8-16.")
-        self.in_channels = check_int(in_channels, "in_channels", 1, "use 3 for RGB frames, 1 for grey.")
+        self.width = check_int(width, "width", 1, hint="DPC uses 64; small CPU models use 8-16.")
+        self.in_channels = check_int(in_channels, "in_channels", 1, hint="use 3 for RGB frames, 1 for grey.")
         self.track_running_stats = check_bool(track_running_stats, "track_running_stats")
         self.stem_pool = check_bool(stem_pool, "stem_pool")
         counts, bottleneck = DEPTHS[depth]
@@ -183,8 +183,8 @@ class ConvGRU(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, kernel_size: int = 1, num_layers: int = 1, dropout: float = 0.1) -> None:
         super().__init__()
-        check_int(kernel_size, "kernel_size", 1, "DPC uses 1.")
-        check_int(num_layers, "num_layers", 1, "DPC uses 1.")
+        check_int(kernel_size, "kernel_size", 1, hint="DPC uses 1.")
+        check_int(num_layers, "num_layers", 1, hint="DPC uses 1.")
         check_probability(dropout, "dropout", high_open=True, hint="DPC uses 0.1.")
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
         self.cells = nn.ModuleList(ConvGRUCell(size, hidden_size, kernel_size) for size in sizes)

@@ -43,10 +43,10 @@ _BLOCKS_RANK = 6  # (B, N, C, T, H, W)
 def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(input_size, (list, tuple)) and len(input_size) == 2:
         return (
-            check_int(input_size[0], "input_size[0]", SMALLEST_FRAME, "give the frame height in pixels, e.g. 128."),
-            check_int(input_size[1], "input_size[1]", SMALLEST_FRAME, "give the frame width in pixels, e.g. 128."),
+            check_int(input_size[0], "input_size[0]", SMALLEST_FRAME, hint="give the frame height in pixels, e.g. 128."),
+            check_int(input_size[1], "input_size[1]", SMALLEST_FRAME, hint="give the frame width in pixels, e.g. 128."),
         )
-    size = check_int(input_size, "input_size", SMALLEST_FRAME, "DPC uses 128 (or 224); give an int or [height, width].")
+    size = check_int(input_size, "input_size", SMALLEST_FRAME, hint="DPC uses 128 (or 224); give an int or [height, width].")
     return size, size
 
 
@@ -83,9 +83,9 @@ class _BlockEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.input_size = _size_pair(input_size)
-        self.num_seq = check_int(num_seq, "num_seq", 1, "DPC uses 8 blocks.")
-        self.seq_len = check_int(seq_len, "seq_len", 1, "DPC uses 5 frames per block.")
-        self.in_channels = check_int(in_channels, "in_channels", 1, "use 3 for RGB frames, 1 for grey.")
+        self.num_seq = check_int(num_seq, "num_seq", 1, hint="DPC uses 8 blocks.")
+        self.seq_len = check_int(seq_len, "seq_len", 1, hint="DPC uses 5 frames per block.")
+        self.in_channels = check_int(in_channels, "in_channels", 1, hint="use 3 for RGB frames, 1 for grey.")
         check_bool(stem_pool, "stem_pool")
         self.backbone = ResNet2d3d(depth, width, in_channels, track_running_stats, stem_pool)
         self.feature_size = self.backbone.feature_size
@@ -169,8 +169,8 @@ class DPC(_BlockEncoder):
     ) -> None:
         super().__init__(depth, width, in_channels, input_size, num_seq, seq_len, gru_layers, gru_dropout, track_running_stats, stem_pool)
         self.pred_step = check_int(
-            pred_step, "pred_step", 1, f"DPC predicts 3 of 8 blocks; it must leave at least one of num_seq={num_seq} "
-            f"blocks as context.", maximum=num_seq - 1,
+            pred_step, "pred_step", 1, hint=f"DPC predicts 3 of 8 blocks; it must leave at least one of num_seq={num_seq} "
+            f"blocks as context.", high=num_seq - 1,
         )
         size = self.feature_size
         self.predictor = nn.Sequential(nn.Conv2d(size, size, 1), nn.ReLU(inplace=True), nn.Conv2d(size, size, 1))
@@ -223,7 +223,7 @@ class DPCClassifier(_BlockEncoder):
         dropout: float = 0.5,
     ) -> None:
         super().__init__(depth, width, in_channels, input_size, num_seq, seq_len, gru_layers, gru_dropout, track_running_stats, stem_pool)
-        self.num_classes = check_int(num_classes, "num_classes", 2, "UCF-101 has 101 classes, HMDB-51 has 51.")
+        self.num_classes = check_int(num_classes, "num_classes", 2, hint="UCF-101 has 101 classes, HMDB-51 has 51.")
         check_probability(dropout, "dropout", high_open=True, hint="DPC uses 0.5.")
         self.final_bn = nn.BatchNorm1d(self.feature_size)
         self.final_fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_size, num_classes))

@@ -100,8 +100,8 @@ class MovingMNISTActions:
             raise ValueError(f"split must be one of {list(_SPLITS)}, got {split!r}.")
         self.split = split
         self.num_videos = check_int(num_videos, "num_videos", 1)
-        self.frames = check_int(frames, "frames", 2, "moving MNIST videos need at least 2 frames to show motion.")
-        self.size = check_int(size, "size", DIGIT_SIDE + 1, f"the canvas must be larger than the {DIGIT_SIDE} px digit.")
+        self.frames = check_int(frames, "frames", 2, hint="moving MNIST videos need at least 2 frames to show motion.")
+        self.size = check_int(size, "size", DIGIT_SIDE + 1, hint=f"the canvas must be larger than the {DIGIT_SIDE} px digit.")
         self.seed = check_int(seed, "seed", 0)
         self.digits = load_mnist_digits(split == "train", mnist)
 

@@ -57,8 +57,8 @@ class DPCNegatives(nn.Module):
         self.spec = transform
         self.transform = nda_core.build_entry(transform, "nda.transform")
         self.blocks = check_choice(blocks, "nda.blocks", NDA_BLOCKS, "the paper's setting is 'target'.")
-        self.clips = check_int(clips, "nda.clips", 1, "use 1 NDA clip per video (the paper's setting).")
-        self.vectors = None if vectors is None else check_int(vectors, "nda.vectors", 1, "or null to keep every NDA feature.")
+        self.clips = check_int(clips, "nda.clips", 1, hint="use 1 NDA clip per video (the paper's setting).")
+        self.vectors = None if vectors is None else check_int(vectors, "nda.vectors", 1, hint="or null to keep every NDA feature.")
         self.grad = check_bool(grad, "nda.grad")
 
     def extra_repr(self) -> str:

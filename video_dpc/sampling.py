@@ -37,9 +37,9 @@ class BlockLayout:
     ds: int = 1
 
     def __post_init__(self) -> None:
-        check_int(self.num_seq, "num_seq", 1, "DPC uses 8 blocks.")
-        check_int(self.seq_len, "seq_len", 1, "DPC uses 5 frames per block.")
-        check_int(self.ds, "ds", 1, "DPC samples every 3rd frame on UCF-101 (ds=3).")
+        check_int(self.num_seq, "num_seq", 1, hint="DPC uses 8 blocks.")
+        check_int(self.seq_len, "seq_len", 1, hint="DPC uses 5 frames per block.")
+        check_int(self.ds, "ds", 1, hint="DPC samples every 3rd frame on UCF-101 (ds=3).")
 
     @property
     def span(self) -> int:

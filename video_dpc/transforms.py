@@ -68,11 +68,11 @@ class ClipTransform:
         else:
             self.size = tuple(check_int(s, "augment.size", 1) for s in self.size)
         if self.resize is not None:
-            check_int(self.resize, "augment.resize", 1, "the short side before cropping, or null for no resize.")
+            check_int(self.resize, "augment.resize", 1, hint="the short side before cropping, or null for no resize.")
         check_choice(self.crop, "augment.crop", CROPS)
         check_bool(self.flip, "augment.flip")
         check_bool(self.train, "train")
-        self.channels = check_int(self.channels, "augment.channels", 1, "1 (grey) or 3 (RGB).", maximum=_RGB)
+        self.channels = check_int(self.channels, "augment.channels", 1, hint="1 (grey) or 3 (RGB).", high=_RGB)
         self.mean = [check_number(m, "augment.mean[]") for m in check_sequence(self.mean, "augment.mean", "Give one value per channel.")]
         self.std = [check_positive(v, "augment.std[]") for v in check_sequence(self.std, "augment.std", "Give one value per channel.")]
         if len(self.mean) != self.channels or len(self.std) != self.channels:

@@ -80,7 +80,7 @@ def run_one(job: dict) -> dict:
 
     import nda_core
     from lightly_nda import NDAMoCo, cifar_resnet
-    from lightly_nda.train import image_folder
+    from lightly_nda.data import image_folder
     from nda_core.data import cifar10_root, load_image_folder
     from nda_core.metrics import cosine_distance, knn_accuracy
     from nda_demo.training import _quiet_lightning

@@ -20,7 +20,7 @@ import importlib.util
 from typing import Any
 
 INSTALL_HINT = "pip install 'nda-plugins[lightly]'"
-REQUIRED = ("lightly", "pytorch_lightning", "torchvision")
+REQUIRED = ("lightly", "pytorch_lightning", "torchvision", "jsonargparse")
 
 
 def _missing(module: str) -> bool:
@@ -32,7 +32,7 @@ def _missing(module: str) -> bool:
 
 _absent = [module for module in REQUIRED if _missing(module)]
 if _absent:
-    raise ImportError(f"lightly_nda needs {', '.join(_absent)} (lightly, pytorch-lightning, torchvision): {INSTALL_HINT}")
+    raise ImportError(f"lightly_nda needs {', '.join(_absent)} (lightly, pytorch-lightning, torchvision, jsonargparse[signatures]): {INSTALL_HINT}")
 
 _EXPORTS = {
     "LOGIT_KEYS": "lightly_nda.loss",
@@ -41,9 +41,9 @@ _EXPORTS = {
     "NDASimCLR": "lightly_nda.simclr",
     "NDAView": "lightly_nda.transforms",
     "add_nda_views": "lightly_nda.transforms",
-    "make_nda_images": "lightly_nda.transforms",
     "nda_embeddings": "lightly_nda.transforms",
     "cifar_resnet": "lightly_nda.backbones",
+    "ImageFolderData": "lightly_nda.data",
 }
 
 __all__ = ["INSTALL_HINT", *sorted(_EXPORTS)]

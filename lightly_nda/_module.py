@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import argparse
+from typing import Any, Sequence, Union
 
 import pytorch_lightning as pl
 import torch
@@ -12,12 +13,18 @@ from torch import nn
 import nda_core
 from lightly_nda.backbones import cifar_resnet
 from lightly_nda.loss import NDANTXentLoss
-from lightly_nda.transforms import build_nda, make_nda_images
 from nda_core._checks import check_choice, check_int, check_number, check_positive
+from nda_core.errors import UsageError, UsageTypeError, parse_nda_argument
 from nda_core.random import RankGenerator
-from nda_core.transforms import per_sample_views
+from nda_core.transforms import build_entry, nda_views, per_sample_views
 
-__all__ = ["NDAContrastiveModule", "describe_nda", "is_distributed"]
+__all__ = ["NDAContrastiveModule", "NDASpec", "BackboneSpec", "describe_nda", "is_distributed", "nda_spec"]
+
+#: What an ``nda`` argument holds: an NDA's name, a spec dict (``{"type": "jigsaw", "k": 3}``), or None (no NDA).
+#: A string goes through ``nda_core.errors.parse_nda_argument``: ``"none"`` is None, JSON text is that spec.
+NDASpec = Union[str, dict, None]
+#: A ``backbone`` argument: a module, the name of one of lightly's CIFAR ResNets (``"resnet-9"``, ...), or None (ResNet-18).
+BackboneSpec = Union[nn.Module, str, None]
 
 _TRAINING_VIEWS = 2  # (query, key) or (x0, x1); further views are NDA views from the pipeline
 _TOP5_MIN_CLASSES = 5
@@ -39,6 +46,17 @@ def _shapes(batch: Any) -> Any:
     return type(batch).__name__
 
 
+def nda_spec(nda: Any, where: str = "nda") -> Any:
+    """An ``nda`` argument as ``nda_core.build`` takes it: strings are parsed as ``--nda`` values are
+    (``nda_core.errors.parse_nda_argument``: ``"none"`` -> None, JSON text -> that spec, else a name)."""
+    if not isinstance(nda, str):
+        return nda
+    try:
+        return parse_nda_argument(nda)
+    except argparse.ArgumentTypeError as error:
+        raise UsageError(f"{where}: {error}; pass an NDA name (jigsaw, stitch, ...), a JSON spec or none.") from None
+
+
 def describe_nda(nda: Any) -> Any:
     """A checkpoint-safe (primitive) description of an NDA spec."""
     if isinstance(nda, nda_core.NDATransform):
@@ -58,7 +76,7 @@ class NDAContrastiveModule(pl.LightningModule):
 
     def __init__(
         self,
-        backbone: nn.Module | None,
+        backbone: BackboneSpec,
         feature_dim: int | None,
         nda: Any,
         num_nda_views: int,
@@ -66,28 +84,37 @@ class NDAContrastiveModule(pl.LightningModule):
         num_classes: int | None,
         lr: float,
         weight_decay: float,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
-        if backbone is None:
-            backbone, default_dim = cifar_resnet("resnet-18")
+        if backbone is None or isinstance(backbone, str):
+            name = "resnet-18" if backbone is None else backbone
+            backbone, default_dim = cifar_resnet(name, width)
             if feature_dim not in (None, default_dim):
-                raise ValueError(
-                    f"feature_dim={feature_dim} but the default backbone (lightly's CIFAR ResNet-18) gives "
+                raise UsageError(
+                    f"feature_dim={feature_dim} but the backbone {name!r} (lightly's CIFAR ResNet, width {width}) gives "
                     f"{default_dim}; leave feature_dim=None or pass your own backbone."
                 )
             feature_dim = default_dim
+        elif width != 1.0:
+            raise UsageError(f"width={width} applies to a named backbone (e.g. backbone='resnet-9'), not to your own module; leave it at 1.0.")
         if not isinstance(backbone, nn.Module):
-            raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}.")
+            raise UsageTypeError(
+                f"backbone must be a torch.nn.Module or the name of lightly's CIFAR ResNet (resnet-9, resnet-18, resnet-34, "
+                f"resnet-50), got {type(backbone).__name__}."
+            )
         self.feature_dim = check_int(
             feature_dim, "feature_dim", 1, hint="pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18."
         )
         self.backbone = backbone
+        where = f"{type(self).__name__} nda"
+        nda = nda_spec(nda, where)
         # a submodule without weights, so it follows the module across devices
-        self.nda = None if nda is None else build_nda(nda, f"{type(self).__name__} nda")
+        self.nda = None if nda is None else build_entry(nda, where)
         self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, hint="the paper uses 2 (one NDA of each view).")
         self.nda_generator = RankGenerator()  # the global RNG in one process, seed + rank under DDP
         if self.nda is not None and self.num_nda_views == 0:
-            raise ValueError(f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None.")
+            raise UsageError(f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None.")
         self.nda_encoder = check_choice(nda_encoder, "nda_encoder", self.nda_encoders)
         self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", 2, hint="or None without labels.")
         self.lr = check_positive(lr, "lr")
@@ -97,6 +124,12 @@ class NDAContrastiveModule(pl.LightningModule):
             topk = (1, 5) if self.num_classes >= _TOP5_MIN_CLASSES else (1,)
             self.online_classifier = OnlineLinearClassifier(self.feature_dim, self.num_classes, topk=topk)
         self.criterion: NDANTXentLoss
+
+    def _describe_inputs(self, backbone: Any, nda: Any) -> None:
+        """Checkpoint-safe (primitive) hyperparameters for the arguments ``save_hyperparameters`` ignores."""
+        self.hparams["nda"] = describe_nda(nda_spec(nda, f"{type(self).__name__} nda"))
+        if backbone is None or isinstance(backbone, str):
+            self.hparams["backbone"] = backbone
 
     # ----------------------------------------------------------------------------- views
     def split_batch(self, batch: Any) -> tuple[list[torch.Tensor], torch.Tensor | None]:
@@ -109,7 +142,7 @@ class NDAContrastiveModule(pl.LightningModule):
             isinstance(v, torch.Tensor) and v.dim() == _IMAGE_RANK and v.shape == views[0].shape for v in views
         )
         if not valid:
-            raise ValueError(
+            raise UsageError(
                 f"{type(self).__name__} needs batch[0] to be a list of at least 2 image batches (x0, x1[, NDA views]) "
                 f"of equal shape (B, C, H, W), got {_shapes(batch)}; build the dataset with lightly's "
                 f"MoCoV2Transform / SimCLRTransform (or any MultiViewTransform)."
@@ -121,7 +154,7 @@ class NDAContrastiveModule(pl.LightningModule):
         chunks = []
         if self.nda is not None:
             generator = self.nda_generator(views[0].device)
-            chunks.append(make_nda_images(self.nda, views[:_TRAINING_VIEWS], self.num_nda_views, generator))
+            chunks.append(nda_views(self.nda, views[:_TRAINING_VIEWS], self.num_nda_views, generator))
         chunks += list(views[_TRAINING_VIEWS:])
         return torch.cat(chunks) if chunks else None
 

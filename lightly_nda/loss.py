@@ -30,9 +30,9 @@ from lightly.loss import NTXentLoss
 from lightly.models.utils import concat_all_gather
 from lightly.utils import dist
 
-from nda_core.losses import nt_xent_logits
 from nda_core._checks import check_bool, check_int, check_positive, check_tensor
-from nda_core.losses import info_nce_logits
+from nda_core.errors import UsageError, UsageTypeError
+from nda_core.losses import info_nce_logits, nt_xent_logits
 
 __all__ = ["NDANTXentLoss", "LOGIT_KEYS"]
 
@@ -45,7 +45,7 @@ def _check_bank_size(memory_bank_size: Any) -> int | tuple[int, int]:
     """0, or a (num_features, dim) pair of positive ints; a bare integer gets lightly 1.6's rule."""
     if isinstance(memory_bank_size, int) and not isinstance(memory_bank_size, bool):
         if memory_bank_size > 0:
-            raise ValueError(
+            raise UsageError(
                 f"memory_bank_size={memory_bank_size} is a bare integer, but lightly 1.6 needs the feature "
                 f"dimension too: pass memory_bank_size=({memory_bank_size}, dim), e.g. ({memory_bank_size}, 128) "
                 f"for 128-d projections, or 0 for SimCLR mode (in-batch negatives, no bank)."
@@ -53,7 +53,7 @@ def _check_bank_size(memory_bank_size: Any) -> int | tuple[int, int]:
         check_int(memory_bank_size, "memory_bank_size", 0, hint="pass 0 (no bank) or (num_features, dim).")
         return 0
     if not isinstance(memory_bank_size, Sequence) or isinstance(memory_bank_size, str) or len(memory_bank_size) != _BANK_DIMS:
-        raise TypeError(
+        raise UsageTypeError(
             f"memory_bank_size must be 0 or a (num_features, dim) pair such as (4096, 128), got {memory_bank_size!r}."
         )
     hint = "pass memory_bank_size=(num_features, dim), e.g. (4096, 128)."
@@ -109,36 +109,46 @@ class NDANTXentLoss(NTXentLoss):
         for name, value in (("out0", out0), ("out1", out1)):
             check_tensor(value, name)
             if value.dim() != 2 or not value.is_floating_point():
-                raise ValueError(
+                raise UsageError(
                     f"{name} must be a float tensor of shape (batch_size, dim), got {tuple(value.shape)} {value.dtype}; "
                     f"flatten the projections first, e.g. projection_head(backbone(x).flatten(start_dim=1))."
                 )
         if out1.shape != out0.shape:
-            raise ValueError(f"out1 must have the shape of out0 {tuple(out0.shape)}, got {tuple(out1.shape)}.")
+            raise UsageError(f"out1 must have the shape of out0 {tuple(out0.shape)}, got {tuple(out1.shape)}.")
         batch, dim = out0.shape
         if self.uses_memory_bank and self.memory_bank.size[1] != dim:
-            raise ValueError(
+            raise UsageError(
                 f"the memory bank holds {self.memory_bank.size[1]}-d features (memory_bank_size={self.memory_bank.size}) "
                 f"but out0/out1 have {dim} features; set memory_bank_size=({self.memory_bank.size[0]}, {dim}) "
                 f"to match the projection head's output."
             )
         if nda is None:
             return
-        check_tensor(nda, "nda")
         hint = f"pass the NDA embeddings of each sample as a ({batch}, M, {dim}) tensor, e.g. emb.view(M, {batch}, {dim}).transpose(0, 1)"
+        if not isinstance(nda, torch.Tensor):
+            raise UsageTypeError(
+                f"nda must be a torch.Tensor (batch_size, M, dim) of features, M per sample, got {type(nda).__name__}; {hint} "
+                f"(lightly_nda.nda_embeddings(encode, x_query, x_key) returns it)."
+            )
         if nda.dim() != 3:
-            raise ValueError(f"nda must have rank 3 (batch_size, M, dim), got shape {tuple(nda.shape)} (rank {nda.dim()}); {hint}.")
+            raise UsageError(f"nda must have rank 3 (batch_size, M, dim), got shape {tuple(nda.shape)} (rank {nda.dim()}); {hint}.")
         if nda.shape[0] != batch:
-            raise ValueError(f"nda has batch size {nda.shape[0]} but out0 has {batch}: one row of M NDA embeddings per sample; {hint}.")
+            raise UsageError(f"nda has batch size {nda.shape[0]} but out0 has {batch}: one row of M NDA embeddings per sample; {hint}.")
         if nda.shape[2] != dim:
-            raise ValueError(
+            raise UsageError(
                 f"nda has feature size {nda.shape[2]} but out0 has {dim}; embed the NDA images with the same "
                 f"projection head as out1; {hint}."
             )
         if not nda.is_floating_point():
-            raise ValueError(f"nda must be a float tensor, got dtype {nda.dtype}; {hint}.")
+            raise UsageTypeError(f"nda must be a float tensor, got dtype {nda.dtype}; {hint}.")
+        if nda.dtype != out0.dtype:
+            # lightly's NTXentLoss refuses mixed dtypes too (a RuntimeError deep in its einsum); name the fix here
+            raise UsageTypeError(
+                f"nda has dtype {nda.dtype} but out0 has {out0.dtype}; the NDA embeddings must have the projections' "
+                f"dtype: cast them with nda.to(out0.dtype) (or embed the NDA images with the same encoder and precision)."
+            )
         if nda.device != out0.device:
-            raise ValueError(
+            raise UsageError(
                 f"nda is on device {nda.device} but out0 is on {out0.device}; move it with nda.to(out0.device) "
                 f"(or make the NDA images on the batch's device)."
             )
@@ -233,13 +243,13 @@ class NDANTXentLoss(NTXentLoss):
         if not self.uses_memory_bank:
             return
         if not isinstance(state, dict) or "bank" not in state or "bank_ptr" not in state:
-            raise ValueError(
+            raise UsageError(
                 "the checkpoint holds no memory bank for this loss (it was saved without memory_bank_size, "
                 "or by lightly's NTXentLoss); load it into a loss with the same memory_bank_size."
             )
         bank = state["bank"]
         if tuple(bank.shape) != tuple(self.memory_bank.bank.shape):
-            raise ValueError(
+            raise UsageError(
                 f"the checkpoint's memory bank has shape {tuple(bank.shape)} but this loss has "
                 f"memory_bank_size={self.memory_bank.size}; build the loss with memory_bank_size={tuple(bank.shape)}."
             )

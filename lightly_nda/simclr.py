@@ -15,10 +15,10 @@ import torch
 from lightly.models.modules import SimCLRProjectionHead
 from torch import nn
 
-from lightly_nda._module import NDAContrastiveModule, describe_nda
+from lightly_nda._module import BackboneSpec, NDAContrastiveModule, NDASpec
 from lightly_nda.loss import NDANTXentLoss
-from lightly_nda.transforms import DEFAULT_NDA_VIEWS
 from nda_core._checks import check_int
+from nda_core.transforms import CONTRASTIVE_NDA_VIEWS
 
 __all__ = ["NDASimCLR"]
 
@@ -27,7 +27,7 @@ class NDASimCLR(NDAContrastiveModule):
     """SimCLR LightningModule with per-sample NDA negatives.
 
     Args:
-        backbone, feature_dim, nda, num_nda_views, num_classes, lr, weight_decay: as for ``NDAMoCo``.
+        backbone, feature_dim, nda, num_nda_views, num_classes, lr, weight_decay, width: as for ``NDAMoCo``.
         nda_encoder: ``"no_grad"`` (the trained encoder without gradient: one extra forward pass
             per NDA image, the paper's cost) or ``"query"`` (with gradient, as SimCLR's in-batch
             negatives have).
@@ -40,10 +40,10 @@ class NDASimCLR(NDAContrastiveModule):
 
     def __init__(
         self,
-        backbone: nn.Module | None = None,
+        backbone: BackboneSpec = None,
         feature_dim: int | None = None,
-        nda: Any = "jigsaw",
-        num_nda_views: int = DEFAULT_NDA_VIEWS,
+        nda: NDASpec = "jigsaw",
+        num_nda_views: int = CONTRASTIVE_NDA_VIEWS,
         nda_encoder: str = "no_grad",
         temperature: float = 0.5,
         hidden_dim: int = 512,
@@ -52,10 +52,11 @@ class NDASimCLR(NDAContrastiveModule):
         num_classes: int | None = None,
         lr: float = 0.06,
         weight_decay: float = 5e-4,
+        width: float = 1.0,
     ) -> None:
-        super().__init__(backbone, feature_dim, nda, num_nda_views, nda_encoder, num_classes, lr, weight_decay)
+        super().__init__(backbone, feature_dim, nda, num_nda_views, nda_encoder, num_classes, lr, weight_decay, width)
         self.save_hyperparameters(ignore=["backbone", "nda"])
-        self.hparams["nda"] = describe_nda(nda)  # checkpoint-safe (primitive types only)
+        self._describe_inputs(backbone, nda)  # checkpoint-safe (primitive types only)
         hidden_dim = check_int(hidden_dim, "hidden_dim", 1)
         projection_dim = check_int(projection_dim, "projection_dim", 1)
         self.projection_head = SimCLRProjectionHead(self.feature_dim, hidden_dim, projection_dim)

@@ -2,7 +2,7 @@
 
 Where each NDA is offered:
 
-* **Batch path** (recommended): ``make_nda_images`` / ``nda_embeddings`` (and ``NDAMoCo(nda=...)``,
+* **Batch path** (recommended): ``nda_core.transforms.nda_views`` / ``nda_embeddings`` (and ``NDAMoCo(nda=...)``,
   ``NDASimCLR(nda=...)``) apply any ``nda_core`` spec to the batch tensor on its device inside
   ``training_step``: every NDA, including the two-image ones (``stitch``, ``cutmix``, ``mixup``)
   that pair each image with another image of the batch, and mixtures. The NDA images are made
@@ -23,16 +23,11 @@ import torch
 from PIL import Image
 
 from nda_core._checks import check_int, check_tensor
-from nda_core.transforms import apply_to_array, build_single_image, per_sample_views
+from nda_core.errors import UsageError, UsageTypeError
+from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, apply_to_array, build_entry, build_single_image, nda_views, per_sample_views
 
-# re-exported under the names lightly_nda has used: the shared pieces live in nda_core
-from nda_core.transforms import CONTRASTIVE_NDA_VIEWS as DEFAULT_NDA_VIEWS
-from nda_core.transforms import build_entry as build_nda
-from nda_core.transforms import nda_views as make_nda_images
+__all__ = ["NDAView", "add_nda_views", "nda_embeddings"]
 
-__all__ = ["NDAView", "add_nda_views", "build_nda", "make_nda_images", "nda_embeddings", "DEFAULT_NDA_VIEWS"]
-
-#: One NDA of the query (first) view and one of the key (second) view, the paper's setting.
 _IMAGE_RANK = 3  # (C, H, W)
 _PIL_MODES = ("RGB", "L", "RGBA")  # other modes (palette, CMYK, ...) are converted to RGB first
 
@@ -65,7 +60,7 @@ class NDAView:
             return self._tensor(image)
         if isinstance(image, Image.Image):
             return self._pil(image)
-        raise TypeError(
+        raise UsageTypeError(
             f"NDAView expects a PIL image or a tensor (C, H, W), got {type(image).__name__}; place it after "
             f"T.ToTensor() or before any transform that changes the type."
         )
@@ -96,7 +91,7 @@ def add_nda_views(transform: Any, nda: Any = "jigsaw", num_views: int = 1, sourc
     from lightly.transforms.torchvision_v2_compatibility import torchvision_transforms as T
 
     if not isinstance(transform, MultiViewTransform):
-        raise TypeError(
+        raise UsageTypeError(
             f"add_nda_views needs a lightly MultiViewTransform (e.g. MoCoV2Transform(input_size=32)), "
             f"got {type(transform).__name__}."
         )
@@ -112,7 +107,7 @@ def nda_embeddings(
     x_query: torch.Tensor,
     x_key: torch.Tensor | None = None,
     nda: Any = "jigsaw",
-    num_views: int = DEFAULT_NDA_VIEWS,
+    num_views: int = CONTRASTIVE_NDA_VIEWS,
     extra_views: Sequence[torch.Tensor] = (),
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -127,17 +122,23 @@ def nda_embeddings(
 
         loss = self.criterion(query, key, nda=nda_embeddings(self.forward_momentum, x_query, x_key))
     """
-    transform = build_nda(nda)
-    views = [x_query] if x_key is None else [x_query, x_key]
     batch = check_tensor(x_query, "x_query").shape[0]
-    chunks = [make_nda_images(transform, views, num_views, generator)] if num_views else []
+    if x_key is not None and check_tensor(x_key, "x_key").shape[0] != batch:
+        raise UsageError(
+            f"x_key has batch size {x_key.shape[0]} but x_query has {batch}: pass the two views of the same samples "
+            f"(x_query[i] and x_key[i] are views of image i)."
+        )
+    transform = build_entry(nda, "nda_embeddings nda")
+    views = [x_query] if x_key is None else [x_query, x_key]
+    chunks = [nda_views(transform, views, num_views, generator)] if num_views else []
     for i, view in enumerate(extra_views):
         if check_tensor(view, f"extra_views[{i}]").shape[0] != batch:
-            raise ValueError(f"extra_views[{i}] has batch size {view.shape[0]} but x_query has {batch}; one NDA view per sample.")
+            raise UsageError(f"extra_views[{i}] has batch size {view.shape[0]} but x_query has {batch}; one NDA view per sample.")
         chunks.append(view)
     if not chunks:
-        raise ValueError("nda_embeddings got num_views=0 and no extra_views: there is nothing to embed.")
+        raise UsageError("nda_embeddings got num_views=0 and no extra_views: there is nothing to embed; pass num_views >= 1.")
     embeddings = encode(torch.cat(chunks))
-    if embeddings.dim() != 2 or embeddings.shape[0] % batch:
-        raise ValueError(f"encode must return (M * B, D) embeddings, got shape {tuple(embeddings.shape)} for B={batch}.")
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 or embeddings.shape[0] % batch:
+        got = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise UsageError(f"encode must return (M * B, D) embeddings, got {got} for B={batch}; flatten its output.")
     return per_sample_views(embeddings, batch)

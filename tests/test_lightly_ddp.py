@@ -54,7 +54,7 @@ def _worker(rank: int, port: int, cifar_root: str, out: str) -> None:
     from pytorch_lightning.strategies import DDPStrategy
 
     from lightly_nda import NDAMoCo, NDANTXentLoss, cifar_resnet
-    from lightly_nda.train import image_folder
+    from lightly_nda.data import image_folder
 
     pl.seed_everything(0, verbose=False)
     backbone, feature_dim = cifar_resnet("resnet-9", width=0.125)

@@ -10,6 +10,7 @@ pytest.importorskip("lightly")
 from lightly.loss import NTXentLoss  # noqa: E402
 
 from lightly_nda import NDANTXentLoss  # noqa: E402
+from nda_core.errors import UsageError, UsageTypeError  # noqa: E402
 from test_core_losses import ref_info_nce, ref_nt_xent  # noqa: E402
 
 BATCH, DIM, BANK, VIEWS = 6, 8, 20, 3
@@ -216,18 +217,29 @@ def test_bad_arguments(kwargs, error, match):
         (torch.randn(BATCH + 1, 2, DIM), "nda has batch size 7 but out0 has 6"),
         (torch.randn(BATCH, 2, DIM + 1), "nda has feature size 9 but out0 has 8"),
         (torch.randint(0, 3, (BATCH, 2, DIM)), "nda must be a float tensor"),
+        # float64 NDA embeddings beside float32 projections: once a RuntimeError "expected scalar type Float but found Double"
+        (torch.randn(BATCH, 2, DIM, dtype=torch.float64),
+         r"nda has dtype torch.float64 but out0 has torch.float32; .* cast them with nda.to\(out0.dtype\)"),
         (torch.empty(BATCH, 2, DIM, device="meta"), r"nda is on device meta but out0 is on cpu; move it with nda.to\(out0.device\)"),
     ],
-    ids=["rank", "batch", "feature", "dtype", "device"],
+    ids=["rank", "batch", "feature", "dtype", "float64", "device"],
 )
 @pytest.mark.parametrize("memory_bank_size", [(BANK, DIM), 0], ids=["memory_bank", "simclr"])
 def test_bad_nda_is_named_with_value_and_fix(nda, match, memory_bank_size):
     ours = NDANTXentLoss(TEMPERATURE, memory_bank_size)
     out0, out1, _ = _features(0)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(UsageError, match=match):
         ours(out0, out1, nda=nda)
-    with pytest.raises(TypeError, match="nda must be a torch.Tensor"):
+    # a Python list: named as the (B, M, D) features it should be, not as images
+    with pytest.raises(UsageTypeError, match=r"nda must be a torch.Tensor \(batch_size, M, dim\) of features") as info:
         ours(out0, out1, nda=nda.tolist() if nda.device.type != "meta" else [1.0])
+    assert "(B, C, H, W)" not in str(info.value)
+
+
+def test_float64_everywhere_is_lightlys_behaviour():
+    """lightly's NTXentLoss takes float64 projections in SimCLR mode; so does ours with float64 NDA embeddings."""
+    out0, out1, nda = _features(0, dtype=torch.float64)
+    assert NDANTXentLoss(TEMPERATURE, 0)(out0, out1, nda=nda).dtype == torch.float64
 
 
 def test_bank_dimension_mismatch_and_bad_features():

@@ -28,7 +28,8 @@ from pytorch_lightning.loggers import CSVLogger  # noqa: E402
 from torchvision import transforms as T  # noqa: E402
 
 from lightly_nda import NDAMoCo, NDASimCLR, add_nda_views, cifar_resnet  # noqa: E402
-from lightly_nda.train import image_folder  # noqa: E402
+from lightly_nda.data import image_folder  # noqa: E402
+from nda_core.errors import UsageError  # noqa: E402
 from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 
 BATCH = 8
@@ -284,8 +285,14 @@ def test_module_errors_name_the_argument_and_the_fix(cifar_float):
         NDAMoCo(backbone, dim, nda_encoder="momentum")
     with pytest.raises(ValueError, match=r"memory_bank_size=\(64, 16\) stores 16-d keys but projection_dim=32; use memory_bank_size=\(64, 32\)"):
         NDAMoCo(backbone, dim, memory_bank_size=(64, 16), projection_dim=32)
-    with pytest.raises(ValueError, match="bare integer"):
-        NDAMoCo(backbone, dim, memory_bank_size=4096)
+    # an integer is the number of negatives: NDAMoCo knows the keys' size (projection_dim), the loss alone does not
+    assert tuple(NDAMoCo(backbone, dim, memory_bank_size=64, **HEAD).criterion.memory_bank.size) == (64, HEAD["projection_dim"])
+    # what LightningCLI passes: a backbone's name (lightly's CIFAR ResNet) and the --nda words
+    named = NDAMoCo("resnet-9", nda="none", width=0.125, memory_bank_size=64, **HEAD)
+    assert named.feature_dim == dim and named.nda is None and named.hparams["backbone"] == "resnet-9"
+    assert NDAMoCo(backbone, dim, nda='{"type": "jigsaw", "k": 3}', **HEAD).nda.k == 3
+    with pytest.raises(UsageError, match="width=0.5 applies to a named backbone"):
+        NDAMoCo(backbone, dim, width=0.5)
     with pytest.raises(ValueError, match="NDAMoCo nda='jigsw' is not a valid NDA"):
         NDAMoCo(backbone, dim, nda="jigsw")
     with pytest.raises(ValueError, match="num_nda_views=0 with nda='jigsaw'"):

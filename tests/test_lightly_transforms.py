@@ -12,8 +12,9 @@ from lightly.transforms.multi_view_transform import MultiViewTransform  # noqa: 
 from PIL import Image  # noqa: E402
 from torchvision.transforms import ToTensor  # noqa: E402
 
-from lightly_nda import NDAView, add_nda_views, make_nda_images, nda_embeddings  # noqa: E402
-from lightly_nda.transforms import build_nda  # noqa: E402
+from lightly_nda import NDAView, add_nda_views, nda_embeddings  # noqa: E402
+from nda_core.errors import UsageError  # noqa: E402
+from nda_core.transforms import build_entry, nda_views  # noqa: E402
 from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 
 HALF = 16  # CIFAR-10 images are 32 x 32: jigsaw k=2 moves 16 x 16 quadrants
@@ -85,18 +86,18 @@ def test_add_nda_views_appends_nda_of_an_augmented_view(pil_images):
         add_nda_views(plain, source=2)
 
 
-def test_make_nda_images_alternates_query_and_key_views(cifar_float):
+def test_nda_views_alternate_query_and_key_views(cifar_float):
     x_query, x_key = cifar_float[:8], cifar_float[8:16]
-    images = make_nda_images(build_nda("vflip"), [x_query, x_key], num_views=3)
+    images = nda_views(build_entry("vflip"), [x_query, x_key], num_views=3)
     assert images.shape == (24, 3, 32, 32)
     assert torch.equal(images[:8], x_query.flip(2))
     assert torch.equal(images[8:16], x_key.flip(2))
     assert torch.equal(images[16:], x_query.flip(2))
     # two-image NDAs and mixtures work on the batch
-    mixture = build_nda({"type": "mixture", "transforms": ["jigsaw", "stitch", "cutmix", "mixup"]})
-    assert make_nda_images(mixture, [x_query, x_key]).shape == (16, 3, 32, 32)
+    mixture = build_entry({"type": "mixture", "transforms": ["jigsaw", "stitch", "cutmix", "mixup"]})
+    assert nda_views(mixture, [x_query, x_key]).shape == (16, 3, 32, 32)
     with pytest.raises(ValueError, match=r"nda=Stitch.*cannot be applied to the batch of shape \(1, 3, 32, 32\)"):
-        make_nda_images(build_nda("stitch"), [x_query[:1], x_key[:1]])
+        nda_views(build_entry("stitch"), [x_query[:1], x_key[:1]])
 
 
 def _pixels(images: torch.Tensor) -> torch.Tensor:
@@ -119,13 +120,25 @@ def test_nda_embeddings_are_the_nda_of_each_samples_own_views(cifar_float):
         nda_embeddings(_pixels, x_query, x_key, nda="jigsw")
 
 
+def test_nda_embeddings_name_two_views_of_different_batch_sizes_before_encoding(cifar_float):
+    calls = []
+
+    def encode(images):
+        calls.append(images.shape)
+        return images.flatten(start_dim=1)
+
+    with pytest.raises(UsageError, match=r"x_key has batch size 3 but x_query has 6: pass the two views of the same samples"):
+        nda_embeddings(encode, cifar_float[:6], cifar_float[:3])
+    assert calls == []  # checked before any NDA image is made or encoded
+
+
 @pytest.mark.parametrize("spec", ["jigsaw", "stitch", "cutout", {"type": "mixture", "transforms": ["jigsaw", "cutmix", "mixup"]}])
 def test_nda_embeddings_replay_the_seeded_nda_draws(cifar_float, spec):
     """A random NDA with a seeded generator: the embeddings are those of the NDA drawn with the same
     seed on the query view, then on the key view (3 views: query, key, query)."""
     x_query, x_key = cifar_float[:8], cifar_float[8:16]
     embeddings = nda_embeddings(_pixels, x_query, x_key, spec, num_views=3, generator=torch.Generator().manual_seed(4))
-    nda, generator = build_nda(spec), torch.Generator().manual_seed(4)
+    nda, generator = build_entry(spec), torch.Generator().manual_seed(4)
     replayed = [nda(view, generator=generator) for view in (x_query, x_key, x_query)]
     for i in range(8):
         for view in range(3):

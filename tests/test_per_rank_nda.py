@@ -82,7 +82,7 @@ def _lightly(rank: int, cifar_root: str) -> dict:
     from pytorch_lightning.strategies import DDPStrategy
 
     from lightly_nda import NDAMoCo, cifar_resnet
-    from lightly_nda.train import image_folder
+    from lightly_nda.data import image_folder
 
     pl.seed_everything(0, verbose=False)  # Lightning seeds every rank alike
     backbone, feature_dim = cifar_resnet("resnet-9", width=0.125)

@@ -25,8 +25,9 @@ from lightly_nda.train import main as example_main  # noqa: E402  (what examples
 from video_dpc.cli import main as dpc_main  # noqa: E402
 
 CODE_ROOT = Path(nda_core.__file__).resolve().parents[1]  # the checkout under test
-LIGHTLY_TINY = ["--batch-size", "8", "--per-class", "2", "--backbone", "resnet-9", "--width", "0.125", "--memory-bank", "64",
-                "--workers", "0", "--checkpoint-every", "1", "--no-progress", "--val-data", "none"]
+LIGHTLY_TINY = ["--data.batch_size", "8", "--data.per_class", "2", "--model.backbone", "resnet-9", "--model.width", "0.125",
+                "--model.memory_bank_size", "64", "--data.num_workers", "0", "--checkpoint.every_n_train_steps", "1",
+                "--trainer.enable_progress_bar", "false", "--data.val_dir", "none"]
 RUN_TIMEOUT_S = 300
 USAGE = 2
 DROPPED = "dropped stored checkpoint paths outside the run's checkpoint folder"
@@ -75,49 +76,51 @@ def _survived(victims: dict[str, Path]) -> None:
 def lightly_run(cifar_root, tmp_path_factory) -> dict:
     """A finished 2-step `nda lightly train` run."""
     out = tmp_path_factory.mktemp("lightly") / "run"
-    data = ["--data", str(cifar_root / "train")]
-    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--max-steps", "2", "--out", str(out)]) == 0
+    data = ["--data.train_dir", str(cifar_root / "train")]
+    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--trainer.max_steps", "2", "--trainer.default_root_dir", str(out)]) == 0
     return {"out": out, "data": data, "last": out / "checkpoints" / "last.ckpt"}
 
 
 def test_lightly_refuses_to_replace_a_finished_runs_checkpoints(lightly_run, capsys):
     out, last = lightly_run["out"], lightly_run["last"]
     before = {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()}
-    args = [*lightly_run["data"], *LIGHTLY_TINY, "--max-steps", "2", "--out", str(out), "--nda", "none"]
+    args = [*lightly_run["data"], *LIGHTLY_TINY, "--trainer.max_steps", "2", "--trainer.default_root_dir", str(out), "--model.nda", "none"]
     assert lightly_main(["train", *args]) == USAGE  # the README's sequence: a second run, same --out
     err = capsys.readouterr().err
-    assert err.startswith("nda lightly train: error: --out ") and "already holds a run's checkpoints" in err
-    assert "--resume last" in err and len(err.strip().splitlines()) == 1
+    assert err.startswith("nda lightly train: error: --trainer.default_root_dir ") and "already holds a run's checkpoints" in err
+    assert "--ckpt_path last" in err and len(err.strip().splitlines()) == 1
     assert example_main(args, prog="lightly_moco_nda.py") == USAGE  # examples/lightly_moco_nda.py
-    assert capsys.readouterr().err.startswith("lightly_moco_nda.py: error: --out ")
+    assert capsys.readouterr().err.startswith("lightly_moco_nda.py: error: --trainer.default_root_dir ")
     assert {path.name: path.read_bytes() for path in (out / "checkpoints").iterdir()} == before
     assert torch.load(last, weights_only=True)["global_step"] == 2
 
 
 def test_lightly_resume_at_the_step_limit_is_an_error(lightly_run, capsys):
-    args = [*lightly_run["data"], *LIGHTLY_TINY, "--max-steps", "2", "--out", str(lightly_run["out"]), "--resume", "last"]
+    args = [*lightly_run["data"], *LIGHTLY_TINY, "--trainer.max_steps", "2", "--trainer.default_root_dir", str(lightly_run["out"]),
+            "--ckpt_path", "last"]
     assert lightly_main(["train", *args]) == USAGE
     err = capsys.readouterr().err
-    assert "did no optimisation step" in err and "already at step 2 and --max-steps is 2" in err
+    assert "did no optimisation step" in err and "already at step 2 and --trainer.max_steps is 2" in err
 
 
-@pytest.mark.parametrize("sizes", [["--per-class", "2", "--batch-size", "128"], ["--per-class", "8", "--batch-size", "512"]])
+@pytest.mark.parametrize("sizes", [["--data.per_class", "2", "--data.batch_size", "128"], ["--data.per_class", "8", "--data.batch_size", "512"]])
 def test_lightly_folder_smaller_than_one_batch_is_an_error(cifar_root, tmp_path, capsys, sizes):
-    args = ["train", "--data", str(cifar_root / "train"), *LIGHTLY_TINY, *sizes, "--max-steps", "2", "--out", str(tmp_path / "run")]
+    args = ["train", "--data.root", str(cifar_root), *LIGHTLY_TINY, *sizes, "--trainer.max_steps", "2",
+            "--trainer.default_root_dir", str(tmp_path / "run")]
     assert lightly_main(args) == USAGE
     err = capsys.readouterr().err
-    assert "fewer than one batch of --batch-size" in err and "done:" not in err
-    assert not list((tmp_path / "run").rglob("*.ckpt"))
+    assert "fewer than one batch of batch_size=" in err and "--data.batch_size" in err and "done:" not in err
+    assert not (tmp_path / "run").exists()  # nothing written
 
 
 def test_lightly_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(cifar_root, tmp_path):
     out = tmp_path / "run"
-    data = ["--data", str(cifar_root / "train")]
-    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--max-steps", "1", "--out", str(out)]) == 0
+    data = ["--data.train_dir", str(cifar_root / "train")]
+    assert lightly_main(["train", *data, *LIGHTLY_TINY, "--trainer.max_steps", "1", "--trainer.default_root_dir", str(out)]) == 0
     victims = _plant_victims(out / "checkpoints")
     _craft(out / "checkpoints" / "last.ckpt")
-    done = _cli("-m", "lightly_nda", "train", *data, *LIGHTLY_TINY, "--max-steps", "3", "--out", str(out), "--resume", "last",
-                cwd=tmp_path)
+    done = _cli("-m", "lightly_nda", "train", *data, *LIGHTLY_TINY, "--trainer.max_steps", "3", "--trainer.default_root_dir", str(out),
+                "--ckpt_path", "last", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "done: 3 steps" in done.stdout
     _survived(victims)

@@ -53,7 +53,7 @@ def _lightly_step(cifar_root, method: str, nda_encoder: str) -> list[dict]:
     from pytorch_lightning.callbacks import Callback
 
     from lightly_nda import NDAMoCo, NDASimCLR, add_nda_views
-    from lightly_nda.train import image_folder
+    from lightly_nda.data import image_folder
 
     torch.manual_seed(0)
     dim = 64  # a linear map of the pixels: a flip, a roll or a clean view all show

@@ -41,6 +41,18 @@ def _load(path: Path) -> dict[str, Any]:
         from mmengine import Config
 
         return Config.fromfile(str(path), import_custom_modules=False).to_dict()
+    if "lightly" in path.parts:  # LightningCLI: the resolved config that `nda lightly train --config PATH` would run
+        import contextlib
+        import io
+
+        import yaml
+        from lightly_nda.train import main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+            main(["--config", str(path), "--print_config"])
+        assert exit_info.value.code == 0, path
+        return yaml.safe_load(out.getvalue())
     if "studiogan" in path.parts:
         from studiogan_nda.settings import read_yaml
 

@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 STEP_TIMEOUT_S = 600
 # Tiny budgets appended to the README's training commands.
-LIGHTLY_TINY = ["--max-steps", "2", "--batch-size", "8", "--per-class", "2", "--workers", "0", "--backbone",
-                "resnet-9", "--width", "0.125", "--memory-bank", "64", "--val-data", "none", "--no-progress"]
+LIGHTLY_TINY = ["--trainer.max_steps", "2", "--data.batch_size", "8", "--data.per_class", "2", "--data.num_workers", "0",
+                "--model.backbone", "resnet-9", "--model.width", "0.125", "--model.memory_bank_size", "64", "--data.val_dir", "none",
+                "--trainer.enable_progress_bar", "false"]
 DPC_TINY = ["model.depth=10", "model.width=4", "data.train_videos=8", "data.test_videos=4", "data.batch_size=4",
             "trainer.max_steps=2", "trainer.limit_val_batches=1", "threads=1", "progress=none"]
 
@@ -77,15 +78,16 @@ def test_2_nda_data_finds_it_prepared(machine):
 
 def test_3_lightly_train(machine):
     words = readme_command(r"^nda lightly train$")
-    _run([*words, *LIGHTLY_TINY, "--out", "lightly-run"], machine)
+    _run([*words, *LIGHTLY_TINY, "--trainer.default_root_dir", "lightly-run"], machine)
     assert (machine[0] / "lightly-run" / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_4_lightly_example_script(machine):
     words = readme_command(r"examples/lightly_moco_nda\.py")
-    words = [w for w in words if w not in ("--devices", "1", "--accelerator", "gpu")]  # no GPU here
-    words = [*words[: words.index("--max-steps")], *words[words.index("--max-steps") + 2:]]
-    _run([*words, *LIGHTLY_TINY, "--out", "example-run"], machine)
+    words = [w for w in words if w not in ("--trainer.devices", "1", "--trainer.accelerator", "gpu")]  # no GPU here
+    for option in ("--trainer.max_steps", "--trainer.default_root_dir"):
+        words = [*words[: words.index(option)], *words[words.index(option) + 2:]]
+    _run([*words, *LIGHTLY_TINY, "--trainer.default_root_dir", "example-run"], machine)
     assert (machine[0] / "example-run" / "checkpoints" / "last.ckpt").is_file()
 
 

@@ -26,8 +26,8 @@ STEP_TIMEOUT_S = 600
 # Tiny budgets appended to the README's training commands.
 LIGHTLY_TINY = ["--max-steps", "2", "--batch-size", "8", "--per-class", "2", "--workers", "0", "--backbone",
                 "resnet-9", "--width", "0.125", "--memory-bank", "64", "--val-data", "none", "--no-progress"]
-DPC_TINY = ["model.depth=10", "model.width=4", "data.train_videos=8", "data.test_videos=4", "data.batch_size=4",
-            "trainer.max_steps=2", "trainer.limit_val_batches=1", "threads=1", "progress=none"]
+DPC_TINY = ["--model.depth=10", "--model.width=4", "--data.train_videos=8", "--data.test_videos=4", "--data.batch_size=4",
+            "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--threads=1", "--trainer.enable_progress_bar=false"]
 
 
 def readme_command(pattern: str) -> list[str]:
@@ -91,7 +91,7 @@ def test_4_lightly_example_script(machine):
 
 def test_5_dpc_pretrain_on_moving_mnist(machine):
     words = readme_command(r"^nda dpc pretrain --config plugins/video_dpc/cpu/")
-    _run([*words, "--work-dir", "dpc-run", *DPC_TINY], machine)
+    _run([*words, "--trainer.default_root_dir", "dpc-run", *DPC_TINY], machine)
     assert (machine[0] / "dpc-run" / "checkpoints" / "last.ckpt").is_file()
 
 

@@ -63,12 +63,12 @@ def _pretrain(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any
         if torch.load(last, map_location="cpu", weights_only=True)["global_step"] >= args.steps:
             return {"method": method, "seed": seed, "work_dir": work.name, "reused": True}
     command = [
-        sys.executable, "-m", "video_dpc", "pretrain", "--config", str(CONFIGS[method]), "--work-dir", str(work),
-        f"seed={seed}", f"threads={args.threads}", f"trainer.max_steps={args.steps}", "progress=log",
-        f"trainer.val_check_interval={args.steps}", f"checkpoint.every_n_train_steps={args.steps}", *args.overrides,
+        sys.executable, "-m", "video_dpc", "pretrain", "--config", str(CONFIGS[method]), "--trainer.default_root_dir", str(work),
+        f"--seed_everything={seed}", f"--model.seed={seed}", f"--threads={args.threads}", f"--trainer.max_steps={args.steps}",
+        f"--trainer.val_check_interval={args.steps}", f"--checkpoint.every_n_train_steps={args.steps}", *args.overrides,
     ]
     if method == "NDA-DPC":
-        command.append(f"nda.transform={{type: {args.nda}}}")
+        command.append(f"--model.nda.transform={{type: {args.nda}}}")
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     print(f"[{time.strftime('%H:%M:%S')}] start {method} seed {seed}", flush=True)
@@ -86,16 +86,16 @@ def _probe(method: str, seed: int, args_dict: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(args_dict["threads"])
-    from video_dpc.config import load_config
-    from video_dpc.engine import VideoDataModule, load_state_dict
-    from video_dpc.model import DPC
+    from video_dpc.cli import build
+    from video_dpc.engine import load_state_dict
+    from video_dpc.model import DPC, MODEL_DEFAULTS
     from video_dpc.moving_mnist import CLASSES
     from video_dpc.probe import probe
 
-    config = load_config(CONFIGS["DPC"], args_dict["overrides"])
-    model = dict(config["model"])
-    data = {**config["data"], "train_videos": args_dict["probe_train"], "test_videos": args_dict["probe_test"]}
-    videos = VideoDataModule(data, model["num_seq"], model["seq_len"], model["in_channels"], model["input_size"], labels=True)
+    cli = build("pretrain", ["--config", str(CONFIGS["DPC"]), *args_dict["overrides"], f"--data.train_videos={args_dict['probe_train']}",
+                             f"--data.test_videos={args_dict['probe_test']}"], instantiate=False)
+    videos = cli.parser.instantiate_classes(cli.config).data  # the config's data module (labelled clips)
+    model = {key: value for key, value in cli.config.model.as_dict().items() if key in MODEL_DEFAULTS}
 
     if method == "random init":
         torch.manual_seed(seed)  # the same initial weights as the seed's pre-training runs
@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true", help="redraw the plots of a finished run from its JSON and exit")
     parser.add_argument("--convert", type=Path, metavar="OLD_JSON",
                         help="rewrite a JSON of the earlier layout into the evidence schema (numbers unchanged) and exit")
-    parser.add_argument("overrides", nargs="*", help="config overrides for every run, e.g. model.width=8")
+    parser.add_argument("overrides", nargs="*", help="LightningCLI options for every run, e.g. --model.width=8")
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
     if args.convert:

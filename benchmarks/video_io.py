@@ -205,14 +205,13 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
     The tree holds enough links to ``target`` for one epoch of every worker's first batch and
     ``batches`` more.
     """
-    from video_dpc.config import load_config
-    from video_dpc.engine import VideoDataModule
+    from video_dpc.cli import build, load_config
 
-    workers = load_config(ROOT / UCF_CONFIG)["data"]["num_workers"]
+    workers = load_config("pretrain", ["--config", str(ROOT / UCF_CONFIG)])["data"]["init_args"]["num_workers"]
     root, splits = ucf_tree(work, target, batch * (max(1, workers) + batches), source)
-    config = load_config(ROOT / UCF_CONFIG, [f"data.root={root}", f"data.splits={splits}", f"data.source={source}", f"data.batch_size={batch}"])
-    model = config["model"]
-    data = VideoDataModule(config["data"], model["num_seq"], model["seq_len"], model.get("in_channels", 3), model["input_size"], labels=False)
+    cli = build("pretrain", ["--config", str(ROOT / UCF_CONFIG), f"--data.root={root}", f"--data.splits={splits}",
+                             f"--data.source={source}", f"--data.batch_size={batch}"], instantiate=False)
+    data = cli.parser.instantiate_classes(cli.config).data  # the config's data module
     dataset = data.build("train", "train")
     cpu = time.process_time()
     for item in range(CPU_PROBE_CLIPS):  # one clip read and augmented in this process: CPU cost per clip

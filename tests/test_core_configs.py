@@ -36,7 +36,8 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    """The config at ``path`` merged with its ``_base_`` files by the framework (or adapter) that reads it."""
+    """The config at ``path`` merged with its ``_base_`` files by the framework (or adapter) that reads it
+    (video_dpc: its LightningCLI)."""
     if path.suffix == ".py":
         from mmengine import Config
 
@@ -57,9 +58,15 @@ def _load(path: Path) -> dict[str, Any]:
         from studiogan_nda.settings import read_yaml
 
         return read_yaml(path)
-    from video_dpc.config import load_config
+    import yaml
 
-    return load_config(path)
+    from video_dpc.cli import load_config
+
+    if "nda" in path.parent.name:  # a stackable NDA file: on top of the CPU pre-training leaf
+        return load_config("pretrain", ["--config", str(PLUGINS / "video_dpc" / "cpu" / "dpc_moving-mnist.yaml"),
+                                        "--config", str(path)])
+    command = "pretrain" if "pred_step" in yaml.safe_load(path.read_text())["model"] else "finetune"
+    return load_config(command, ["--config", str(path)])
 
 
 def test_a_checkout_lists_exactly_the_config_files_of_plugins():

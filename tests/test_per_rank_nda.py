@@ -31,8 +31,8 @@ VIDEO_STEPS = 2
 PROBE_SHAPE = (4, 3, 32, 32)
 VIDEO_CFG = Path(__file__).resolve().parents[1] / "plugins" / "video_dpc" / "cpu" / "nda-dpc-jigsaw_moving-mnist.yaml"
 VIDEO_TINY = [  # as tests/test_video_train.py: a tiny model on 64 px moving-MNIST
-    "model.depth=10", "model.width=4", "model.num_seq=4", "model.seq_len=2", "model.pred_step=2",
-    "data.frames=12", "data.train_videos=16", "data.test_videos=4", "data.batch_size=4",
+    "--model.depth=10", "--model.width=4", "--model.num_seq=4", "--model.seq_len=2",
+    "--data.frames=12", "--data.train_videos=16", "--data.test_videos=4", "--data.batch_size=4",
 ]
 TIMEOUT_S = 600
 
@@ -109,20 +109,18 @@ def _video(rank: int, work: Path) -> dict:
     import pytorch_lightning as pl
     from pytorch_lightning.strategies import DDPStrategy
 
-    from video_dpc.cli import _data_module, _model_section
-    from video_dpc.config import load_config
-    from video_dpc.engine import DPCPretraining
+    from video_dpc.cli import build
 
-    config = load_config(VIDEO_CFG, VIDEO_TINY)
-    model = _model_section(config)
+    cli = build("pretrain", ["--config", str(VIDEO_CFG), *VIDEO_TINY], instantiate=False)  # the command's parse
     pl.seed_everything(0, verbose=False)
-    module = DPCPretraining(model, config["nda"], config.get("optim"), seed=0)
+    built = cli.parser.instantiate_classes(cli.config)  # its model and data module (our own Trainer below)
+    module, model = built.model, built.model.hparams
     seen: dict = {"nda": [], "batch": []}
     module.negatives.register_forward_hook(lambda _, args, out: _record(seen, batch=args[1].shape[0], nda=out.shape))
     trainer = pl.Trainer(accelerator="cpu", devices=WORLD_SIZE, strategy=DDPStrategy(process_group_backend="gloo"),
                          max_steps=VIDEO_STEPS, limit_val_batches=0, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(module, datamodule=_data_module(config, labels=False))
+    trainer.fit(module, datamodule=built.data)
     size = model["input_size"] if isinstance(model["input_size"], int) else model["input_size"][0]
     layout = (4, model["num_seq"], model["in_channels"], model["seq_len"], size, size)  # (B, N, C, T, H, W)
     blocks = torch.linspace(0, 1, int(torch.tensor(layout).prod())).reshape(layout)

@@ -27,8 +27,8 @@ STEP_TIMEOUT_S = 600
 LIGHTLY_TINY = ["--trainer.max_steps", "2", "--data.batch_size", "8", "--data.per_class", "2", "--data.num_workers", "0",
                 "--model.backbone", "resnet-9", "--model.width", "0.125", "--model.memory_bank_size", "64", "--data.val_dir", "none",
                 "--trainer.enable_progress_bar", "false"]
-DPC_TINY = ["model.depth=10", "model.width=4", "data.train_videos=8", "data.test_videos=4", "data.batch_size=4",
-            "trainer.max_steps=2", "trainer.limit_val_batches=1", "threads=1", "progress=none"]
+DPC_TINY = ["--model.depth=10", "--model.width=4", "--data.train_videos=8", "--data.test_videos=4", "--data.batch_size=4",
+            "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--threads=1", "--trainer.enable_progress_bar=false"]
 
 
 def readme_command(pattern: str) -> list[str]:
@@ -93,7 +93,7 @@ def test_4_lightly_example_script(machine):
 
 def test_5_dpc_pretrain_on_moving_mnist(machine):
     words = readme_command(r"^nda dpc pretrain --config plugins/video_dpc/cpu/")
-    _run([*words, "--work-dir", "dpc-run", *DPC_TINY], machine)
+    _run([*words, "--trainer.default_root_dir", "dpc-run", *DPC_TINY], machine)
     assert (machine[0] / "dpc-run" / "checkpoints" / "last.ckpt").is_file()
 
 

@@ -128,36 +128,39 @@ def test_lightly_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(
 
 
 # -- python -m video_dpc pretrain | finetune ---------------------------------------------------------------
-DPC_STEPS = ["checkpoint.every_n_train_steps=1", "trainer.val_check_interval=1"]
+DPC_STEPS = ["--checkpoint.every_n_train_steps=1", "--trainer.val_check_interval=1"]
 
 
 def test_dpc_refuses_to_replace_a_finished_runs_checkpoints(tmp_path, capsys):
     work = tmp_path / "run"
-    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *DPC_TINY, "trainer.max_steps=1", *DPC_STEPS]) == 0
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--trainer.default_root_dir", str(work), *DPC_TINY,
+                     "--trainer.max_steps=1", *DPC_STEPS]) == 0
     before = {path.name: path.read_bytes() for path in (work / "checkpoints").iterdir()}
-    config_before = (work / "pretrain-config.yaml").read_text()
+    logs_before = sorted(path.relative_to(work) for path in work.rglob("*"))
     capsys.readouterr()
-    again = ["--work-dir", str(work), *DPC_TINY, "trainer.max_steps=2", *DPC_STEPS]
-    assert dpc_main(["pretrain", "--config", str(NDA_CFG), *again, "nda=null"]) == USAGE
+    again = ["--trainer.default_root_dir", str(work), *DPC_TINY, "--trainer.max_steps=2", *DPC_STEPS]
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), *again, "--model.nda=null"]) == USAGE
     err = capsys.readouterr().err
-    assert "pretrain: --work-dir " in err and "already holds a run's checkpoints" in err and "--resume auto" in err
+    assert "pretrain: error: --trainer.default_root_dir " in err and "already holds a run's checkpoints" in err
+    assert "--ckpt_path last" in err
     assert dpc_main(["finetune", "--config", str(LINEAR_CFG), *again]) == USAGE  # a probe into the pre-training's folder
     assert "already holds a run's checkpoints" in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in (work / "checkpoints").iterdir()} == before
-    assert (work / "pretrain-config.yaml").read_text() == config_before
-    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--resume", "auto", *again]) == 0  # continuing is fine
+    assert sorted(path.relative_to(work) for path in work.rglob("*")) == logs_before  # no new log or config folder
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--ckpt_path", "last", *again]) == 0  # continuing is fine
     assert torch.load(work / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
-    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--resume", "auto", *again]) == USAGE  # already at max_steps
-    assert "already at step 2 and trainer.max_steps is 2" in capsys.readouterr().err
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--ckpt_path", "last", *again]) == USAGE  # already at max_steps
+    assert "already at step 2 and --trainer.max_steps is 2" in capsys.readouterr().err
 
 
 def test_dpc_resume_of_a_crafted_checkpoint_deletes_nothing_outside_the_run(tmp_path):
     work = tmp_path / "run"
-    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), *DPC_TINY, "trainer.max_steps=1", *DPC_STEPS]) == 0
+    assert dpc_main(["pretrain", "--config", str(NDA_CFG), "--trainer.default_root_dir", str(work), *DPC_TINY,
+                     "--trainer.max_steps=1", *DPC_STEPS]) == 0
     victims = _plant_victims(work / "checkpoints")
     _craft(work / "checkpoints" / "last.ckpt")
-    done = _cli("-m", "video_dpc", "pretrain", "--config", str(NDA_CFG), "--work-dir", str(work), "--resume", "auto",
-                *DPC_TINY, "trainer.max_steps=3", *DPC_STEPS, cwd=tmp_path)
+    done = _cli("-m", "video_dpc", "pretrain", "--config", str(NDA_CFG), "--trainer.default_root_dir", str(work),
+                "--ckpt_path", "last", *DPC_TINY, "--trainer.max_steps=3", *DPC_STEPS, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     _survived(victims)
     assert DROPPED in done.stderr and "victim" in done.stderr

@@ -11,8 +11,8 @@ extra negatives of their source video's predictions, never as positives::
     loss, top1 = video_dpc.dpc_loss(pred, target, negatives(model, blocks))
 
 Training, fine-tuning and evaluation on PyTorch Lightning: ``python -m video_dpc`` (or
-``nda dpc``) with the configs in ``plugins/video_dpc``. Needs ``pip install 'nda-plugins[video]'``
-(torchvision, PyAV, PyTorch Lightning, PyYAML).
+``nda dpc``), one ``LightningCLI`` per command, with the configs in ``plugins/video_dpc``. Needs
+``pip install 'nda-plugins[video]'`` (torchvision, PyAV, PyTorch Lightning, jsonargparse, PyYAML).
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from __future__ import annotations
 import importlib.util
 
 INSTALL_HINT = "pip install 'nda-plugins[video]'"
-_REQUIRED = {"torchvision": "torchvision", "av": "PyAV", "pytorch_lightning": "PyTorch Lightning", "yaml": "PyYAML"}
+_REQUIRED = {
+    "torchvision": "torchvision",
+    "av": "PyAV",
+    "pytorch_lightning": "PyTorch Lightning",
+    "jsonargparse": "jsonargparse",
+    "yaml": "PyYAML",
+}
 _missing = [name for module, name in _REQUIRED.items() if importlib.util.find_spec(module) is None]
 if _missing:
     raise ImportError(f"video_dpc needs {', '.join(_missing)}: {INSTALL_HINT}")

@@ -1,275 +1,233 @@
-"""Command line: ``python -m video_dpc pretrain|finetune|evaluate --config CFG.yaml [key=value ...]``.
+"""Command line: ``python -m video_dpc pretrain|finetune|evaluate --config CFG.yaml [--key VALUE ...]``.
 
-The same function serves ``nda dpc ...``. Configs live in ``plugins/video_dpc/``; every run
-writes into its work directory (default ``work_dirs/<config name>``): the resolved
-``config.yaml``, ``checkpoints/`` (``last.ckpt`` and the latest epoch), CSV logs under
-``csv/`` and TensorBoard logs under ``tb/``; ``evaluate`` writes ``results.json``. ``pretrain`` and
-``finetune`` refuse a work directory whose ``checkpoints/`` already holds a run's checkpoints unless
-they resume it (``--resume``), and a run that did no optimisation step exits 2.
+The same function serves ``nda dpc ...``. Each verb is a ``LightningCLI`` (jsonargparse) with its
+LightningModule and the data modules of ``video_dpc.engine``:
+
+* ``pretrain``: :class:`~video_dpc.engine.DPCPretraining` (DPC, or NDA-DPC with ``model.nda``), ``Trainer.fit``;
+* ``finetune``: :class:`~video_dpc.engine.DPCFinetuning` (fine-tuning or a linear probe, the encoder
+  from ``--model.pretrained``), ``Trainer.fit``;
+* ``evaluate``: the same classifier, ``Trainer.test`` of ``--ckpt_path`` on every window of every
+  test video; :class:`~video_dpc.engine.TestResults` writes ``results.json``.
+
+Configs (``plugins/video_dpc/``) have ``model:``, ``data:`` (``class_path`` of a data module and its
+``init_args``), ``trainer:`` and ``checkpoint:`` (:class:`~nda_core.runs.RunCheckpoint`) sections;
+``--config`` may be repeated (later files override earlier ones), every option can be set on the
+command line (``--model.lr 3e-4``, ``--trainer.max_steps 100``, ``--trainer.devices 4``) and
+``--print_config`` shows the result. ``model.num_seq``, ``seq_len``, ``in_channels`` and
+``input_size`` are also the data module's (linked). A run writes into ``--trainer.default_root_dir``
+(default ``work_dirs/<config names>``): ``checkpoints/`` (``last.ckpt`` and the latest), CSV logs
+and the resolved config under ``csv/version_N/``, TensorBoard logs under ``tb/``; ``evaluate`` writes
+``results.json``. ``pretrain`` and ``finetune`` refuse a folder whose ``checkpoints/`` already holds
+a run's checkpoints unless they resume it (``--ckpt_path last``), and a run that did no optimisation
+step exits 2.
 
 Examples::
 
     python -m video_dpc pretrain --config plugins/video_dpc/cpu/nda-dpc-jigsaw_moving-mnist.yaml
-    python -m video_dpc pretrain --config CFG.yaml --resume auto            # continue the last run
+    python -m video_dpc pretrain --config CFG.yaml --ckpt_path last          # continue the last run
     python -m video_dpc finetune --config plugins/video_dpc/cpu/linear_moving-mnist.yaml \\
-        --pretrained work_dirs/nda-dpc-jigsaw_moving-mnist/checkpoints/last.ckpt
-    python -m video_dpc evaluate --config plugins/video_dpc/cpu/linear_moving-mnist.yaml \\
-        --checkpoint work_dirs/linear_moving-mnist/checkpoints/last.ckpt
+        --model.pretrained work_dirs/nda-dpc-jigsaw_moving-mnist/checkpoints/last.ckpt
+    python -m video_dpc evaluate --config plugins/video_dpc/cpu/linear_moving-mnist.yaml --ckpt_path last
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["main", "build_parser", "run"]
+__all__ = ["COMMANDS", "DEFAULT_WORK_ROOT", "build", "done_line", "load_config", "main", "run"]
 
-COMMANDS = ("pretrain", "finetune", "evaluate")
+#: The verbs and their line in ``--help``.
+COMMANDS = {
+    "pretrain": "DPC or NDA-DPC self-supervised pre-training (Trainer.fit of DPCPretraining)",
+    "finetune": "train DPC's action classifier: fine-tuning or a linear probe (Trainer.fit of DPCFinetuning)",
+    "evaluate": "test a fine-tuned classifier: softmax averaged over every window of every test video (Trainer.test)",
+}
 TRAINING_COMMANDS = ("pretrain", "finetune")  # they write checkpoints
-EXIT_USAGE = 2
 DEFAULT_WORK_ROOT = "work_dirs"
 LOG = logging.getLogger("video_dpc")
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Dense Predictive Coding (DPC) with NDA negatives for self-supervised video representation "
-        "learning: pre-train, fine-tune or linearly probe, and evaluate on UCF-101, HMDB-51 or moving-MNIST actions.",
-        epilog="Overrides are key.sub=value pairs parsed as YAML, e.g. optim.lr=3e-4 trainer.max_epochs=10 nda=null.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    helps = {
-        "pretrain": "DPC or NDA-DPC self-supervised pre-training (config sections model, nda, data, optim, trainer)",
-        "finetune": "train DPC's action classifier: fine-tuning or a linear probe (classifier.train_what)",
-        "evaluate": "test a fine-tuned classifier: softmax averaged over every window of every test video",
-    }
-    for name in COMMANDS:
-        sub = commands.add_parser(name, help=helps[name], description=helps[name])
-        sub.add_argument("--config", required=True, help="YAML config, e.g. plugins/video_dpc/cpu/dpc_moving-mnist.yaml")
-        sub.add_argument("--work-dir", default=None, help="output folder (default: the config's work_dir, else work_dirs/<config name>)")
-        if name != "evaluate":
-            sub.add_argument("--resume", default=None, help="checkpoint to resume from, or 'auto' for <work-dir>/checkpoints/last.ckpt (default: %(default)s)")
-        if name == "finetune":
-            sub.add_argument("--pretrained", default=None, help="pre-training checkpoint for the encoder (default: the config's 'pretrained'; none means random init)")
-        if name == "evaluate":
-            sub.add_argument("--checkpoint", default=None, help="fine-tuned checkpoint to test (default: the config's evaluate.checkpoint)")
-        sub.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-        sub.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (default: none)")
-    return parser
+def build(command: str, argv: list[str], prog: str = "python -m video_dpc", instantiate: bool = True) -> Any:
+    """The ``LightningCLI`` of ``command`` parsed from ``argv``: ``.model``, ``.datamodule``, ``.trainer``, ``.config``
+    (with ``instantiate=False`` only ``.config``: nothing is built).
+
+    Parse errors raise ``jsonargparse.ArgumentError`` (``--help`` and ``--print_config`` exit).
+    """
+    from video_dpc.engine import DPCFinetuning, DPCPretraining, TestResults, VideoDataModule
+
+    if command not in COMMANDS:
+        raise ValueError(f"command must be one of {list(COMMANDS)}, got {command!r}")
+    model = DPCPretraining if command == "pretrain" else DPCFinetuning
+    defaults = {"callbacks": [TestResults()]} if command == "evaluate" else {}
+    save = {"config_filename": f"{command}-config.yaml", "overwrite": command == "evaluate"}
+    program, sys.argv = sys.argv, sys.argv[:1]  # the arguments are argv: no LightningCLI warning about sys.argv
+    from video_dpc._cli import DPCCLI
+
+    try:
+        return DPCCLI(
+            command, model, VideoDataModule, instantiate=instantiate, prog=prog, subclass_mode_data=True, run=False, args=argv, seed_everything_default=0,
+            auto_configure_optimizers=False, trainer_defaults=defaults, save_config_kwargs=save,
+            parser_kwargs={"prog": f"{prog} {command}", "exit_on_error": False, "allow_abbrev": False, "description": COMMANDS[command]},
+        )
+    finally:
+        sys.argv = program
 
 
-def _work_dir(args: argparse.Namespace, config: dict[str, Any]) -> Path:
-    if args.work_dir:
-        return Path(args.work_dir)
-    if config.get("work_dir"):
-        return Path(config["work_dir"])
-    return Path(DEFAULT_WORK_ROOT) / Path(args.config).stem
+def load_config(command: str, argv: list[str]) -> dict[str, Any]:
+    """The resolved config of ``command`` with arguments ``argv`` (what ``--print_config`` shows), as a dict."""
+    import yaml
+
+    cli = build(command, argv, instantiate=False)
+    return yaml.safe_load(cli.parser.dump(cli.config, skip_link_targets=False))
 
 
-def _resume_path(resume: str | None, work_dir: Path) -> str | None:
-    if resume is None:
-        return None
-    if resume == "auto":
-        last = work_dir / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            LOG.info("resuming from %s", last)
-            return str(last)
-        LOG.info("no %s yet: starting a new run", last)
-        return None
-    if not Path(resume).is_file():
-        raise ValueError(f"--resume {resume!r} does not exist; pass a .ckpt file or 'auto'.")
-    return resume
-
-
-def _trainer(config: dict[str, Any], work_dir: Path, logs: bool = True):
-    import pytorch_lightning as pl
-    from pytorch_lightning.loggers import CSVLogger
-
-    from nda_core._checks import check_choice
-    from video_dpc.config import check_keys
-    from video_dpc.engine import PrintProgress, RunCheckpoint
-
-    options = dict(config.get("trainer") or {})
-    reserved = {"default_root_dir", "logger", "callbacks", "enable_progress_bar"} & set(options)
-    if reserved:
-        raise ValueError(f"trainer.{sorted(reserved)[0]} is set by video_dpc (work dir, CSV/TensorBoard logs, checkpoints, "
-                         f"progress); remove it from the trainer section (use the top-level 'progress' for the bar).")
-    import inspect
-
-    check_keys(options, [p for p in inspect.signature(pl.Trainer).parameters if p != "self"], "trainer")
-    progress = check_choice(config.get("progress", "bar"), "progress", ("bar", "log", "none"))
-    callbacks: list[Any] = []
-    if progress == "log":
-        callbacks.append(PrintProgress(options.get("log_every_n_steps", 50)))
-    loggers: list[Any] | bool = False
-    if logs:
-        loggers = [CSVLogger(str(work_dir), name="csv")]
-        try:
-            from pytorch_lightning.loggers import TensorBoardLogger
-
-            loggers.append(TensorBoardLogger(str(work_dir), name="tb"))
-        except ModuleNotFoundError:  # pragma: no cover - depends on the environment
-            LOG.info("tensorboard is not installed: CSV logs only")
-        ckpt = dict(config.get("checkpoint") or {})
-        check_keys(ckpt, ["every_n_epochs", "every_n_train_steps", "keep"], "checkpoint")
-        callbacks.append(RunCheckpoint(
-            dirpath=str(work_dir / "checkpoints"), filename="epoch{epoch:03d}-step{step:07d}", auto_insert_metric_name=False,
-            save_last=True, save_top_k=ckpt.get("keep", 1), every_n_epochs=ckpt.get("every_n_epochs"),
-            every_n_train_steps=ckpt.get("every_n_train_steps"),
-        ))
-    return pl.Trainer(default_root_dir=str(work_dir), logger=loggers, callbacks=callbacks,
-                      enable_progress_bar=progress == "bar", enable_checkpointing=logs, **options)
-
-
-def _model_section(config: dict[str, Any]) -> dict[str, Any]:
-    from video_dpc.model import MODEL_DEFAULTS
-
-    return {**MODEL_DEFAULTS, **dict(config.get("model") or {})}
-
-
-def _data_module(config: dict[str, Any], labels: bool):
-    from video_dpc.engine import VideoDataModule
-
-    model = _model_section(config)
-    if not config.get("data"):
-        raise ValueError("the config has no data section; base it on plugins/video_dpc/_base_/datasets/*.yaml.")
-    return VideoDataModule(config["data"], model["num_seq"], model["seq_len"], model["in_channels"], model["input_size"], labels)
-
-
-def _finetuning_module(config: dict[str, Any]):
-    from video_dpc.engine import DPCFinetuning
-
-    if not config.get("classifier"):
-        raise ValueError("the config has no classifier section (num_classes, dropout, train_what); base it on "
-                         "plugins/video_dpc/_base_/schedules/finetune_adam.yaml.")
-    return DPCFinetuning(_model_section(config), config["classifier"], config.get("optim"))
-
-
-def run(command: str, config: dict[str, Any], work_dir: Path, resume: str | None = None,
-        pretrained: str | None = None, checkpoint: str | None = None) -> dict[str, Any]:
-    """Run ``command`` on a resolved ``config``; returns a summary (also written for ``evaluate``)."""
-    import pytorch_lightning as pl
-    import torch
-
-    from nda_core._checks import check_int
-    from nda_core.runs import checkpoint_step, refuse_finished_run, refuse_idle_run
-    from video_dpc.config import check_keys, dump_config
-
-    seed = check_int(config.get("seed", 0), "seed", 0)
-    resume_path, start_step = None, 0
-    if command in TRAINING_COMMANDS:
-        resume_path = _resume_path(resume, work_dir)
-        if resume_path is None:  # a new run never replaces an earlier run's checkpoints
-            refuse_finished_run(work_dir / "checkpoints", "--work-dir", work_dir, "--resume auto (or --resume one of them)")
-        else:
-            start_step = checkpoint_step(resume_path)
-    if config.get("threads") is not None:
-        torch.set_num_threads(check_int(config["threads"], "threads", 1))
-    pl.seed_everything(seed, workers=True, verbose=False)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(config, work_dir / f"{command}-config.yaml")
-    start = time.perf_counter()
-    if command == "pretrain":
-        from video_dpc.engine import DPCPretraining
-
-        module = DPCPretraining(_model_section(config), config.get("nda"), config.get("optim"), seed)
-        data = _data_module(config, labels=False)
-        trainer = _trainer(config, work_dir)
-        trainer.fit(module, datamodule=data, ckpt_path=resume_path, weights_only=True if resume_path else None)
-        summary = {"global_step": _global_step(trainer, work_dir), "epoch": trainer.current_epoch}
-    elif command == "finetune":
-        module = _finetuning_module(config)
-        pretrained = pretrained or config.get("pretrained")
-        if resume_path is None and pretrained:
-            loaded = module.load_pretrained(pretrained)
-            LOG.info("encoder and GRU initialised from %s (%d tensors)", pretrained, len(loaded))
-        elif resume_path is None:
-            LOG.info("no pretrained checkpoint: the encoder starts from random initialisation")
-        data = _data_module(config, labels=True)
-        trainer = _trainer(config, work_dir)
-        trainer.fit(module, datamodule=data, ckpt_path=resume_path, weights_only=True if resume_path else None)
-        summary = {"global_step": _global_step(trainer, work_dir), "epoch": trainer.current_epoch, "pretrained": pretrained}
-    else:
-        from video_dpc.engine import load_state_dict
-
-        section = dict(config.get("evaluate") or {})
-        check_keys(section, ["checkpoint"], "evaluate")
-        checkpoint = checkpoint or section.get("checkpoint")
-        if not checkpoint:
-            raise ValueError("evaluate needs --checkpoint (a checkpoint written by `finetune`).")
-        module = _finetuning_module(config)
-        module.model.load_state_dict(load_state_dict(checkpoint))
-        data = _data_module(config, labels=True)
-        trainer = _trainer(config, work_dir, logs=False)
-        metrics = trainer.test(module, datamodule=data, verbose=False)[0]
-        pairs = module.test_predictions
-        dataset = data.datasets["test-test"]
-        summary = {
-            "checkpoint": str(checkpoint), "videos": len(pairs), "skipped": dataset.skipped,
-            "top1": 100 * float(metrics["test/top1"]), "top5": 100 * float(metrics["test/top5"]),
-            "classes": dataset.classes, "per_class_top1": _per_class(pairs, len(dataset.classes)),
-        }
-        (work_dir / "results.json").write_text(json.dumps(summary, indent=1))
-        print(f"test top-1 {summary['top1']:.2f}% top-5 {summary['top5']:.2f}% on {len(pairs)} videos "
-              f"({dataset.skipped} too short skipped); wrote {work_dir / 'results.json'}")
-    if command in TRAINING_COMMANDS:
-        limits = dict(config.get("trainer") or {})
-        refuse_idle_run(start_step, summary["global_step"], limits.get("max_steps"), "trainer.max_steps",
-                        "the training split gave no full batch of data.batch_size, or a resumed run had already reached "
-                        "trainer.max_epochs; lower data.batch_size or raise the limit")
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    summary["work_dir"] = str(work_dir)
-    return summary
-
-
-def _global_step(trainer: Any, work_dir: Path) -> int:
+def _steps(trainer: Any, folder: Path) -> int:
     """Steps done: the trainer's count, or the last checkpoint's (spawned DDP workers keep theirs)."""
-    last = work_dir / "checkpoints" / "last.ckpt"
+    last = folder / "last.ckpt"
     if trainer.global_step == 0 and last.is_file():
-        import torch
+        from nda_core.runs import checkpoint_step
 
-        return int(torch.load(last, map_location="cpu", weights_only=True).get("global_step", 0))
+        return checkpoint_step(last)
     return trainer.global_step
 
 
-def _per_class(pairs: Sequence[tuple[int, int]], classes: int) -> list[float | None]:
-    totals = [0] * classes
-    hits = [0] * classes
-    for label, predicted in pairs:
-        totals[label] += 1
-        hits[label] += int(label == predicted)
-    return [100 * h / t if t else None for h, t in zip(hits, totals)]
+def _resume(ckpt_path: str | None, folder: Path, command: str, prog: str) -> str | None:
+    """The checkpoint a training run resumes from (None: a new run)."""
+    from video_dpc.engine import checkpoint_kind
+
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        last = folder / "last.ckpt"
+        if not last.is_file():
+            LOG.info("no %s yet: starting a new run", last)
+            return None
+        ckpt_path = str(last)
+    kind = checkpoint_kind(ckpt_path, "--ckpt_path")
+    wanted = "pretrain" if command == "pretrain" else "classifier"
+    if kind != wanted:
+        fix = (f"initialise a classifier from it with `{prog} finetune --config CFG --model.pretrained {ckpt_path}`"
+               if kind == "pretrain" else f"resume a checkpoint written by `{prog} {command}`")
+        raise _usage(f"--ckpt_path {ckpt_path} is not a checkpoint of `{command}` (it holds a {kind} model); {fix}.")
+    return ckpt_path
+
+
+def _usage(message: str) -> Exception:
+    from nda_core.errors import UsageError
+
+    return UsageError(message)
+
+
+def _fit(cli: Any, command: str, prog: str) -> dict[str, Any]:
+    from nda_core.runs import checkpoint_step, refuse_idle_run
+
+    trainer, folder, resume = cli.trainer, Path(cli.config.checkpoint.dirpath), cli.resume  # refusals: video_dpc._cli
+    start = checkpoint_step(resume) if resume else 0
+    trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume, weights_only=True)
+    steps = _steps(trainer, folder)
+    max_steps = trainer.max_steps if trainer.max_steps is not None and trainer.max_steps >= 0 else None
+    refuse_idle_run(start, steps, max_steps, "--trainer.max_steps",
+                    "the training split gave no full batch of data.batch_size, or a resumed run had already reached "
+                    "trainer.max_epochs; lower data.batch_size or raise the limit")
+    summary: dict[str, Any] = {"steps": steps, "steps_this_run": steps - start}
+    per_epoch = trainer.num_training_batches
+    if isinstance(per_epoch, int) and per_epoch > 0:  # not known in the parent of spawned DDP workers
+        summary.update(steps_per_epoch=per_epoch, epochs=round(steps / per_epoch, 3), completed_epochs=steps // per_epoch)
+    if command == "finetune":
+        summary["pretrained"] = cli.model.pretrained
+    summary["checkpoints"] = str(folder)
+    return summary
+
+
+def _evaluate(cli: Any, prog: str) -> dict[str, Any]:
+    from video_dpc.engine import TestResults, checkpoint_kind
+
+    ckpt_path = cli.config.ckpt_path
+    work = Path(cli.trainer.default_root_dir)
+    if ckpt_path is None:
+        raise _usage(f"evaluate needs --ckpt_path: the checkpoint written by `{prog} finetune` (or 'last' for "
+                     f"{work / 'checkpoints' / 'last.ckpt'}).")
+    if ckpt_path == "last":
+        ckpt_path = str(work / "checkpoints" / "last.ckpt")
+    kind = checkpoint_kind(ckpt_path, "--ckpt_path")
+    if kind == "pretrain":
+        raise _usage(
+            f"--ckpt_path {ckpt_path} is a pre-training checkpoint (DPC's predictor, no classifier); evaluate tests a "
+            f"classifier. Train one on its encoder first: `{prog} finetune --config CFG --model.pretrained {ckpt_path}`, "
+            f"then evaluate that run's checkpoints/last.ckpt."
+        )
+    if kind != "classifier":
+        raise _usage(f"--ckpt_path {ckpt_path} holds no DPC classifier; pass a checkpoint written by `{prog} finetune`.")
+    cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
+    results = next(c for c in cli.trainer.callbacks if isinstance(c, TestResults))
+    return dict(results.summary)
+
+
+def run(command: str, argv: list[str], prog: str = "python -m video_dpc") -> dict[str, Any]:
+    """Run ``command`` with the command-line arguments ``argv``; returns a summary (``evaluate``: results.json's)."""
+    start = time.perf_counter()
+    cli = build(command, argv, prog)
+    summary = _evaluate(cli, prog) if command == "evaluate" else _fit(cli, command, prog)
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    summary["work_dir"] = str(cli.trainer.default_root_dir)
+    return summary
+
+
+def done_line(command: str, summary: dict[str, Any]) -> str:
+    """The line a finished run prints: steps (this run and in all), epochs as steps / steps per epoch."""
+    if command == "evaluate":
+        return f"evaluate done in {summary['seconds']:.0f} s: top-1 {summary['top1']:.2f}% on {summary['videos']} videos"
+    line = f"{command} done in {summary['seconds']:.0f} s: {summary['steps_this_run']} steps (now at step {summary['steps']}"
+    if "epochs" in summary:
+        line += f", {summary['epochs']:g} epochs of {summary['steps_per_epoch']} steps"
+    return line + f"); checkpoints in {summary['checkpoints']}"
+
+
+def _one_line(error: BaseException) -> str:
+    """A jsonargparse error on one line (its messages span several, indented)."""
+    return re.sub(r"\s*\n\s*", " ", str(error)).strip()
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, add_help=True,
+        description="Dense Predictive Coding (DPC) with NDA negatives for self-supervised video representation learning: "
+        "pre-train, fine-tune or linearly probe, and evaluate on UCF-101, HMDB-51 or moving-MNIST actions. Each command "
+        "is a LightningCLI: `COMMAND --help` lists its options, `COMMAND --config CFG.yaml --print_config` its config.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        commands.add_parser(name, help=text, add_help=False)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Dense Predictive Coding with NDA negatives on video (pretrain, finetune, evaluate)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = sys.argv[0] if sys.argv and sys.argv[0].startswith("nda ") else "python -m video_dpc"
-    args = build_parser(prog).parse_args(argv)
+    if not argv or argv[0] not in COMMANDS:
+        _parser(prog).parse_args(argv[:1])  # help, or argparse's error naming the commands (exit 2)
+    command, rest = argv[0], argv[1:]
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     LOG.setLevel(logging.INFO)
-    from video_dpc.config import load_config
+    from jsonargparse import ArgumentError
+
+    from nda_core.errors import UsageError, report_usage_error
 
     try:
-        config = load_config(args.config, args.overrides)
-        if args.print_config:
-            import yaml
-
-            print(yaml.safe_dump(config, sort_keys=False))
-            return 0
-        summary = run(
-            args.command, config, _work_dir(args, config), getattr(args, "resume", None),
-            getattr(args, "pretrained", None), getattr(args, "checkpoint", None),
-        )
-    except (ValueError, TypeError) as error:
-        print(f"{prog} {args.command}: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    LOG.info("%s done in %.0f s: %s", args.command, summary["seconds"], {k: v for k, v in summary.items() if k not in ("classes", "per_class_top1")})
+        summary = run(command, rest, prog)
+    except ArgumentError as error:
+        return report_usage_error(f"{prog} {command}", _one_line(error))
+    except UsageError as error:
+        return report_usage_error(f"{prog} {command}", error)
+    except SystemExit as exit_:  # --help, --print_config
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else report_usage_error(f"{prog} {command}", exit_.code)
+    print(done_line(command, summary))
     return 0

@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nda_core._checks import check_choice, check_int
+from nda_core.errors import UsageError
 from video_dpc.sampling import BlockLayout
 from video_dpc.video_io import FrameFolderReader, VideoFileReader, reader_for
 
@@ -80,7 +81,7 @@ class VideoSource(Protocol):
 
 def _require_file(path: Path, what: str, fix: str) -> Path:
     if not path.is_file():
-        raise ValueError(f"{what} {str(path)!r} not found; {fix}")
+        raise UsageError(f"{what} {str(path)!r} not found; {fix}")
     return path
 
 
@@ -93,10 +94,10 @@ def read_class_index(path: str | Path) -> list[str]:
             continue
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise ValueError(f"{str(path)}:{number}: expected '<index> <class name>', got {line!r}.")
+            raise UsageError(f"{str(path)}:{number}: expected '<index> <class name>', got {line!r}.")
         classes[int(parts[0])] = parts[1]
     if sorted(classes) != list(range(1, len(classes) + 1)):
-        raise ValueError(f"{str(path)} must number its classes 1..N without gaps, got {sorted(classes)[:5]}...")
+        raise UsageError(f"{str(path)} must number its classes 1..N without gaps, got {sorted(classes)[:5]}...")
     return [classes[i] for i in range(1, len(classes) + 1)]
 
 
@@ -122,7 +123,7 @@ def ucf101_entries(root: str | Path, splits: str | Path, split: int = 1, subset:
         relative = line.split()[0].replace("\\", "/")
         folder = relative.split("/")[0]
         if folder.lower() not in lookup:
-            raise ValueError(f"{listing}:{number}: class folder {folder!r} is not in classInd.txt.")
+            raise UsageError(f"{listing}:{number}: class folder {folder!r} is not in classInd.txt.")
         entries.append(VideoEntry(_video_path(root, relative, source), lookup[folder.lower()], Path(relative).stem))
     return entries, classes
 
@@ -134,7 +135,7 @@ def hmdb51_entries(root: str | Path, splits: str | Path, split: int = 1, subset:
     root, splits = Path(root), Path(splits)
     files = sorted(splits.glob(f"*_test_split{split}.txt")) if splits.is_dir() else []
     if not files:
-        raise ValueError(
+        raise UsageError(
             f"no HMDB-51 split files '*_test_split{split}.txt' under {str(splits)!r}; data.splits must be the folder "
             f"testTrainMulti_7030_splits of the HMDB-51 download."
         )
@@ -146,7 +147,7 @@ def hmdb51_entries(root: str | Path, splits: str | Path, split: int = 1, subset:
     entries = []
     for file, action in zip(files, actions):
         if action not in lookup:
-            raise ValueError(f"split file {file.name} names action {action!r}, which classInd.txt does not list.")
+            raise UsageError(f"split file {file.name} names action {action!r}, which classInd.txt does not list.")
         for line in file.read_text().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[1] == wanted:
@@ -162,12 +163,12 @@ class FileVideos:
         self.classes = list(classes)
         self.reader = reader
         if not self.entries:
-            raise ValueError("the split lists no videos; check data.splits and data.split.")
+            raise UsageError("the split lists no videos; check data.splits and data.split.")
         exists = (lambda p: p.is_dir()) if reader.kind == "frames" else (lambda p: p.is_file())
         missing = [e.path for e in self.entries if not exists(e.path)]
         if missing:
             kind = "frame folders" if reader.kind == "frames" else "video files"
-            raise ValueError(
+            raise UsageError(
                 f"{len(missing)} of {len(self.entries)} {kind} listed in the split are missing, e.g. "
                 f"{[str(p) for p in missing[:_MISSING_SHOWN]]}; check data.root and data.source ('video' or 'frames')."
             )
@@ -225,7 +226,7 @@ class ClipDataset(Dataset):
         self.keep = [i for i, count in enumerate(self.counts) if layout.fits(count)]
         self.skipped = len(self.counts) - len(self.keep)
         if not self.keep:
-            raise ValueError(
+            raise UsageError(
                 f"none of the {len(self.counts)} {name} is long enough for {layout.num_seq} blocks of {layout.seq_len} "
                 f"frames at stride ds={layout.ds} (more than {layout.span} frames needed, the longest has "
                 f"{max(self.counts)}); lower model.num_seq, model.seq_len or data.ds."

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nda_core._checks import check_tensor
+from nda_core.errors import UsageError
 from nda_core.losses import own_negative_logits
 
 __all__ = ["DPCLossOutput", "dpc_logits", "dpc_loss"]
@@ -43,7 +44,7 @@ class DPCLossOutput(NamedTuple):
 def _check_map(value: torch.Tensor, name: str) -> torch.Tensor:
     check_tensor(value, name)
     if value.dim() != _MAP_RANK or not value.is_floating_point():
-        raise ValueError(
+        raise UsageError(
             f"{name} must be a float tensor (B, pred_step, D, H', W') as DPC returns it, got shape "
             f"{tuple(value.shape)} and dtype {value.dtype}."
         )
@@ -67,7 +68,7 @@ def dpc_logits(
     _check_map(pred, "pred")
     _check_map(target, "target")
     if target.shape != pred.shape:
-        raise ValueError(
+        raise UsageError(
             f"target must have the shape of pred {tuple(pred.shape)}, got {tuple(target.shape)}; both are "
             f"(B, pred_step, D, H', W')."
         )

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nda_core._checks import check_bool, check_int, check_probability, check_tensor
+from nda_core.errors import UsageError, UsageTypeError
 from video_dpc.backbone import ConvGRU, ResNet2d3d, feature_map_size
 
 __all__ = ["DPC", "DPCClassifier", "MODEL_DEFAULTS", "SMALLEST_FRAME", "classifier_arguments"]
@@ -51,9 +52,10 @@ def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def classifier_arguments(model: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``model`` config section as :class:`DPCClassifier` arguments: without ``pred_step``,
-    which only pre-training uses, so that one section serves both."""
-    return {key: value for key, value in model.items() if key != "pred_step"}
+    """The architecture of a ``model`` config section (the keys of ``MODEL_DEFAULTS``) as
+    :class:`DPCClassifier` arguments: without ``pred_step``, which only pre-training uses, and
+    without the training options (``lr``, ``nda``, ...), so that one section serves both."""
+    return {key: value for key, value in model.items() if key in MODEL_DEFAULTS and key != "pred_step"}
 
 
 def _init_orthogonal(module: nn.Module) -> None:
@@ -99,27 +101,27 @@ class _BlockEncoder(nn.Module):
         channels, frames = self.in_channels, self.seq_len
         layout = f"(B, {num_seq or 'N'}, {channels}, {frames}, {self.input_size[0]}, {self.input_size[1]})"
         if blocks.dim() != _BLOCKS_RANK:
-            raise ValueError(
+            raise UsageError(
                 f"{name} must be a batch of block sequences {layout} (videos, blocks, channels, frames, height, "
                 f"width), got shape {tuple(blocks.shape)}; a single video needs {name}.unsqueeze(0)."
             )
         if not blocks.is_floating_point():
-            raise TypeError(f"{name} must be float (normalised frames), got {blocks.dtype}; convert with .float().")
+            raise UsageTypeError(f"{name} must be float (normalised frames), got {blocks.dtype}; convert with .float().")
         _, count, got_channels, got_frames, height, width = blocks.shape
         if num_seq is not None and count != num_seq:
-            raise ValueError(
+            raise UsageError(
                 f"{name} has {count} blocks per video but the model was built for num_seq={num_seq}; sample "
                 f"{num_seq} blocks (data layout) or build the model with num_seq={count}."
             )
         if got_channels != channels:
-            raise ValueError(f"{name} has {got_channels} channels but the model was built for in_channels={channels}.")
+            raise UsageError(f"{name} has {got_channels} channels but the model was built for in_channels={channels}.")
         if got_frames != frames:
-            raise ValueError(
+            raise UsageError(
                 f"{name} has blocks of {got_frames} frames but the model was built for seq_len={frames}; sample "
                 f"blocks of {frames} frames or build the model with seq_len={got_frames}."
             )
         if (height, width) != self.input_size:
-            raise ValueError(
+            raise UsageError(
                 f"{name} has frames of {height}x{width} pixels but the model was built for input_size="
                 f"{self.input_size[0]}x{self.input_size[1]} (a {self.feature_map[0]}x{self.feature_map[1]} feature "
                 f"map); resize or crop the frames to that size, or build the model with input_size=[{height}, {width}]."
@@ -250,13 +252,13 @@ class DPCClassifier(_BlockEncoder):
         found = {key: value for key, value in state_dict.items() if key in wanted}
         missing = sorted(set(wanted) - set(found))
         if missing:
-            raise ValueError(
+            raise UsageError(
                 f"{source} lacks {len(missing)} encoder weights of this classifier (e.g. {missing[:3]}); it must be "
                 f"a DPC pre-training checkpoint of the same depth, width and GRU (model.* in its config)."
             )
         shapes = [f"{key}: {tuple(found[key].shape)} vs {tuple(wanted[key].shape)}" for key in found if found[key].shape != wanted[key].shape]
         if shapes:
-            raise ValueError(
+            raise UsageError(
                 f"{source} has encoder weights of other shapes than this classifier ({shapes[:3]}); use the same "
                 f"model.depth, model.width and model.in_channels as in pre-training."
             )

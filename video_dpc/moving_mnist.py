@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nda_core._checks import check_int
+from nda_core.errors import UsageError
 
 __all__ = ["CLASSES", "SPEEDS", "TURN_PERIOD", "MovingMNISTActions", "load_mnist_digits", "trajectory"]
 
@@ -50,7 +51,7 @@ def load_mnist_digits(train: bool, root: str | Path | None = None) -> torch.Tens
     if path.is_file():
         path = extract_archive(path)
     if not (path / "MNIST" / "raw").is_dir():
-        raise ValueError(
+        raise UsageError(
             f"no MNIST found at {str(path)!r}: data.mnist must be a folder holding MNIST/raw/*-ubyte (torchvision's "
             f"layout) or the {MNIST_ARCHIVE} archive (default: {shared_data_dir() / MNIST_ARCHIVE}, or set NDA_DATA)."
         )
@@ -97,7 +98,7 @@ class MovingMNISTActions:
         mnist: str | Path | None = None,
     ) -> None:
         if split not in _SPLITS:
-            raise ValueError(f"split must be one of {list(_SPLITS)}, got {split!r}.")
+            raise UsageError(f"split must be one of {list(_SPLITS)}, got {split!r}.")
         self.split = split
         self.num_videos = check_int(num_videos, "num_videos", 1)
         self.frames = check_int(frames, "frames", 2, hint="moving MNIST videos need at least 2 frames to show motion.")

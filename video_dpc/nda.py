@@ -15,21 +15,42 @@ prediction of video b meets ``pred_step * H' * W'`` NDA negatives of video b (48
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, Union
 
 import torch
 from torch import nn
 
 import nda_core
 from nda_core._checks import check_bool, check_choice, check_int
+from nda_core.errors import UsageError
 
-__all__ = ["NDA_BLOCKS", "NDA_DEFAULTS", "DPCNegatives"]
+__all__ = ["NDA_BLOCKS", "NDA_DEFAULTS", "DPCNegatives", "NDAOptions"]
 
 #: ``target``: the pred_step predicted blocks (default); ``context``: the blocks the GRU sees;
 #: ``all``: every block.
 NDA_BLOCKS = ("target", "context", "all")
 NDA_DEFAULTS: dict[str, Any] = {"blocks": "target", "clips": 1, "vectors": None, "grad": True}
 _BLOCKS_RANK = 6
+
+
+@dataclass
+class NDAOptions:
+    """The NDA negatives of NDA-DPC pre-training (the arguments of :class:`DPCNegatives`).
+
+    Args:
+        transform: an ``nda_core`` spec: a name (``jigsaw``), ``{type: cutmix}``, ``{type: jigsaw, k: 2}``, a mixture.
+        blocks: which blocks become NDA clips: ``target`` (the predicted blocks, the paper's setting), ``context`` or ``all``.
+        clips: NDA clips per video, each with its own draw.
+        vectors: NDA feature vectors kept per video (drawn at random), or null for all of them.
+        grad: let gradients flow through the NDA features (as through DPC's targets).
+    """
+
+    transform: Union[dict[str, Any], list[Any], str]
+    blocks: Literal["target", "context", "all"] = "target"
+    clips: int = 1
+    vectors: int | None = None
+    grad: bool = True
 
 
 class DPCNegatives(nn.Module):
@@ -78,7 +99,7 @@ class DPCNegatives(nn.Module):
         """
         if not isinstance(blocks, torch.Tensor) or blocks.dim() != _BLOCKS_RANK:
             shape = tuple(blocks.shape) if isinstance(blocks, torch.Tensor) else type(blocks).__name__
-            raise ValueError(f"blocks must be (B, N, C, T, H, W), got {shape}.")
+            raise UsageError(f"blocks must be (B, N, C, T, H, W), got {shape}.")
         batch, _, channels, frames, height, width = blocks.shape
         index = self.block_indices(blocks.shape[1], pred_step)
         chosen = blocks[:, index[0] : index[-1] + 1]  # consecutive blocks: a view, copied once by the reshape
@@ -88,7 +109,7 @@ class DPCNegatives(nn.Module):
             try:
                 out, drawn = self.transform(clip, generator=generator, return_params=True)
             except ValueError as error:
-                raise ValueError(
+                raise UsageError(
                     f"nda.transform={self.spec!r} cannot make NDA clips from a batch of {batch} videos with frames "
                     f"{height}x{width}: {error}"
                 ) from None

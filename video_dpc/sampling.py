@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from nda_core._checks import check_int
+from nda_core.errors import UsageError
 
 __all__ = ["BlockLayout"]
 
@@ -52,7 +53,7 @@ class BlockLayout:
 
     def _check_fits(self, num_frames: int) -> None:
         if not self.fits(num_frames):
-            raise ValueError(
+            raise UsageError(
                 f"a video of {num_frames} frames is too short for {self.num_seq} blocks of {self.seq_len} frames at "
                 f"stride ds={self.ds}: it needs more than {self.span} frames; lower num_seq, seq_len or ds, or skip it."
             )

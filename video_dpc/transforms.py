@@ -9,15 +9,25 @@ frames with a short side of 240 px, a 224 px crop scaled to 128 px, i.e. a short
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, TypeVar
 
 import torch
 
-from nda_core._checks import check_bool, check_choice, check_int, check_number, check_positive, check_probability, check_sequence
-from video_dpc.config import check_keys
+from nda_core._checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive,
+    check_probability,
+    check_sequence,
+)
+from nda_core.errors import UsageError, UsageTypeError
 
-__all__ = ["CROPS", "ClipTransform", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["Augment", "CROPS", "ClipTransform", "ColorJitter", "IMAGENET_MEAN", "IMAGENET_STD", "RandomGray"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,8 +38,76 @@ _RESIZED_SCALE = (0.5, 1.0)
 _RESIZED_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 _FLIP_P = 0.5
 _RGB = 3
-_JITTER_KEYS = ("brightness", "contrast", "saturation", "hue", "p", "consistent")
-_GRAY_KEYS = ("p", "consistent")
+_Options = TypeVar("_Options")
+
+
+@dataclass
+class ColorJitter:
+    """Colour jitter (torchvision's ``ColorJitter`` factors) applied with probability ``p``.
+
+    Args:
+        brightness, contrast, saturation: jitter factors (>= 0).
+        hue: hue jitter (0 to 0.5).
+        p: probability of jittering a frame (``consistent``: the clip).
+        consistent: one draw for the whole clip (DPC's fine-tuning) instead of one per frame (its pre-training).
+    """
+
+    brightness: float = 0.5
+    contrast: float = 0.5
+    saturation: float = 0.5
+    hue: float = 0.25
+    p: float = 1.0
+    consistent: bool = False
+
+
+@dataclass
+class RandomGray:
+    """DPC's RandomGray: copy one random colour channel to all three.
+
+    Args:
+        p: probability per frame (``consistent``: per clip).
+        consistent: one draw for the whole clip instead of one per frame.
+    """
+
+    p: float = 0.5
+    consistent: bool = False
+
+
+@dataclass
+class Augment:
+    """The augmentation of a data module's clips (frame size and channels come from the model).
+
+    Args:
+        resize: short side before cropping (None: no resize; the frames already have the model's size).
+        crop: ``random``, ``resized`` (DPC's fine-tuning) or ``center``; testing always centres.
+        flip: horizontal flip of the whole clip with probability 0.5.
+        color_jitter: colour jitter, or None.
+        gray: random grey frames, or None.
+        mean, std: normalisation per output channel (default ImageNet's for RGB).
+    """
+
+    resize: int | None = 137
+    crop: Literal["random", "resized", "center"] = "random"
+    flip: bool = True
+    color_jitter: ColorJitter | None = None
+    gray: RandomGray | None = None
+    mean: Sequence[float] = IMAGENET_MEAN
+    std: Sequence[float] = IMAGENET_STD
+
+
+def _options(kind: type[_Options], value: Any, name: str) -> _Options:
+    """``value`` as the dataclass ``kind`` (a mapping is checked key by key)."""
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, Mapping):
+        raise UsageTypeError(f"{name} must be a {kind.__name__} or a mapping of its fields, got {value!r}.")
+    known = [f.name for f in dataclasses.fields(kind)]
+    for key in value:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageTypeError(f"{name} has an unknown key {key!r}{hint}; known keys: {sorted(known)}.")
+    return kind(**value)
 
 
 @dataclass
@@ -52,8 +130,8 @@ class ClipTransform:
     resize: int | None = 137
     crop: str = "random"
     flip: bool = True
-    color_jitter: Mapping[str, Any] | None = None
-    gray: Mapping[str, Any] | None = None
+    color_jitter: ColorJitter | Mapping[str, Any] | None = None
+    gray: RandomGray | Mapping[str, Any] | None = None
     channels: int = _RGB
     mean: Sequence[float] = IMAGENET_MEAN
     std: Sequence[float] = IMAGENET_STD
@@ -76,23 +154,22 @@ class ClipTransform:
         self.mean = [check_number(m, "augment.mean[]") for m in check_sequence(self.mean, "augment.mean", "Give one value per channel.")]
         self.std = [check_positive(v, "augment.std[]") for v in check_sequence(self.std, "augment.std", "Give one value per channel.")]
         if len(self.mean) != self.channels or len(self.std) != self.channels:
-            raise ValueError(
+            raise UsageError(
                 f"augment.mean and augment.std need {self.channels} values (one per channel), got {list(self.mean)} and "
                 f"{list(self.std)}."
             )
         if self.color_jitter is not None:
-            jitter = dict(self.color_jitter)
-            check_keys(jitter, _JITTER_KEYS, "augment.color_jitter")
-            self._jitter_p = check_probability(jitter.pop("p", 1.0), "augment.color_jitter.p")
-            self._jitter_consistent = check_bool(jitter.pop("consistent", False), "augment.color_jitter.consistent")
-            for key, value in jitter.items():
+            jitter = self.color_jitter = _options(ColorJitter, self.color_jitter, "augment.color_jitter")
+            self._jitter_p = check_probability(jitter.p, "augment.color_jitter.p")
+            self._jitter_consistent = check_bool(jitter.consistent, "augment.color_jitter.consistent")
+            factors = {key: getattr(jitter, key) for key in ("brightness", "contrast", "saturation", "hue")}
+            for key, value in factors.items():
                 check_number(value, f"augment.color_jitter.{key}", 0.0, 0.5 if key == "hue" else None)
-            self._jitter = v2.ColorJitter(**jitter)
+            self._jitter = v2.ColorJitter(**factors)
         if self.gray is not None:
-            gray = dict(self.gray)
-            check_keys(gray, _GRAY_KEYS, "augment.gray")
-            self._gray_p = check_probability(gray.get("p", 0.5), "augment.gray.p")
-            self._gray_consistent = check_bool(gray.get("consistent", False), "augment.gray.consistent")
+            gray = self.gray = _options(RandomGray, self.gray, "augment.gray")
+            self._gray_p = check_probability(gray.p, "augment.gray.p")
+            self._gray_consistent = check_bool(gray.consistent, "augment.gray.consistent")
 
     def _crop(self, frames: torch.Tensor) -> torch.Tensor:
         """Crop (or resized-crop) to ``size``; the same window for every frame."""
@@ -107,7 +184,7 @@ class ClipTransform:
         if (height, width) == (out_h, out_w):
             return frames
         if height < out_h or width < out_w:
-            raise ValueError(
+            raise UsageError(
                 f"frames of {height}x{width} are smaller than the {out_h}x{out_w} crop; set data.augment.resize to a "
                 f"short side of at least {max(out_h, out_w)} (or resize the frames to {out_h}x{out_w})."
             )
@@ -140,7 +217,7 @@ class ClipTransform:
         from torchvision.transforms.v2 import functional as F
 
         if frames.dtype != torch.uint8 or frames.dim() != 4:
-            raise ValueError(f"ClipTransform expects uint8 frames (K, C, H, W), got {frames.dtype} {tuple(frames.shape)}.")
+            raise UsageError(f"ClipTransform expects uint8 frames (K, C, H, W), got {frames.dtype} {tuple(frames.shape)}.")
         if self.resize is not None:
             frames = F.resize(frames, [self.resize], antialias=True)
         frames = self._crop(frames)

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from nda_core.errors import UsageError
 from video_dpc import INSTALL_HINT
 
 __all__ = ["FRAME_SUFFIXES", "FrameFolderReader", "FrameIndex", "VideoFileReader", "natural_key", "reader_for"]
@@ -41,7 +42,7 @@ def _stack(frames: dict[int, np.ndarray], indices: Sequence[int]) -> torch.Tenso
 def _frame_names(path: Path) -> tuple[str, ...]:
     """File names of a folder's frame images in natural order: listed and sorted once, then cached."""
     if not path.is_dir():
-        raise ValueError(f"frame folder {str(path)!r} does not exist; extract the video's frames there first.")
+        raise UsageError(f"frame folder {str(path)!r} does not exist; extract the video's frames there first.")
     return tuple(sorted((p.name for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES), key=natural_key))
 
 
@@ -63,7 +64,7 @@ class FrameFolderReader:
         frames = {}
         for index in sorted(set(int(i) for i in indices)):
             if not 0 <= index < len(names):
-                raise ValueError(f"frame {index} asked of {str(path)!r}, which holds {len(names)} frames.")
+                raise UsageError(f"frame {index} asked of {str(path)!r}, which holds {len(names)} frames.")
             with Image.open(path / names[index]) as image:
                 frames[index] = np.asarray(image.convert("RGB"))
         return _stack(frames, indices)
@@ -119,12 +120,12 @@ def _frame_index(path: str, mtime_ns: int, size: int) -> FrameIndex:
     """Demux the first video stream of ``path`` once (``mtime_ns`` and ``size`` renew the cache)."""
     with VideoFileReader._open(path) as container:
         if not container.streams.video:
-            raise ValueError(f"{path!r} has no video stream.")
+            raise UsageError(f"{path!r} has no video stream.")
         stream = container.streams.video[0]
         packets = [(p.pts, p.dts, p.is_keyframe) for p in container.demux(stream) if p.size > 0]
         counted = bool(_COUNTED_FORMATS & set(container.format.name.split(",")))
     if not packets:
-        raise ValueError(f"video {path!r} holds no video frames.")
+        raise UsageError(f"video {path!r} holds no video frames.")
     pts = [p[0] for p in packets]
     dts = [p[1] for p in packets]
     keys = [i for i, p in enumerate(packets) if p[2]]
@@ -255,16 +256,16 @@ class VideoFileReader:
         import av
 
         if not Path(path).is_file():
-            raise ValueError(f"video file {str(path)!r} does not exist.")
+            raise UsageError(f"video file {str(path)!r} does not exist.")
         try:
             return av.open(str(path))
         except av.error.FFmpegError as error:
-            raise ValueError(f"cannot open video {str(path)!r} with PyAV: {error}") from None
+            raise UsageError(f"cannot open video {str(path)!r} with PyAV: {error}") from None
 
     def frame_index(self, path: str | Path) -> FrameIndex:
         """The :class:`FrameIndex` of ``path``, cached per file (renewed when the file changes)."""
         if not Path(path).is_file():
-            raise ValueError(f"video file {str(path)!r} does not exist.")
+            raise UsageError(f"video file {str(path)!r} does not exist.")
         stat = Path(path).stat()
         return _frame_index(str(path), stat.st_mtime_ns, stat.st_size)
 
@@ -277,10 +278,10 @@ class VideoFileReader:
         index = self.frame_index(path)
         wanted = sorted(set(int(i) for i in indices))
         if not wanted:
-            raise ValueError(f"no frame indices given for {str(path)!r}; pass at least one.")
+            raise UsageError(f"no frame indices given for {str(path)!r}; pass at least one.")
         if wanted[0] < 0 or wanted[-1] >= index.num_frames:
             bad = wanted[0] if wanted[0] < 0 else wanted[-1]
-            raise ValueError(f"frame {bad} asked of {str(path)!r}, which holds {index.num_frames} frames (0..{index.num_frames - 1}).")
+            raise UsageError(f"frame {bad} asked of {str(path)!r}, which holds {index.num_frames} frames (0..{index.num_frames - 1}).")
         frames = None
         if index.mode != _SEQUENTIAL:
             with self._open(path) as container:
@@ -310,7 +311,7 @@ class VideoFileReader:
         missing = [i for i in wanted if i not in frames]
         if missing:
             if last is None:
-                raise ValueError(f"video {str(path)!r} decoded no frames.")
+                raise UsageError(f"video {str(path)!r} decoded no frames.")
             # The packets can outnumber the frames that decode (a damaged tail): repeat the last frame.
             LOG.warning("%s decoded only %d frames, fewer than its packets; repeating the last frame for %d indices",
                         path, decoded, len(missing))
@@ -325,4 +326,4 @@ def reader_for(kind: str) -> FrameFolderReader | VideoFileReader:
         return VideoFileReader()
     if kind == "frames":
         return FrameFolderReader()
-    raise ValueError(f"data.source must be 'video' (decode the video files) or 'frames' (folders of frames), got {kind!r}.")
+    raise UsageError(f"data.source must be 'video' (decode the video files) or 'frames' (folders of frames), got {kind!r}.")

@@ -63,7 +63,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument("--studiogan-root", default=os.environ.get("STUDIOGAN_ROOT"), help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)")
     parser.add_argument("-cfg", "--config", required=True, help="the run's StudioGAN YAML (required)")
-    parser.add_argument("-ckpt", "--checkpoint", required=True, help="the run's checkpoint folder or a model=D-...pth file (required)")
+    parser.add_argument(
+        "-ckpt", "--checkpoint", required=True, help="the run's checkpoint folder or a model=D-...pth file (required)"
+    )
     parser.add_argument(
         "--data",
         default=None,
@@ -94,7 +96,9 @@ def _checkpoint_file(path: Path) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        raise UsageError(f"checkpoint {str(path)!r} does not exist; pass a StudioGAN checkpoint folder or a model=D-...pth file.")
+        raise UsageError(
+            f"checkpoint {str(path)!r} does not exist; pass a StudioGAN checkpoint folder or a model=D-...pth file."
+        )
     folder = glob.escape(str(path))
     for when in ("best", "current"):
         found = sorted(glob.glob(os.path.join(folder, f"model=D-{when}-weights-step=*.pth")))
@@ -120,7 +124,9 @@ def load_discriminator(root: str | None, config_file: str, checkpoint: str, devi
         raise UsageError(f"-cfg {config_file} does not exist; pass the YAML the run was trained with.")
     cfgs = config.Configurations(config_file)
     if cfgs.MODEL.d_cond_mtd == "MH":
-        raise UsageError("MODEL.d_cond_mtd 'MH' scores K+1 classes, not real vs fake; anomaly scores need a real/fake discriminator.")
+        raise UsageError(
+            "MODEL.d_cond_mtd 'MH' scores K+1 classes, not real vs fake; anomaly scores need a real/fake discriminator."
+        )
     cfgs.RUN.mixed_precision = False
     _, _, _, dis, *_ = model.load_generator_discriminator(
         DATA=cfgs.DATA,
@@ -171,7 +177,9 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
     from nda_core.data import load_image_folder
 
     if not folder.is_dir():
-        raise UsageError(f"image folder {str(folder)!r} does not exist; pass a folder of images (flat or <class>/ sub-folders).")
+        raise UsageError(
+            f"image folder {str(folder)!r} does not exist; pass a folder of images (flat or <class>/ sub-folders)."
+        )
     if any(p.is_dir() for p in folder.iterdir()):
         classes = [p for p in folder.iterdir() if p.is_dir()]
         images, _, _ = load_image_folder(folder, per_class=max(1, math.ceil(limit / len(classes))), seed=seed)
@@ -190,7 +198,9 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
                 arrays.append(np.asarray(image.convert("RGB")))
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
-            raise UsageError(f"images in {str(folder)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size first.")
+            raise UsageError(
+                f"images in {str(folder)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size first."
+            )
         images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     generator = torch.Generator().manual_seed(seed)
     return images[torch.randperm(images.shape[0], generator=generator)[:limit]]
@@ -224,7 +234,7 @@ def _build_nda(spec: Any) -> tuple[str, Any]:
     """``--nda`` (parsed by :func:`nda_core.errors.parse_nda_argument`) as ``(name, transform)``; a bad spec
     fails here, early, with nda_core's message."""
     if spec is None:
-        raise UsageError("--nda none: the anomaly scores of Fig. 4 need an NDA; pass a name or a spec, e.g. --nda jigsaw.")
+        raise UsageError("--nda none: the scores of Fig. 4 need an NDA; pass a name or a spec, e.g. --nda jigsaw.")
     transform = nda_core.build(spec)
     name = spec if isinstance(spec, str) else spec.get("type", "nda") if isinstance(spec, dict) else "nda"
     return str(name), transform

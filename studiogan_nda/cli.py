@@ -2,8 +2,8 @@
 
 ::
 
-    python -m studiogan_nda [--studiogan-root PATH] [--cpu [--cpu-ranks N]] [--total_steps N] [--set SECTION.key=VALUE ...]
-                            <StudioGAN's own main.py flags>
+    python -m studiogan_nda [--studiogan-root PATH] [--cpu [--cpu-ranks N]] [--total_steps N]
+                            [--set SECTION.key=VALUE ...] <StudioGAN's own main.py flags>
     python -m studiogan_nda data cifar10 --out DIR [--from PATH]
     python -m studiogan_nda anomaly ...          (same as python -m studiogan_nda.anomaly)
     python -m studiogan_nda configs              (the shipped NDA YAMLs)
@@ -160,7 +160,8 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
             raise UsageError(
                 f"DATA.name {name!r} makes StudioGAN read torchvision's {name} files from -data {folder} (downloading "
                 f"them there when missing), but {folder} holds image folders (train/); to train on those, add "
-                f"--set DATA.name={name}_images (any name but {' or '.join(DOWNLOAD_NAMES)} reads DATA_DIR/train/<class>/)."
+                f"--set DATA.name={name}_images (any name but {' or '.join(DOWNLOAD_NAMES)} reads "
+                f"DATA_DIR/train/<class>/)."
             )
         logger.warning(
             f"studiogan_nda: DATA.name {name!r} makes StudioGAN download {name} with torchvision into -data; offline, "
@@ -233,7 +234,7 @@ def _settings(options: argparse.Namespace) -> list[tuple[str, str, Any]]:
 
     settings = [parse_setting(text) for text in options.settings]
     if options.total_steps is not None:
-        check_int(options.total_steps, "--total_steps", 1, hint="StudioGAN trains steps 0 .. total_steps; give 1 or more.")
+        check_int(options.total_steps, "--total_steps", 1, hint="StudioGAN trains steps 0 .. total_steps.")
         settings.append(("OPTIMIZATION", "total_steps", options.total_steps))
     return settings
 
@@ -267,7 +268,9 @@ def _check_run(
     flags, _ = _studiogan_flags().parse_known_args(args)
     cfg = Path(flags.cfg_file)
     if not cfg.is_file():
-        raise UsageError(f"-cfg {flags.cfg_file} does not exist; pass the YAML to train, e.g. one of `{_prog('configs')}`.")
+        raise UsageError(
+            f"-cfg {flags.cfg_file} does not exist; pass the YAML to train, e.g. one of `{_prog('configs')}`."
+        )
     sections = read_yaml(cfg)
     if known is not None:
         check_keys(sections, known, str(cfg))
@@ -315,14 +318,13 @@ def run_studiogan(
     ``settings``: ``(section, key, value)`` overrides of the YAML (``--set``). With ``cpu`` and
     StudioGAN's ``-DDP``, StudioGAN spawns ``cpu_ranks`` CPU processes (gloo).
     """
-    from studiogan_nda import checkout
+    from studiogan_nda import checkout, hooks, workarounds
     from studiogan_nda.settings import declared_keys
 
     settings = settings or []
     src = checkout.source_dir(root)
+    # every check before StudioGAN is imported; its keys are read from its own src/config.py
     args, flags = _check_run(args, cpu, cpu_ranks, settings, declared_keys(src / "config.py"))
-    from studiogan_nda import hooks, workarounds
-
     checkout.add_to_path(root)
     if cpu:
         print(_cpu_banner(), file=sys.stderr, flush=True)
@@ -447,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         if options.cpu_ranks != CPU_DDP_RANKS and not options.cpu:
             raise UsageError(f"--cpu-ranks {options.cpu_ranks} applies to --cpu -DDP only; on GPUs StudioGAN spawns one rank per GPU.")
         settings = _settings(options)
-        return run_studiogan(options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks, settings=settings)
+        return run_studiogan(
+            options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks, settings=settings
+        )
     except UsageError as error:
         return report_usage_error(_prog(command), error)

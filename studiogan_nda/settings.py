@@ -141,7 +141,7 @@ def declared_keys(config_py: str | Path) -> dict[str, set[str]]:
                 owner = target.value
                 if isinstance(owner.value, ast.Name) and owner.value.id == "self":
                     known.setdefault(owner.attr, set()).add(target.attr)
-            elif (isinstance(target, ast.Attribute) and target.attr == "super_cfgs" and isinstance(node.value, ast.Dict)):
+            elif isinstance(target, ast.Attribute) and target.attr == "super_cfgs" and isinstance(node.value, ast.Dict):
                 sections = {key.value for key in node.value.keys if isinstance(key, ast.Constant)}
                 known["__sections__"] = sections
     sections = known.pop("__sections__", set())

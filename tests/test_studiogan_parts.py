@@ -8,7 +8,6 @@ import io
 import pickle
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch

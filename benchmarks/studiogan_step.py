@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 from torch.utils import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _bench_sections(config: Path, batch_size: int) -> dict:
+    """The flat YAML ``config`` with ``batch_size``, reading the CIFAR-10 image folders (a StudioGAN ``DATA.name``
+    CIFAR10 / CIFAR100 would make torchvision download the dataset; ``NAME_images`` reads DATA_DIR/train/)."""
+    from studiogan_nda.cli import DOWNLOAD_NAMES
+    from studiogan_nda.settings import read_yaml
+
+    sections = read_yaml(config)
+    sections.setdefault("OPTIMIZATION", {})["batch_size"] = batch_size
+    data = sections.setdefault("DATA", {})
+    name = data.get("name", "CIFAR10")
+    if name in DOWNLOAD_NAMES:
+        data["name"] = f"{name}_images"
+    return sections
+
+
 def _run(args: argparse.Namespace, work: Path) -> int:
     """Build the worker in ``work``, time the three calls round by round, print and write the statistics."""
     from nda_core.benchmark import (
@@ -95,7 +111,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     (work / "data").mkdir()
     (work / "data" / "train").symlink_to(cifar10_root() / "train", target_is_directory=True)
     cfg = work / "bench.yaml"
-    cfg.write_text(f"_base_: {Path(args.config).resolve()}\nOPTIMIZATION: {{batch_size: {args.batch_size}}}\n")
+    cfg.write_text(yaml.safe_dump(_bench_sections(Path(args.config), args.batch_size), sort_keys=False))
     worker = build_worker(cfg, work / "data", work / "save", seed=0, device=args.device)
     objective = getattr(worker, "nda_objective", None)
     if objective is None:

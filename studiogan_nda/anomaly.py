@@ -2,8 +2,10 @@
 
 ::
 
-    python -m studiogan_nda.anomaly --studiogan-root PATH -cfg CFG.yaml -ckpt CHECKPOINT_DIR \\
+    python -m studiogan_nda anomaly --studiogan-root PATH -cfg CFG.yaml -ckpt CHECKPOINT_DIR \\
         [--data IMAGE_ROOT] [--ood NAME=FOLDER ...] [--out DIR]
+
+(also ``nda studiogan anomaly ...`` and ``python -m studiogan_nda.anomaly ...``)
 
 The discriminator of a StudioGAN run (``model=D-best-...pth``, else ``model=D-current-...pth``)
 scores ``--num-images`` in-distribution test images and out-of-distribution sets; a higher
@@ -39,25 +41,31 @@ import torch.nn.functional as F
 import nda_core
 from nda_core._checks import check_int
 from nda_core.data import IMAGE_SUFFIXES
+from nda_core.errors import UsageError, parse_nda_argument, report_usage_error
 
 __all__ = ["main", "build_parser", "load_discriminator", "discriminator_scores", "evaluate"]
 
 DEFAULT_NDA = {"type": "jigsaw", "k": 2}
+#: The command's name when run as a module of its own.
+PROG = "python -m studiogan_nda.anomaly"
 #: Discriminator conditioning whose adversarial output does not depend on the label.
 LABEL_FREE = ("W/O", "AC", "2C", "D2DCE")
 _UINT8_HALF = 127.5  # StudioGAN's ToTensor + Normalize(0.5, 0.5): x / 127.5 - 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The options; ``prog``: the command as the user typed it (``nda studiogan anomaly`` under the nda host)."""
     from studiogan_nda.corruptions import available
 
     parser = argparse.ArgumentParser(
-        prog="python -m studiogan_nda.anomaly",
+        prog=prog,
         description="AUROC of a trained StudioGAN discriminator against NDA, CIFAR-10-C style corruptions and image folders.",
     )
     parser.add_argument("--studiogan-root", default=os.environ.get("STUDIOGAN_ROOT"), help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)")
-    parser.add_argument("-cfg", "--config", required=True, help="the run's StudioGAN YAML (default: %(default)s)")
-    parser.add_argument("-ckpt", "--checkpoint", required=True, help="the run's checkpoint folder or a model=D-...pth file (default: %(default)s)")
+    parser.add_argument("-cfg", "--config", required=True, help="the run's StudioGAN YAML (required)")
+    parser.add_argument(
+        "-ckpt", "--checkpoint", required=True, help="the run's checkpoint folder or a model=D-...pth file (required)"
+    )
     parser.add_argument(
         "--data",
         default=None,
@@ -71,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help=f"comma-separated subset of {available()}, 'all' or 'none' (default: %(default)s)",
     )
-    parser.add_argument("--nda", default=json.dumps(DEFAULT_NDA), help="NDA of Fig. 4, an nda_core spec as JSON or a name (default: %(default)s)")
+    parser.add_argument(
+        "--nda",
+        type=parse_nda_argument,
+        default=json.dumps(DEFAULT_NDA),
+        help="NDA of Fig. 4: a name or an nda_core spec as JSON (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=200, help="images per discriminator call (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="image choice, NDA and noise (default: %(default)s)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
@@ -83,13 +96,15 @@ def _checkpoint_file(path: Path) -> Path:
     if path.is_file():
         return path
     if not path.is_dir():
-        raise ValueError(f"checkpoint {str(path)!r} does not exist; pass a StudioGAN checkpoint folder or a model=D-...pth file.")
+        raise UsageError(
+            f"checkpoint {str(path)!r} does not exist; pass a StudioGAN checkpoint folder or a model=D-...pth file."
+        )
     folder = glob.escape(str(path))
     for when in ("best", "current"):
         found = sorted(glob.glob(os.path.join(folder, f"model=D-{when}-weights-step=*.pth")))
         if found:
             return Path(found[-1])
-    raise ValueError(f"no discriminator checkpoint (model=D-best-... or model=D-current-...pth) in {str(path)!r}.")
+    raise UsageError(f"no discriminator checkpoint (model=D-best-... or model=D-current-...pth) in {str(path)!r}.")
 
 
 def load_discriminator(root: str | None, config_file: str, checkpoint: str, device: str = "cpu") -> tuple[torch.nn.Module, Any, dict]:
@@ -106,10 +121,12 @@ def load_discriminator(root: str | None, config_file: str, checkpoint: str, devi
     import models.model as model  # StudioGAN's
 
     if not Path(config_file).is_file():
-        raise ValueError(f"-cfg {config_file} does not exist; pass the YAML the run was trained with.")
+        raise UsageError(f"-cfg {config_file} does not exist; pass the YAML the run was trained with.")
     cfgs = config.Configurations(config_file)
     if cfgs.MODEL.d_cond_mtd == "MH":
-        raise ValueError("MODEL.d_cond_mtd 'MH' scores K+1 classes, not real vs fake; anomaly scores need a real/fake discriminator.")
+        raise UsageError(
+            "MODEL.d_cond_mtd 'MH' scores K+1 classes, not real vs fake; anomaly scores need a real/fake discriminator."
+        )
     cfgs.RUN.mixed_precision = False
     _, _, _, dis, *_ = model.load_generator_discriminator(
         DATA=cfgs.DATA,
@@ -160,7 +177,9 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
     from nda_core.data import load_image_folder
 
     if not folder.is_dir():
-        raise ValueError(f"image folder {str(folder)!r} does not exist; pass a folder of images (flat or <class>/ sub-folders).")
+        raise UsageError(
+            f"image folder {str(folder)!r} does not exist; pass a folder of images (flat or <class>/ sub-folders)."
+        )
     if any(p.is_dir() for p in folder.iterdir()):
         classes = [p for p in folder.iterdir() if p.is_dir()]
         images, _, _ = load_image_folder(folder, per_class=max(1, math.ceil(limit / len(classes))), seed=seed)
@@ -170,7 +189,7 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
 
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}.")
+            raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}.")
         generator = torch.Generator().manual_seed(seed)
         files = [files[i] for i in torch.randperm(len(files), generator=generator)[:limit].tolist()]
         arrays = []
@@ -179,7 +198,9 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
                 arrays.append(np.asarray(image.convert("RGB")))
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
-            raise ValueError(f"images in {str(folder)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size first.")
+            raise UsageError(
+                f"images in {str(folder)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size first."
+            )
         images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     generator = torch.Generator().manual_seed(seed)
     return images[torch.randperm(images.shape[0], generator=generator)[:limit]]
@@ -190,7 +211,7 @@ def _parse_ood(entries: list[str]) -> dict[str, Path]:
     for entry in entries:
         name, sep, folder = entry.partition("=")
         if not sep or not name or not folder:
-            raise ValueError(f"--ood {entry!r} must look like NAME=FOLDER, e.g. --ood svhn=/data/svhn/test.")
+            raise UsageError(f"--ood {entry!r} must look like NAME=FOLDER, e.g. --ood svhn=/data/svhn/test.")
         sets[name] = Path(folder)
     return sets
 
@@ -205,18 +226,18 @@ def _parse_corruptions(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in available()]
     if unknown:
-        raise ValueError(f"--corruptions has unknown names {unknown}; choose from {available()}, 'all' or 'none'.")
+        raise UsageError(f"--corruptions has unknown names {unknown}; choose from {available()}, 'all' or 'none'.")
     return names
 
 
-def _parse_nda(value: str) -> tuple[str, Any]:
-    """``--nda`` as ``(name, transform)``; a bad spec fails here, early, with nda_core's message."""
-    try:
-        spec = json.loads(value)
-    except json.JSONDecodeError:
-        spec = value
+def _build_nda(spec: Any) -> tuple[str, Any]:
+    """``--nda`` (parsed by :func:`nda_core.errors.parse_nda_argument`) as ``(name, transform)``; a bad spec
+    fails here, early, with nda_core's message."""
+    if spec is None:
+        raise UsageError("--nda none: the scores of Fig. 4 need an NDA; pass a name or a spec, e.g. --nda jigsaw.")
     transform = nda_core.build(spec)
-    return str(spec if isinstance(spec, str) else spec.get("type", "nda")), transform
+    name = spec if isinstance(spec, str) else spec.get("type", "nda") if isinstance(spec, dict) else "nda"
+    return str(name), transform
 
 
 def _plot_gap_grid(clean: torch.Tensor, paired: dict[str, torch.Tensor], stats: dict[str, dict[str, float]], path: Path) -> Path:
@@ -251,7 +272,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     check_int(args.batch_size, "--batch-size", 1)
     corruptions = _parse_corruptions(args.corruptions)
     ood_folders = _parse_ood(args.ood)
-    nda_name, nda_transform = _parse_nda(args.nda)
+    nda_name, nda_transform = _build_nda(args.nda)
     dis, cfgs, info = load_discriminator(args.studiogan_root, args.config, args.checkpoint, args.device)
     data_root = cifar10_root() if args.data is None else Path(args.data)
     clean_images = _load_images(data_root / args.split, args.num_images, args.seed)
@@ -303,18 +324,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """AUROC of a trained StudioGAN discriminator on NDA, CIFAR-10-C style corruptions and image folders."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         evaluate(args)
-    except (ValueError, TypeError) as error:
-        from studiogan_nda.cli import _raised_by_studiogan_nda
-
-        if not _raised_by_studiogan_nda(error):
-            raise
-        print(f"studiogan_nda.anomaly: error: {error}", file=sys.stderr)
-        return 2
+    except UsageError as error:
+        return report_usage_error(prog, error)
     return 0
 
 

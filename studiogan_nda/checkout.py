@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from nda_core.errors import UsageError
+
 __all__ = ["ROOT_ENV", "TOP_LEVEL_MODULES", "REQUIRED_FILES", "find_root", "source_dir", "add_to_path"]
 
 #: Environment variable naming the StudioGAN checkout (the folder holding ``src/main.py``).
@@ -31,20 +33,20 @@ def find_root(path: str | os.PathLike | None = None) -> Path:
     """The StudioGAN checkout: ``path``, else ``$STUDIOGAN_ROOT``; checked to hold StudioGAN's ``src/``.
 
     Raises:
-        ValueError: no root given, or the folder is not a StudioGAN checkout (the message says
+        UsageError: no root given, or the folder is not a StudioGAN checkout (the message says
             which file is missing and how to get one).
     """
     given = path if path is not None else os.environ.get(ROOT_ENV)
     if not given:
-        raise ValueError(f"no StudioGAN checkout given: StudioGAN is not on PyPI; {_CLONE_HINT}.")
+        raise UsageError(f"no StudioGAN checkout given: StudioGAN is not on PyPI; {_CLONE_HINT}.")
     root = Path(given).expanduser().resolve()
     if root.name == "src" and (root / "main.py").is_file():
         root = root.parent  # accept the src/ folder itself
     if not root.is_dir():
-        raise ValueError(f"StudioGAN root {str(given)!r} is not a folder; {_CLONE_HINT}.")
+        raise UsageError(f"StudioGAN root {str(given)!r} is not a folder; {_CLONE_HINT}.")
     missing = [name for name in REQUIRED_FILES if not (root / "src" / name).is_file()]
     if missing:
-        raise ValueError(
+        raise UsageError(
             f"StudioGAN root {str(root)!r} is not a StudioGAN checkout: src/{missing[0]} is missing "
             f"({len(missing)} of {len(REQUIRED_FILES)} expected files); {_CLONE_HINT}."
         )
@@ -73,13 +75,13 @@ def add_to_path(root: str | os.PathLike | None = None) -> Path:
     """Put StudioGAN's ``src/`` first on ``sys.path`` (once) and return it.
 
     Raises:
-        ValueError: another module named like one of StudioGAN's (``utils``, ``config``, ...) is
+        UsageError: another module named like one of StudioGAN's (``utils``, ``config``, ...) is
             already imported, so StudioGAN's flat imports would pick the wrong one.
     """
     src = source_dir(root)
     foreign = _foreign_modules(src)
     if foreign:
-        raise ValueError(
+        raise UsageError(
             f"cannot import StudioGAN from {src}: modules with StudioGAN's top-level names are already "
             f"imported from elsewhere: {', '.join(foreign)}; run StudioGAN in its own process "
             f"(python -m studiogan_nda ...) or rename those modules."

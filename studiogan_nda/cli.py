@@ -2,15 +2,17 @@
 
 ::
 
-    python -m studiogan_nda [--studiogan-root PATH] [--cpu [--cpu-ranks N]] <StudioGAN's own main.py flags>
+    python -m studiogan_nda [--studiogan-root PATH] [--cpu [--cpu-ranks N]] [--total_steps N]
+                            [--set SECTION.key=VALUE ...] <StudioGAN's own main.py flags>
     python -m studiogan_nda data cifar10 --out DIR [--from PATH]
     python -m studiogan_nda anomaly ...          (same as python -m studiogan_nda.anomaly)
     python -m studiogan_nda configs              (the shipped NDA YAMLs)
 
 The launcher runs StudioGAN's own ``src/main.py`` (unmodified, in this process, so that
 ``-DDP``'s spawned workers start from it as they would from ``python3 src/main.py``) with the
-NDA keys, ``_base_`` composition and the NDA discriminator objective installed
-(:mod:`studiogan_nda.hooks`), after checking the config and the dataset folder.
+NDA keys, the launcher's ``--set`` / ``--total_steps`` overrides and the NDA discriminator objective
+installed (:mod:`studiogan_nda.hooks`), after checking the config (every section and key against
+StudioGAN's own, the NDA keys), the dataset folder, and that a CUDA device exists (else ``--cpu``).
 
 ``--cpu -DDP`` runs StudioGAN's own ``-DDP`` (``torch.multiprocessing.spawn``, one process per
 device, ``DistributedDataParallel``) with ``--cpu-ranks`` CPU processes talking gloo: the launcher
@@ -29,30 +31,27 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import nda_core
+from nda_core._checks import check_int
 from nda_core.data import IMAGE_SUFFIXES
+from nda_core.errors import EXIT_USAGE, UsageError, report_usage_error
 
-__all__ = ["main", "build_parser", "configs_dir", "run_studiogan", "UsageError", "EXIT_USAGE"]
+__all__ = ["main", "build_parser", "configs_dir", "run_studiogan"]
 
-EXIT_USAGE = 2
 SUBCOMMANDS = ("data", "anomaly", "configs")
 #: DATA.name values for which StudioGAN calls torchvision's downloader instead of reading image folders.
 DOWNLOAD_NAMES = ("CIFAR10", "CIFAR100")
+#: The folder torchvision's downloader reads (and fills) under -data for each of those names.
+TORCHVISION_FOLDERS = {"CIFAR10": "cifar-10-batches-py", "CIFAR100": "cifar-100-python"}
 #: Measured with StudioGAN's own WORKER on 2 CPU cores, batch 64 (see docs/studiogan.md).
 CPU_SECONDS_PER_D_UPDATE = {"DCGAN": 0.46, "BigGAN": 4.4}
 CPU_NUM_WORKERS = 1  # StudioGAN's train loader uses persistent workers, which need at least one
 CPU_DDP_RANKS = 2  # --cpu -DDP: CPU processes StudioGAN spawns (its one process per GPU)
 CPU_DDP_BACKEND = "gloo"  # the torch.distributed backend that runs on CPUs (StudioGAN's default is nccl)
 LOCAL_MASTER_ADDR = "127.0.0.1"
-#: Packages whose ValueError / TypeError is one of our input checks (shown as a usage error, no traceback).
-_CHECKING_PACKAGES = (Path(__file__).resolve().parent, Path(nda_core.__file__).resolve().parent)
 
 logger = logging.getLogger("studiogan_nda")
-
-
-class UsageError(ValueError):
-    """A problem with the command line, the config or the dataset that the user can fix."""
 
 
 def configs_dir() -> Path:
@@ -78,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Run PyTorch-StudioGAN's own src/main.py with NDA-GAN available: set LOSS.apply_nda,\n"
             "LOSS.nda_lambda and LOSS.nda in your YAML (see the `configs` sub-command). Every other\n"
             "argument goes to StudioGAN unchanged, e.g.\n\n"
-            "  python -m studiogan_nda --studiogan-root ~/PyTorch-StudioGAN -t -cfg CFG.yaml -data DATA -save SAVE\n\n"
+            f"  {_prog()} --studiogan-root ~/PyTorch-StudioGAN -t -cfg CFG.yaml -data DATA -save SAVE\n\n"
             "sub-commands (first argument):\n"
             "  data cifar10 --out DIR   a StudioGAN view of CIFAR-10 without a download\n"
-            "  anomaly ...              AUROC of a trained discriminator (python -m studiogan_nda.anomaly)\n"
+            f"  anomaly ...              AUROC of a trained discriminator (see `{_prog('anomaly')} --help`)\n"
             "  configs                  list the shipped NDA YAMLs"
         ),
-        epilog="StudioGAN's own flags: python -m studiogan_nda --studiogan-root PATH --studiogan-help",
+        epilog=f"StudioGAN's own flags: {_prog()} --studiogan-root PATH --studiogan-help",
     )
     parser.add_argument("-h", "--help", action="help", help="show this help and exit")
     parser.add_argument(
@@ -103,6 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=CPU_DDP_RANKS,
         help="with --cpu -DDP: CPU processes (gloo ranks) StudioGAN spawns, one per 'GPU' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--total_steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train N steps instead of the YAML's OPTIMIZATION.total_steps, e.g. a smoke run of a shipped config "
+        "(the same as --set OPTIMIZATION.total_steps=N; default: %(default)s = the YAML's)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="SECTION.key=VALUE",
+        help="override one entry of the YAML, VALUE read as YAML, e.g. --set DATA.name=CIFAR10_images "
+        "--set OPTIMIZATION.d_updates_per_step=4 (repeatable; default: %(default)s)",
     )
     parser.add_argument("--studiogan-help", action="store_true", help="show StudioGAN's own main.py help and exit (default: %(default)s)")
     return parser
@@ -139,10 +155,18 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
     if not flags.train or flags.load_train_hdf5:
         return
     if name in DOWNLOAD_NAMES:
+        folder = Path(flags.data_dir) if flags.data_dir else None
+        if folder is not None and (folder / "train").is_dir() and not (folder / TORCHVISION_FOLDERS[name]).exists():
+            raise UsageError(
+                f"DATA.name {name!r} makes StudioGAN read torchvision's {name} files from -data {folder} (downloading "
+                f"them there when missing), but {folder} holds image folders (train/); to train on those, add "
+                f"--set DATA.name={name}_images (any name but {' or '.join(DOWNLOAD_NAMES)} reads "
+                f"DATA_DIR/train/<class>/)."
+            )
         logger.warning(
             f"studiogan_nda: DATA.name {name!r} makes StudioGAN download {name} with torchvision into -data; offline, "
-            f"use an image-folder config (the shipped ones use DATA.name CIFAR10_images) and "
-            f"`python -m studiogan_nda data cifar10 --out DIR`."
+            f"make an image-folder view with `{_prog('data')} cifar10 --out DIR` and train with "
+            f"-data DIR --set DATA.name={name}_images."
         )
         return
     if flags.data_dir is None:
@@ -155,7 +179,7 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
         raise UsageError(
             f"-data {flags.data_dir} has no train/ folder: StudioGAN reads DATA_DIR/train/<class>/*.png (and "
             f"DATA_DIR/valid/<class>/* for evaluation).{hint} For CIFAR-10 without a download run "
-            f"`python -m studiogan_nda data cifar10 --out DIR` and pass -data DIR."
+            f"`{_prog('data')} cifar10 --out DIR` and pass -data DIR."
         )
     if not any(p.is_dir() for p in train.iterdir()):
         raise UsageError(f"{train} holds no class folders: put the images in {train}/<class>/ (one folder is fine for unlabelled data).")
@@ -180,8 +204,7 @@ def _free_port() -> int:
 
 def _cpu_ddp(args: list[str], flags: argparse.Namespace, cpu_ranks: int) -> list[str]:
     """``--cpu -DDP``: check the ranks and the backend, add ``--backend gloo`` and a local rendezvous."""
-    if isinstance(cpu_ranks, bool) or not isinstance(cpu_ranks, int) or cpu_ranks < 2:
-        raise UsageError(f"--cpu-ranks {cpu_ranks}: -DDP needs 2 or more ranks; drop -DDP to train in one process.")
+    check_int(cpu_ranks, "--cpu-ranks", 2, hint="-DDP needs 2 or more ranks; drop -DDP to train in one process.")
     if flags.backend not in (None, CPU_DDP_BACKEND):
         raise UsageError(f"--backend {flags.backend} needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend {CPU_DDP_BACKEND}.")
     if flags.total_nodes != 1:
@@ -205,17 +228,54 @@ def _cpu_ddp(args: list[str], flags: argparse.Namespace, cpu_ranks: int) -> list
     return args
 
 
-def _check_run(args: list[str], cpu: bool, cpu_ranks: int = CPU_DDP_RANKS) -> tuple[list[str], argparse.Namespace]:
-    """Check StudioGAN's arguments before StudioGAN runs; return them with the CPU-mode defaults added."""
-    from studiogan_nda.settings import check_nda_settings, read_yaml
+def _settings(options: argparse.Namespace) -> list[tuple[str, str, Any]]:
+    """The launcher's ``--set`` entries and ``--total_steps`` as ``(section, key, value)``, in that order."""
+    from studiogan_nda.settings import parse_setting
 
+    settings = [parse_setting(text) for text in options.settings]
+    if options.total_steps is not None:
+        check_int(options.total_steps, "--total_steps", 1, hint="StudioGAN trains steps 0 .. total_steps.")
+        settings.append(("OPTIMIZATION", "total_steps", options.total_steps))
+    return settings
+
+
+def _check_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(
+            "no CUDA device found (torch.cuda.is_available() is False), and StudioGAN's main.py runs on NVIDIA GPUs; "
+            "add --cpu for the CPU smoke mode (StudioGAN's own loop on the CPU, minutes for a few hundred small steps; "
+            "--total_steps N caps a run), or run on a machine with a GPU and its driver."
+        )
+
+
+def _check_run(
+    args: list[str],
+    cpu: bool,
+    cpu_ranks: int = CPU_DDP_RANKS,
+    settings: list[tuple[str, str, Any]] | None = None,
+    known: dict[str, set[str]] | None = None,
+) -> tuple[list[str], argparse.Namespace]:
+    """Check StudioGAN's arguments and config before StudioGAN runs; return them with the CPU-mode defaults added.
+
+    ``settings``: the ``--set`` overrides; ``known``: StudioGAN's sections and keys
+    (:func:`studiogan_nda.hooks.known_keys`), against which the YAML and the overrides are checked.
+    """
+    from studiogan_nda.settings import apply_settings, check_keys, check_nda_settings, read_yaml
+
+    settings = settings or []
     flags, _ = _studiogan_flags().parse_known_args(args)
     cfg = Path(flags.cfg_file)
     if not cfg.is_file():
         raise UsageError(
-            f"-cfg {flags.cfg_file} does not exist; pass the YAML to train, e.g. one of `python -m studiogan_nda configs`."
+            f"-cfg {flags.cfg_file} does not exist; pass the YAML to train, e.g. one of `{_prog('configs')}`."
         )
     sections = read_yaml(cfg)
+    if known is not None:
+        check_keys(sections, known, str(cfg))
+        check_keys(apply_settings({}, settings), known, "--set")
+    sections = apply_settings(sections, settings)
     check_nda_settings(sections.get("LOSS", {}), sections.get("MODEL", {}), sections.get("DATA", {}))
     _check_dataset(flags, sections)
     if flags.num_workers is not None and flags.num_workers < 1 and flags.train:
@@ -223,15 +283,17 @@ def _check_run(args: list[str], cpu: bool, cpu_ranks: int = CPU_DDP_RANKS) -> tu
             f"--num_workers {flags.num_workers}: StudioGAN's training loader uses persistent workers, which need "
             f"--num_workers 1 or more."
         )
-    if cpu:
-        if flags.distributed_data_parallel:
-            args = _cpu_ddp(args, flags, cpu_ranks)
-        if flags.mixed_precision:
-            logger.warning("studiogan_nda: -mpc (CUDA mixed precision) does nothing on the CPU; StudioGAN's autocast is disabled there.")
-        if flags.eval_metrics is None:
-            args = [*args, "-metrics", "none"]
-        if flags.num_workers is None:
-            args = [*args, "--num_workers", str(CPU_NUM_WORKERS)]
+    if not cpu:
+        _check_cuda()
+        return args, flags
+    if flags.distributed_data_parallel:
+        args = _cpu_ddp(args, flags, cpu_ranks)
+    if flags.mixed_precision:
+        logger.warning("studiogan_nda: -mpc (CUDA mixed precision) does nothing on the CPU; StudioGAN's autocast is disabled there.")
+    if flags.eval_metrics is None:
+        args = [*args, "-metrics", "none"]
+    if flags.num_workers is None:
+        args = [*args, "--num_workers", str(CPU_NUM_WORKERS)]
     return args, flags
 
 
@@ -244,30 +306,44 @@ def _cpu_banner() -> str:
     )
 
 
-def run_studiogan(root: str | None, args: list[str], cpu: bool = False, cpu_ranks: int = CPU_DDP_RANKS) -> int:
+def run_studiogan(
+    root: str | None,
+    args: list[str],
+    cpu: bool = False,
+    cpu_ranks: int = CPU_DDP_RANKS,
+    settings: list[tuple[str, str, Any]] | None = None,
+) -> int:
     """Run StudioGAN's ``src/main.py`` with ``args`` and the NDA hooks installed (in this process).
 
-    With ``cpu`` and StudioGAN's ``-DDP``, StudioGAN spawns ``cpu_ranks`` CPU processes (gloo).
+    ``settings``: ``(section, key, value)`` overrides of the YAML (``--set``). With ``cpu`` and
+    StudioGAN's ``-DDP``, StudioGAN spawns ``cpu_ranks`` CPU processes (gloo).
     """
     from studiogan_nda import checkout, hooks, workarounds
+    from studiogan_nda.settings import declared_keys
 
-    args, flags = _check_run(args, cpu, cpu_ranks)
-    src = checkout.add_to_path(root)
+    settings = settings or []
+    src = checkout.source_dir(root)
+    # every check before StudioGAN is imported; its keys are read from its own src/config.py
+    args, flags = _check_run(args, cpu, cpu_ranks, settings, declared_keys(src / "config.py"))
+    checkout.add_to_path(root)
     if cpu:
         print(_cpu_banner(), file=sys.stderr, flush=True)
     workarounds.apply(cpu=cpu, cpu_ranks=cpu_ranks if cpu and flags.distributed_data_parallel else 1)
     hooks.install()
+    hooks.set_overrides(settings)
     main_py = src / "main.py"
     saved_argv = sys.argv
     sys.argv = [str(main_py), *args]
     start = time.perf_counter()
     try:
-        runpy.run_path(str(main_py), run_name="__main__")
+        with workarounds.filtered_stdout():
+            runpy.run_path(str(main_py), run_name="__main__")
     except SystemExit as stop:  # StudioGAN's argparse and its own exits
         code = stop.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     finally:
         sys.argv = saved_argv
+        hooks.set_overrides([])
     if cpu:
         print(f"studiogan_nda --cpu: StudioGAN's main.py finished in {time.perf_counter() - start:.0f} s.", file=sys.stderr)
     return 0
@@ -296,11 +372,12 @@ def _data_parser() -> argparse.ArgumentParser:
         description=(
             "Make a StudioGAN image-folder dataset view of CIFAR-10 without a download: DIR/train -> CIFAR-10 train/, "
             "DIR/valid -> CIFAR-10 test/ (symbolic links; StudioGAN reads DATA_DIR/train and DATA_DIR/valid). "
-            "Use it with a config whose DATA.name is not CIFAR10 (the shipped ones use CIFAR10_images)."
+            "Use it with a config whose DATA.name is not CIFAR10: the CPU configs use CIFAR10_images; for StudioGAN's "
+            "own and the shipped BigGAN configs add --set DATA.name=CIFAR10_images."
         ),
     )
-    parser.add_argument("dataset", choices=["cifar10"], help="dataset to prepare (default: %(default)s)")
-    parser.add_argument("--out", required=True, help="folder to create, then pass it as -data (default: %(default)s)")
+    parser.add_argument("dataset", choices=["cifar10"], help="dataset to prepare (required)")
+    parser.add_argument("--out", required=True, help="folder to create, then pass it as -data (required)")
     parser.add_argument(
         "--from",
         dest="source",
@@ -332,10 +409,8 @@ def _cmd_data(argv: list[str]) -> int:
 def _cmd_configs(argv: list[str]) -> int:
     if argv:
         raise UsageError(f"`configs` takes no arguments, got {argv}.")
-    folder = configs_dir()
-    for path in sorted(folder.rglob("*.yaml")):
-        if "_base_" not in path.parts:
-            print(path)
+    for path in sorted(configs_dir().rglob("*.yaml")):
+        print(path)
     return 0
 
 
@@ -352,19 +427,19 @@ def main(argv: list[str] | None = None) -> int:
     """NDA-GAN in PyTorch-StudioGAN: run StudioGAN's main.py with NDA keys, CPU smoke mode, anomaly AUROC."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _log_to_stderr()
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else ""
     try:
-        if argv and argv[0] in SUBCOMMANDS:
-            command, rest = argv[0], argv[1:]
-            if command == "anomaly":
-                from studiogan_nda.anomaly import main as anomaly_main
+        if command == "anomaly":
+            from studiogan_nda.anomaly import main as anomaly_main
 
-                return anomaly_main(rest)
-            return _cmd_data(rest) if command == "data" else _cmd_configs(rest)
+            return anomaly_main(argv[1:], prog=_prog("anomaly"))
+        if command:
+            return _cmd_data(argv[1:]) if command == "data" else _cmd_configs(argv[1:])
         options, studiogan_args = build_parser().parse_known_args(argv)
         if studiogan_args and studiogan_args[0] in SUBCOMMANDS:
             raise UsageError(
                 f"options before the sub-command {studiogan_args[0]!r} do not apply to it; write "
-                f"`python -m studiogan_nda {studiogan_args[0]} ...` (see its --help)."
+                f"`{_prog(studiogan_args[0])} ...` (see its --help)."
             )
         if options.studiogan_help:
             return _studiogan_help(options.studiogan_root)
@@ -373,22 +448,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         if options.cpu_ranks != CPU_DDP_RANKS and not options.cpu:
             raise UsageError(f"--cpu-ranks {options.cpu_ranks} applies to --cpu -DDP only; on GPUs StudioGAN spawns one rank per GPU.")
-        return run_studiogan(options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks)
-    except (UsageError, ValueError, TypeError) as error:
-        if not isinstance(error, UsageError) and not _raised_by_studiogan_nda(error):
-            raise
-        print(f"studiogan_nda: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def _raised_by_studiogan_nda(error: BaseException) -> bool:
-    """True when ``error`` was raised in studiogan_nda or nda_core (our checks), not inside StudioGAN, torch or numpy."""
-    trace = error.__traceback__
-    last = None
-    while trace is not None:
-        last = trace.tb_frame.f_code.co_filename
-        trace = trace.tb_next
-    if last is None:
-        return False
-    raised_in = Path(last).resolve()
-    return any(raised_in.is_relative_to(package) for package in _CHECKING_PACKAGES)
+        settings = _settings(options)
+        return run_studiogan(
+            options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks, settings=settings
+        )
+    except UsageError as error:
+        return report_usage_error(_prog(command), error)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from nda_core._checks import check_batch, check_choice, check_generator
+from nda_core.errors import UsageError, UsageTypeError
 
 __all__ = ["CORRUPTIONS", "SEVERITY5", "corrupt", "available"]
 
@@ -157,7 +158,7 @@ def _brightness(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
     from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 
     if x.shape[1] != 3:
-        raise ValueError(f"brightness works on RGB images (3 channels), got {x.shape[1]} channels.")
+        raise UsageError(f"brightness works on RGB images (3 channels), got {x.shape[1]} channels.")
     hsv = rgb_to_hsv(_as_float(x).permute(0, 2, 3, 1).numpy())
     hsv[..., 2] = np.clip(hsv[..., 2] + SEVERITY5["brightness"], 0.0, 1.0)
     return _to_uint8(torch.from_numpy(hsv_to_rgb(hsv)).permute(0, 3, 1, 2))
@@ -192,7 +193,7 @@ def corrupt(images: torch.Tensor, name: str, generator: torch.Generator | None =
     """
     check_batch(images, "images")
     if images.dtype != torch.uint8 or images.dim() != 4:
-        raise TypeError(f"images must be a uint8 batch (N, C, H, W), got {images.dtype} of shape {tuple(images.shape)}; pass the decoded images.")
+        raise UsageTypeError(f"images must be a uint8 batch (N, C, H, W), got {images.dtype} of shape {tuple(images.shape)}; pass the decoded images.")
     check_choice(name, "name", available(), "CIFAR-10-C corruptions that need no external image assets.")
     check_generator(generator)
     device = images.device

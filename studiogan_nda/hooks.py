@@ -7,9 +7,11 @@ wraps six methods, leaving StudioGAN's files untouched:
   (False), ``LOSS.nda_lambda`` (0.25) and ``LOSS.nda`` (jigsaw, k=2), so a YAML can set them
   (StudioGAN raises ``AttributeError`` for keys it does not know). It warns instead of
   overwriting when StudioGAN itself ever defines one of these keys.
-* ``Configurations._overwrite_cfgs``: a YAML with ``_base_`` is composed from its base files
-  (:func:`studiogan_nda.settings.read_yaml`); every other YAML goes to StudioGAN's own reader.
-* ``Configurations.check_compatability``: checks the NDA keys first (clear ``ValueError``s),
+* ``Configurations._overwrite_cfgs``: before StudioGAN's own reader, refuses a section or key that
+  StudioGAN does not define with a ``UsageError`` that names the closest one (StudioGAN's own
+  ``AttributeError`` says only that the key does not exist); after it, applies the launcher's
+  ``--set SECTION.key=VALUE`` overrides (:func:`set_overrides`).
+* ``Configurations.check_compatability``: checks the NDA keys first (``UsageError``s naming the fix),
   then runs StudioGAN's own checks.
 * ``WORKER.__init__``: after StudioGAN's constructor, :func:`studiogan_nda.objective.attach`
   gives the worker the NDA discriminator objective when ``apply_nda`` is True.
@@ -41,15 +43,16 @@ from typing import Any, Callable
 
 from nda_core.workarounds import Patch, patch, patched
 from studiogan_nda import INSTALL_HINT
-from studiogan_nda.settings import BASE_KEY, NDA_KEYS, check_nda_settings, read_yaml, uses_base
+from studiogan_nda.settings import NDA_KEYS, check_keys, check_nda_settings, read_yaml
 
-__all__ = ["install", "uninstall", "is_installed", "final_step", "SPAWN_ATTRIBUTE"]
+__all__ = ["install", "uninstall", "is_installed", "final_step", "known_keys", "set_overrides", "SPAWN_ATTRIBUTE"]
 
 logger = logging.getLogger("studiogan_nda")
 
 #: Attribute of StudioGAN's Configurations object that carries the hooks into spawned workers.
 SPAWN_ATTRIBUTE = "_nda_plugins_reinstall"
 _patches: list[Patch] = []  # in the order applied
+_overrides: list[tuple[str, str, Any]] = []  # the launcher's --set, applied after the YAML
 
 
 class _ReinstallOnUnpickle:
@@ -123,25 +126,38 @@ def _add_nda_keys(original: Callable[..., Any]) -> Callable[..., Any]:
     return load_base_cfgs
 
 
-def _compose_bases(original: Callable[..., Any]) -> Callable[..., Any]:
+def _sections_of(cfgs: Any) -> dict[str, set[str]]:
+    return {name: set(vars(section)) for name, section in cfgs.super_cfgs.items()}
+
+
+def known_keys() -> dict[str, set[str]]:
+    """StudioGAN's config sections and their keys (with the NDA keys), from its own ``load_base_cfgs``
+    (StudioGAN's modules are imported; :func:`studiogan_nda.settings.declared_keys` reads them without)."""
+    config, _ = _studiogan_modules()
+    defaults = object.__new__(config.Configurations)  # only the defaults: no YAML read, no module built
+    defaults.load_base_cfgs()
+    known = _sections_of(defaults)
+    known["LOSS"] |= set(NDA_KEYS)
+    return known
+
+
+def set_overrides(settings: list[tuple[str, str, Any]]) -> None:
+    """``(section, key, value)`` entries that every config read in this process gets after its YAML (``--set``)."""
+    _overrides[:] = list(settings)
+
+
+def _check_keys_first(original: Callable[..., Any]) -> Callable[..., Any]:
     def _overwrite_cfgs(self: Any, cfg_file: str) -> Any:
-        if not uses_base(cfg_file):
-            return original(self, cfg_file)
-        for section, values in read_yaml(cfg_file).items():
-            if section not in self.super_cfgs:
-                raise KeyError(
-                    f"{cfg_file}: section {section!r} is not one of StudioGAN's {sorted(self.super_cfgs)} "
-                    f"(or {BASE_KEY!r})."
-                )
-            target = self.super_cfgs[section]
-            for key, value in values.items():
-                if not hasattr(target, key):
-                    raise AttributeError(
-                        f"There does not exist '{section}.{key}' attribute in the config.py ({cfg_file} or one of its "
-                        f"{BASE_KEY} files); check the spelling against StudioGAN's src/config.py."
-                    )
-                setattr(target, key, value)
-        return None
+        known = _sections_of(self)
+        check_keys(read_yaml(cfg_file), known, str(cfg_file))
+        result = original(self, cfg_file)
+        overrides: dict[str, dict[str, Any]] = {}
+        for section, key, value in _overrides:
+            overrides.setdefault(section, {})[key] = value
+        check_keys(overrides, known, "--set")
+        for section, key, value in _overrides:
+            setattr(self.super_cfgs[section], key, copy.deepcopy(value))
+        return result
 
     return _overwrite_cfgs
 
@@ -202,7 +218,7 @@ def install() -> None:
     """Wrap StudioGAN's ``Configurations`` and ``WORKER`` (idempotent; see the module docstring)."""
     config, worker = _studiogan_modules()
     _patch(config.Configurations, "load_base_cfgs", _add_nda_keys)
-    _patch(config.Configurations, "_overwrite_cfgs", _compose_bases)
+    _patch(config.Configurations, "_overwrite_cfgs", _check_keys_first)
     _patch(config.Configurations, "check_compatability", _check_nda_first)
     _patch(worker.WORKER, "__init__", _attach_objective)
     _patch(worker.WORKER, "train_generator", _save_after_last_step(last_when_d_first=True))

@@ -26,6 +26,10 @@ CPU smoke mode (``--cpu`` only):
   ``torch.cuda.is_available()`` answers False (so DataLoader pins no memory).
 * ``cuda-tensors-on-cpu``: StudioGAN puts every module and tensor on device ``local_rank``
   (``.to(0)``, ``device=0``, ``.cuda()``); a torch function mode maps CUDA devices to the CPU.
+* ``one-gpu-message-on-cpu``: ``main.py`` prints "You have chosen a specific GPU. This will
+  completely disable data parallelism." whenever it counts one device; in CPU mode that device
+  is the CPU, so the launcher's standard output drops exactly that line while ``main.py`` runs
+  (:func:`filtered_stdout`).
 
 CPU smoke mode with ``-DDP`` (``--cpu -DDP``, N = ``--cpu-ranks``): ``cuda-device-queries-on-cpu``
 answers N devices, so StudioGAN spawns N ranks (gloo), and in every rank:
@@ -42,13 +46,15 @@ The workarounds applied in the launcher process are applied again in ``-DDP``'s 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import re
+import sys
 from functools import wraps
 from os.path import join
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -58,7 +64,7 @@ from nda_core.workarounds import applied as applied_names
 
 __all__ = [
     "CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "cpu_ddp_workarounds", "apply",
-    "applied_for_spawn",
+    "applied_for_spawn", "filtered_stdout", "ONE_GPU_MESSAGE",
 ]
 
 logger = logging.getLogger("studiogan_nda")
@@ -231,6 +237,48 @@ def _cpu_ddp_without_device_ids() -> Patch:
     return patch(model, "DDP", wrap)
 
 
+#: StudioGAN's main.py line for a run on one device (``world_size == 1``).
+ONE_GPU_MESSAGE = "You have chosen a specific GPU. This will completely disable data parallelism."
+_dropped_lines: set[str] = set()  # lines that filtered_stdout() drops (filled by the workarounds)
+
+
+class _WithoutLines:
+    """A text stream that writes to ``stream`` all but the lines in ``lines`` (as ``print`` writes them)."""
+
+    def __init__(self, stream: TextIO, lines: set[str]) -> None:
+        self._stream, self._lines, self._drop_newline = stream, lines, False
+
+    def write(self, text: str) -> int:
+        drop_newline, self._drop_newline = self._drop_newline, False
+        if text in self._lines:
+            self._drop_newline = True  # print() writes the line, then "\n"
+            return len(text)
+        if (drop_newline and text == "\n") or text.rstrip("\n") in self._lines:
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def filtered_stdout() -> Iterator[None]:
+    """Within the block, standard output drops the lines that the applied workarounds name (none: unchanged)."""
+    if not _dropped_lines:
+        yield
+        return
+    saved = sys.stdout
+    sys.stdout = _WithoutLines(saved, set(_dropped_lines))
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def _drop_one_gpu_message() -> None:
+    _dropped_lines.add(ONE_GPU_MESSAGE)
+
+
 def _disable_wandb() -> None:
     os.environ["WANDB_MODE"] = "disabled"
 
@@ -282,6 +330,13 @@ def cpu_workarounds(devices: int = 1) -> list[Workaround]:
             "CPU smoke mode: a torch function mode maps StudioGAN's CUDA devices (.to(0), device=0, .cuda()) to the CPU.",
             lambda: True,
             _enter_cpu_mode,
+        ),
+        Workaround(
+            "one-gpu-message-on-cpu",
+            "CPU smoke mode: main.py's 'You have chosen a specific GPU' (printed for one device, here the CPU) is "
+            "dropped from standard output.",
+            lambda: devices == 1,
+            _drop_one_gpu_message,
         ),
     ]
 

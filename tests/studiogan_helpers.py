@@ -110,21 +110,15 @@ def studiogan(studiogan_root: Path) -> Iterator[SimpleNamespace]:
             os.environ["WANDB_MODE"] = saved_env
 
 
-def write_yaml(path: Path, base: Path | None = None, flat: bool = False, **sections: dict[str, Any]) -> Path:
-    """A StudioGAN YAML: ``_base_: base`` plus ``sections``, or with ``flat`` the merged sections
-    without ``_base_`` (a file that stock StudioGAN reads)."""
+def write_yaml(path: Path, base: Path | None = None, **sections: dict[str, Any]) -> Path:
+    """A flat StudioGAN YAML: the sections of the flat YAML ``base`` (if any) updated key by key with ``sections``."""
     import yaml
 
     from studiogan_nda.settings import read_yaml
 
-    if flat:
-        merged = read_yaml(base) if base is not None else {}
-        for section, values in sections.items():
-            merged.setdefault(section, {}).update(values)
-        data: dict[str, Any] = merged
-    else:
-        data = {"_base_": str(base)} if base is not None else {}
-        data.update(sections)
+    data = read_yaml(base) if base is not None else {}
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nda_core.errors import EXIT_USAGE
 from studiogan_helpers import BATCH, CPU_NDA, ROOT, studiogan_data, studiogan_root, write_yaml  # noqa: F401 - fixtures
 
 RANKS = 2
@@ -146,7 +147,7 @@ def test_rank_zero_checkpoints_and_ckpt_resumes_on_two_ranks(ddp_runs):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--cpu-ranks", "1"], "--cpu-ranks 1: -DDP needs 2 or more ranks"),
+        (["--cpu-ranks", "1"], "--cpu-ranks must be >= 2, got 1. -DDP needs 2 or more ranks"),
         (["--backend", "nccl"], "--backend nccl needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend gloo"),
         (["-tn", "2"], "-tn 2: --cpu -DDP runs all 2 ranks on this machine"),
     ],
@@ -160,11 +161,11 @@ def test_cpu_ddp_usage_errors_name_the_fix(studiogan_root, studiogan_data, capsy
     code = cli.main(["--cpu", *launcher, "--studiogan-root", str(studiogan_root), "-t", "-DDP", "-cfg", str(CPU_NDA),
                      "-data", str(studiogan_data), *studiogan])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE and err.startswith("studiogan_nda: error: ") and message in err
+    assert code == EXIT_USAGE and err.startswith("python -m studiogan_nda: error: ") and message in err
 
 
 def test_cpu_ranks_without_cpu_is_a_usage_error(capsys):
     from studiogan_nda import cli
 
-    assert cli.main(["--cpu-ranks", "4", "-t", "-DDP"]) == cli.EXIT_USAGE
+    assert cli.main(["--cpu-ranks", "4", "-t", "-DDP"]) == EXIT_USAGE
     assert "--cpu-ranks 4 applies to --cpu -DDP only" in capsys.readouterr().err

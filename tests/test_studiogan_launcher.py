@@ -22,6 +22,7 @@ from studiogan_helpers import (  # noqa: F401 - fixtures
     studiogan_root,
     write_yaml,
 )
+from nda_core.errors import EXIT_USAGE
 from studiogan_nda import cli
 
 STEP_LINE = "Step: {:>6} "
@@ -36,11 +37,14 @@ def launch(root: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
-    """Two real launcher runs: 3 NDA steps (checkpoints at step 2 and, at the end, 3), then resumed to step 5."""
+    """Two real launcher runs: 3 NDA steps (checkpoints at step 2 and, at the end, 3), then resumed to step 5.
+
+    The first run's YAML keeps the shipped config's 300 steps; the launcher's --total_steps 2 caps it."""
     work = tmp_path_factory.mktemp("launcher")
     common = ["-t", "-data", str(studiogan_data), "-save", str(work / "save"), "--seed", "0", "--print_freq", "1", "--save_freq", "2"]
-    first = write_yaml(work / "nda-cpu-tiny.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1, "total_steps": 2})
-    run1 = launch(studiogan_root, "-cfg", str(first), *common, cwd=work)
+    first = write_yaml(work / "nda-cpu-tiny.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1})
+    assert "total_steps: 300" in first.read_text()
+    run1 = launch(studiogan_root, "--total_steps", "2", "-cfg", str(first), *common, cwd=work)
     assert run1.returncode == 0, run1.stdout[-3000:] + run1.stderr[-3000:]
     checkpoints = next((work / "save" / "checkpoints").iterdir())
     log_after_first = next((work / "save" / "logs").iterdir()).read_text()
@@ -54,6 +58,9 @@ def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
 def test_cpu_launcher_trains_logs_nda_and_writes_checkpoints(trained_run):
     run, log = trained_run["first"], trained_run["log1"]
     assert "CPU smoke mode" in run.stderr and "cuda-tensors-on-cpu" in run.stderr  # honest, logged workarounds
+    # StudioGAN's "You have chosen a specific GPU" (its one device is the CPU here) is dropped, and that is logged
+    assert "You have chosen a specific GPU. This will" not in run.stdout + run.stderr
+    assert "one-gpu-message-on-cpu" in run.stderr
     assert "NDA on: L_D = L_real + 0.25 * L_fake(D(G(z))) + 0.75 * L_fake(D(NDA(x)))" in log
     for step in (1, 2, 3):  # StudioGAN trains steps 0..total_steps
         assert STEP_LINE.format(step) in log and f"NDA: Step: {step:>6} NDA_loss: " in log
@@ -159,12 +166,13 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
 # -- clear messages for bad input, before StudioGAN runs ----------------------------------------------
 @pytest.fixture
 def run_cli(capsys, monkeypatch):
+    """``cli.main`` in this process, expecting a one-line usage error, raised before StudioGAN is imported."""
     monkeypatch.delenv("STUDIOGAN_ROOT", raising=False)
 
     def run(*args: str) -> str:
-        assert cli.main(list(args)) == cli.EXIT_USAGE
+        assert cli.main(list(args)) == EXIT_USAGE
         err = capsys.readouterr().err
-        assert "Traceback" not in err and err.startswith("studiogan_nda: error: ")
+        assert "Traceback" not in err and err.startswith("python -m studiogan_nda: error: ") and err.count("\n") == 1
         return err
 
     return run
@@ -195,21 +203,76 @@ def test_bad_nda_settings_are_named_with_the_fix(run_cli, studiogan_root, studio
     assert message in err
 
 
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ({"LOSS": {"nda_lamda": 0.5}}, "StudioGAN has no key LOSS.nda_lamda; did you mean 'nda_lambda'?"),
+        ({"OPTIMZATION": {"total_steps": 2}}, "StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?"),
+        ({"MODEL": {"g_cond_mt": "W/O"}}, "StudioGAN has no key MODEL.g_cond_mt; did you mean 'g_cond_mtd'?"),
+    ],
+)
+def test_a_misspelled_key_or_section_is_named_with_the_closest_one(run_cli, studiogan_root, studiogan_data, tmp_path, sections, message):
+    """StudioGAN itself ends such a YAML with a traceback (AttributeError: There does not exist 'LOSS.nda_lamda' ...)."""
+    cfg = write_yaml(tmp_path / "typo.yaml", CPU_NDA, **sections)
+    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(cfg), "-data", str(studiogan_data))
+    assert f"{cfg}: {message}" in err
+
+
+def test_set_and_total_steps_are_checked_like_the_yaml(run_cli, studiogan_root, studiogan_data):
+    args = ["--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data)]
+    assert "--set: StudioGAN has no key OPTIMIZATION.total_step; did you mean 'total_steps'?" in run_cli(
+        "--set", "OPTIMIZATION.total_step=3", *args)
+    assert "must look like SECTION.key=VALUE" in run_cli("--set", "total_steps=3", *args)
+    assert "LOSS.nda_lambda must lie in (0, 1], got 2" in run_cli("--set", "LOSS.nda_lambda=2", *args)
+    assert "--total_steps must be >= 1, got 0" in run_cli("--total_steps", "0", *args)
+
+
+def test_without_cuda_the_launcher_suggests_cpu(run_cli, studiogan_root, studiogan_data, monkeypatch):
+    """StudioGAN's main.py would end in `RuntimeError: Found no NVIDIA driver` (torch.cuda.current_device())."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data))
+    assert "no CUDA device found" in err and "add --cpu" in err
+
+
+def test_stock_cifar10_name_with_an_image_folder_names_the_set_fix(run_cli, studiogan_root, studiogan_data):
+    """StudioGAN would download CIFAR-10 with torchvision into the image-folder view and ignore its train/."""
+    shipped = ROOT / "plugins" / "studiogan" / "configs" / "CIFAR10" / "BigGAN-NDA-jigsaw.yaml"
+    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(shipped), "-data", str(studiogan_data))
+    assert "holds image folders (train/)" in err and "--set DATA.name=CIFAR10_images" in err
+
+
 def test_dataset_without_train_folder(run_cli, studiogan_root, tmp_path):
     (tmp_path / "data" / "test" / "cat").mkdir(parents=True)
-    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(tmp_path / "data"))
+    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(tmp_path / "data"))
     assert "has no train/ folder" in err and "python -m studiogan_nda data cifar10 --out DIR" in err
 
 
 def test_missing_config_and_zero_workers(run_cli, studiogan_root, studiogan_data, tmp_path):
     assert "does not exist" in run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(tmp_path / "none.yaml"))
-    err = run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data), "--num_workers", "0")
+    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data),
+                  "--num_workers", "0")
     assert "persistent workers" in err
 
 
 def test_cpu_mode_refuses_options_before_a_subcommand(run_cli):
     # --cpu -DDP now runs gloo ranks: tests/test_studiogan_ddp.py covers it and its usage errors
     assert "do not apply to it" in run_cli("--cpu", "data", "cifar10", "--out", "x")
+
+
+def test_help_texts_name_the_command_as_typed_and_no_default_of_required_arguments(capsys, monkeypatch):
+    from nda_core import cli as nda_cli
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # the nda host sets sys.argv[0] to "nda studiogan"
+    with pytest.raises(SystemExit) as done:
+        nda_cli.main(["studiogan", "anomaly", "--help"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("usage: nda studiogan anomaly ")
+    with pytest.raises(SystemExit):
+        nda_cli.main(["studiogan", "data", "--help"])
+    data_help = capsys.readouterr().out
+    assert data_help.startswith("usage: nda studiogan data ") and "(default: None)" not in data_help
+    assert data_help.count("(required)") == 2
 
 
 def test_data_subcommand_makes_a_studiogan_view_of_cifar10(cifar_root, tmp_path, capsys):

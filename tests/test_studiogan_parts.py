@@ -1,5 +1,5 @@
-"""studiogan_nda's parts that need no StudioGAN import: settings and ``_base_`` composition, the
-checkout finder, the CIFAR-10-C corruptions, and the workarounds (CPU device mode, wandb.Image,
+"""studiogan_nda's parts that need no StudioGAN import: the flat YAMLs (read, key checks, ``--set``) and the
+shipped ones against StudioGAN's own, the checkout finder, the CIFAR-10-C corruptions, and the workarounds (CPU device mode, wandb.Image,
 numpy scalars in weights_only checkpoints)."""
 
 from __future__ import annotations
@@ -8,37 +8,103 @@ import io
 import pickle
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch
 
-from studiogan_helpers import studiogan_root  # noqa: F401 - fixture
+from nda_core.errors import UsageError, UsageTypeError
+from studiogan_helpers import CONFIGS, studiogan_root  # noqa: F401 - fixture
 from studiogan_nda import checkout, corruptions
-from studiogan_nda.settings import NDA_KEYS, check_nda_settings, read_yaml
+from studiogan_nda.settings import NDA_KEYS, check_keys, check_nda_settings, parse_setting, read_yaml
 
 
 # -- settings ----------------------------------------------------------------------------------
-def test_base_composition_merges_sections_key_by_key(tmp_path):
+NDA_LINES = ("  apply_nda: ", "  nda_lambda: ", "  nda: ")
+#: Shipped configs -> the StudioGAN config of the same model (vendored src/configs/), and the lines besides the
+#: three NDA lines in which the shipped file differs: a dataset StudioGAN ships no config for, an unconditional model.
+STOCK = {
+    "CIFAR10/BigGAN-NDA-*.yaml": ("CIFAR10/BigGAN.yaml", set()),
+    "CIFAR10/BigGAN-Uncond-NDA-*.yaml": ("CIFAR10/BigGAN-Uncond.yaml", set()),
+    "CIFAR100/BigGAN-Uncond-NDA-*.yaml": ("CIFAR100/BigGAN.yaml", {'  g_cond_mtd: "W/O"', '  d_cond_mtd: "W/O"'}),
+    "STL10/BigGAN-Uncond-32-NDA-*.yaml": ("CIFAR10/BigGAN-Uncond.yaml", {'  name: "STL10_32"', "  num_classes: 1"}),
+    "CelebA/BigGAN-Uncond-64-NDA-*.yaml": (
+        "Baby_ImageNet/BigGAN.yaml",
+        {'  name: "CelebA_64"', "  num_classes: 1", '  g_cond_mtd: "W/O"', '  d_cond_mtd: "W/O"'},
+    ),
+}
+
+
+def _without_nda_lines(text: str) -> tuple[list[str], list[str]]:
+    """The lines of a shipped YAML without its comment lines, split into (the NDA lines, the others)."""
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [line for line in lines if line.startswith(NDA_LINES)], [line for line in lines if not line.startswith(NDA_LINES)]
+
+
+def test_shipped_configs_are_studiogans_own_plus_three_nda_lines(studiogan_root):
+    """A diff against StudioGAN's config of the same model shows the three NDA lines (and for the datasets and
+    unconditional models StudioGAN ships no config for, the listed lines), nothing else; no file composes others."""
+    shipped = sorted(CONFIGS.rglob("*.yaml"))
+    assert not (CONFIGS / "_base_").exists() and len(shipped) == 27
+    compared = set()
+    for pattern, (stock_name, changed) in STOCK.items():
+        stock = (studiogan_root / "src" / "configs" / stock_name).read_text().splitlines()
+        for path in sorted(CONFIGS.glob(pattern)):
+            nda, others = _without_nda_lines(path.read_text())
+            assert len(nda) == 3 and all(line.split("#")[0].strip() for line in nda), path
+            differ = [line for line in others if line not in stock]
+            assert set(differ) == changed, (path, differ)
+            # the same lines in the same order, but for the changed ones
+            assert [line for line in others if line not in changed] == [line for line in stock if line.split(":")[0]
+                                                                        not in {c.split(":")[0] for c in changed}], path
+            compared.add(path)
+    cpu_nda, cpu_plain = _without_nda_lines((CONFIGS / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml").read_text())
+    assert len(cpu_nda) == 3 and cpu_plain == _without_nda_lines((CONFIGS / "CPU" / "DCGAN-cpu.yaml").read_text())[1]
+    assert compared | {CONFIGS / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml", CONFIGS / "CPU" / "DCGAN-cpu.yaml"} == set(shipped)
+    for path in shipped:
+        sections = read_yaml(path)
+        assert "_base_" not in sections and set(sections) <= {"DATA", "MODEL", "LOSS", "OPTIMIZATION"}, path
+
+
+def test_a_flat_yaml_is_read_as_is_and_bad_files_are_refused(tmp_path):
     (tmp_path / "a.yaml").write_text("DATA: {name: A, img_size: 32}\nLOSS: {adv_loss: hinge, nda: {type: jigsaw, k: 2}}\n")
-    (tmp_path / "b.yaml").write_text("_base_: a.yaml\nDATA: {img_size: 64}\n")
-    (tmp_path / "c.yaml").write_text("_base_: [b.yaml]\nLOSS: {nda: {type: stitch}}\n")
-    assert read_yaml(tmp_path / "c.yaml") == {
-        "DATA": {"name": "A", "img_size": 64},
-        "LOSS": {"adv_loss": "hinge", "nda": {"type": "stitch"}},  # a leaf's value replaces the whole entry
-    }
-
-
-def test_base_cycles_and_bad_files_are_refused(tmp_path):
-    (tmp_path / "x.yaml").write_text("_base_: y.yaml\n")
-    (tmp_path / "y.yaml").write_text("_base_: x.yaml\n")
-    with pytest.raises(ValueError, match="cycle"):
-        read_yaml(tmp_path / "x.yaml")
+    assert read_yaml(tmp_path / "a.yaml") == {"DATA": {"name": "A", "img_size": 32}, "LOSS": {"adv_loss": "hinge", "nda": {"type": "jigsaw", "k": 2}}}
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(ValueError, match="must map sections"):
+    with pytest.raises(UsageError, match="must map sections"):
         read_yaml(tmp_path / "list.yaml")
-    with pytest.raises(ValueError, match="does not exist"):
+    (tmp_path / "broken.yaml").write_text("DATA: {name: [\n")
+    with pytest.raises(UsageError, match="is not valid YAML"):
+        read_yaml(tmp_path / "broken.yaml")
+    with pytest.raises(UsageError, match="does not exist"):
         read_yaml(tmp_path / "missing.yaml")
+
+
+KNOWN = {"DATA": {"name", "img_size"}, "LOSS": {"adv_loss", *NDA_KEYS}, "OPTIMIZATION": {"total_steps", "batch_size"}}
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ({"LOSS": {"nda_lamda": 0.5}}, "cfg.yaml: StudioGAN has no key LOSS.nda_lamda; did you mean 'nda_lambda'?"),
+        ({"OPTIMZATION": {"total_steps": 2}}, "cfg.yaml: StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?"),
+        ({"LOSS": {"total_steps": 2}}, "cfg.yaml: StudioGAN has no key LOSS.total_steps; 'total_steps' belongs to OPTIMIZATION."),
+        ({"LOSS": {"zzz": 2}}, "cfg.yaml: StudioGAN has no key LOSS.zzz; see StudioGAN's src/config.py for its keys."),
+        ({"XYZ": {}}, "cfg.yaml: StudioGAN has no config section 'XYZ'; StudioGAN's sections are ['DATA', 'LOSS', 'OPTIMIZATION']."),
+    ],
+)
+def test_unknown_keys_and_sections_name_the_closest_known_one(sections, message):
+    check_keys({"DATA": {"name": "x"}, "LOSS": {"nda_lambda": 0.5}}, KNOWN, "cfg.yaml")  # known: fine
+    with pytest.raises(UsageError) as info:
+        check_keys(sections, KNOWN, "cfg.yaml")
+    assert str(info.value) == message
+
+
+def test_set_entries_are_section_key_and_a_yaml_value():
+    assert parse_setting("OPTIMIZATION.total_steps=20") == ("OPTIMIZATION", "total_steps", 20)
+    assert parse_setting("LOSS.nda={type: cutout}") == ("LOSS", "nda", {"type": "cutout"})
+    assert parse_setting("DATA.name=CIFAR10_images") == ("DATA", "name", "CIFAR10_images")
+    for bad in ("total_steps=20", "OPTIMIZATION.total_steps", "A.b.c=1", ".x=1"):
+        with pytest.raises(UsageError, match="must look like SECTION.key=VALUE"):
+            parse_setting(bad)
 
 
 def test_settings_defaults_off_and_every_loss_maps_to_nda_core():
@@ -52,14 +118,26 @@ def test_settings_defaults_off_and_every_loss_maps_to_nda_core():
 
 
 def test_settings_refuse_undefined_modes_and_bad_values():
-    with pytest.raises(ValueError, match="MODEL.d_cond_mtd='MH'"):
+    with pytest.raises(UsageError, match="MODEL.d_cond_mtd='MH'"):
         check_nda_settings({"apply_nda": True, "adv_loss": "hinge"}, {"d_cond_mtd": "MH"})
-    with pytest.raises(TypeError, match="LOSS.nda = .*accepts"):
+    with pytest.raises(UsageTypeError, match="LOSS.nda = .*accepts"):
         check_nda_settings({"nda": {"type": "jigsaw", "size": 2}})
-    with pytest.raises(ValueError, match="needs images="):
+    with pytest.raises(UsageError, match="needs images="):
         check_nda_settings({"apply_nda": True, "nda": {"type": "other_dataset"}})
-    with pytest.raises(ValueError, match="jigsaw needs H divisible by k"):
+    with pytest.raises(UsageError, match="jigsaw needs H divisible by k"):
         check_nda_settings({"apply_nda": True, "nda": {"type": "jigsaw", "k": 3}}, data={"img_size": 32})
+
+
+def test_nda_errors_list_the_known_ndas_once_and_only_for_an_unknown_name():
+    import nda_core
+
+    known = str(nda_core.available())
+    with pytest.raises(UsageError) as unknown:
+        check_nda_settings({"nda": {"type": "jigsw"}})
+    assert str(unknown.value).count(known) == 1 and str(unknown.value).count("nown NDAs") == 1
+    with pytest.raises(UsageError) as bad_k:
+        check_nda_settings({"apply_nda": True, "nda": {"type": "jigsaw", "k": 5}}, data={"img_size": 32})
+    assert "jigsaw needs H divisible by k" in str(bad_k.value) and "nown NDAs" not in str(bad_k.value)
 
 
 # -- the checkout ----------------------------------------------------------------------------------
@@ -71,34 +149,26 @@ def test_find_root_accepts_src_and_env(studiogan_root, monkeypatch):
 
 def test_add_to_path_refuses_a_foreign_module_of_the_same_name(studiogan_root, monkeypatch):
     monkeypatch.setitem(sys.modules, "utils", types.SimpleNamespace(__file__="/elsewhere/utils.py"))
-    with pytest.raises(ValueError, match=r"utils \(/elsewhere/utils.py\)"):
+    with pytest.raises(UsageError, match=r"utils \(/elsewhere/utils.py\)"):
         checkout.add_to_path(studiogan_root)
 
 
 # -- usage errors ----------------------------------------------------------------------------------
-def _raised(call) -> BaseException:
-    with pytest.raises((ValueError, TypeError)) as info:
-        call()
-    return info.value
-
-
-def test_only_errors_of_our_own_checks_are_usage_errors(monkeypatch):
-    """Errors raised in studiogan_nda or nda_core are shown as usage errors; those of numpy, torch or any
-    other module installed beside studiogan_nda (site-packages, a venv in the checkout) keep their traceback."""
-    import numpy as np
-
-    import studiogan_nda
-    from nda_core._checks import check_int
-    from studiogan_nda.cli import _raised_by_studiogan_nda
+def test_only_usage_errors_are_one_line_others_keep_their_traceback(monkeypatch, capsys):
+    """The command line turns UsageError into `<prog>: error: ...` (exit 2); any other ValueError, even one raised
+    in studiogan_nda, propagates with its traceback."""
+    from studiogan_nda import cli
 
     monkeypatch.delenv(checkout.ROOT_ENV, raising=False)
-    assert _raised_by_studiogan_nda(_raised(checkout.find_root))
-    assert _raised_by_studiogan_nda(_raised(lambda: check_int(1, "--num-images", 2)))
-    assert not _raised_by_studiogan_nda(_raised(lambda: np.split(np.arange(3), 2)))
-    beside = Path(studiogan_nda.__file__).resolve().parents[1] / "a_module_beside_studiogan_nda.py"
-    code = compile("raise ValueError('not ours')", str(beside), "exec")
-    assert not _raised_by_studiogan_nda(_raised(lambda: exec(code, {})))
-    assert not _raised_by_studiogan_nda(ValueError("never raised"))
+    assert cli.main(["-t", "-cfg", "x.yaml"]) == 2
+    assert capsys.readouterr().err.startswith("python -m studiogan_nda: error: no StudioGAN checkout given")
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a usage error")
+
+    monkeypatch.setattr(cli, "run_studiogan", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["-t", "-cfg", "x.yaml"])
 
 
 # -- corruptions ----------------------------------------------------------------------------------
@@ -141,7 +211,7 @@ def test_corruptions_follow_cifar10c_severity5_constants():
 def test_corruption_input_checks():
     with pytest.raises(ValueError, match="name must be one of"):
         corruptions.corrupt(grey(), "fog")
-    with pytest.raises(TypeError, match="uint8 batch"):
+    with pytest.raises(UsageTypeError, match="uint8 batch"):
         corruptions.corrupt(grey().float(), "contrast")
 
 
@@ -198,7 +268,7 @@ def test_workarounds_switch_off(monkeypatch):
     monkeypatch.setenv("NDA_WORKAROUNDS", "off")
     assert workarounds.apply(cpu=True) == []
     monkeypatch.setenv("NDA_WORKAROUNDS", "-cuda-tensors-on-cpu,-cuda-device-queries-on-cpu,-wandb-image-batch,"
-                       "-best-checkpoint-without-metrics,-numpy-scalars-in-checkpoints")
+                       "-best-checkpoint-without-metrics,-numpy-scalars-in-checkpoints,-one-gpu-message-on-cpu")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     assert workarounds.apply(cpu=True) == ["wandb-disabled-on-cpu"]
 

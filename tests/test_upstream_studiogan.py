@@ -152,11 +152,11 @@ def test_nda_draws_match_nda_core(patched: Path) -> None:
 
 def test_patched_worker_equals_plugin(patched: Path, pristine: Path, studiogan_data: Path, tmp_path: Path) -> None:
     """Patched StudioGAN's D step with apply_nda == studiogan_nda's; NDA off == unpatched StudioGAN."""
-    runs = {"off": write_yaml(tmp_path / "off.yaml", CPU_PLAIN, flat=True, OPTIMIZATION={"batch_size": NDA_BATCH})}
+    runs = {"off": write_yaml(tmp_path / "off.yaml", CPU_PLAIN, OPTIMIZATION={"batch_size": NDA_BATCH})}
     for adv_loss in ADV_LOSSES:
         for lam in LAMBDAS:
             runs[f"{adv_loss}-{lam}"] = write_yaml(
-                tmp_path / f"{adv_loss}-{lam}.yaml", CPU_NDA, flat=True, OPTIMIZATION={"batch_size": NDA_BATCH},
+                tmp_path / f"{adv_loss}-{lam}.yaml", CPU_NDA, OPTIMIZATION={"batch_size": NDA_BATCH},
                 LOSS={"adv_loss": adv_loss, "nda_lambda": lam, "nda": {"type": "jigsaw", "k": 2}},
             )
     sides = {"plugin": pristine, "patched": patched}

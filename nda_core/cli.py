@@ -126,7 +126,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
                          f"each); ask for at most {images.shape[0]}.")
     images = images[: args.images]
     generator = torch.Generator().manual_seed(args.seed)
-    rows = [("original", images)] + [(label, t(images, generator=generator)) for (label, _), t in zip(specs, transforms)]
+    drawn = [(label, transform(images, generator=generator)) for (label, _), transform in zip(specs, transforms)]
+    rows = [("original", images), *drawn]
     plt = pyplot()
     width = max(1.2 * images.shape[0], SHOW_MIN_WIDTH)  # room for the title and the labels on short rows
     fig, axes = plt.subplots(len(rows), images.shape[0], figsize=(width, 1.25 * len(rows)), squeeze=False)

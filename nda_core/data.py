@@ -520,8 +520,8 @@ def cifar10_root(path: str | Path | None = None) -> Path:
             raise UsageError(
                 f"CIFAR-10 is not prepared at {default} and the offline archive {shared_data_dir() / CIFAR10_ARCHIVE} "
                 f"is missing; run `{_PREPARE_HINT} --from PATH` with a CIFAR-10 you have (cifar10-jpeg.tar.xz, "
-                f"cifar-10-python.tar.gz or a dataset root holding train/ and test/), `{_PREPARE_HINT}` to download it through "
-                f"torchvision, or set {CIFAR10_ROOT_ENV} to a prepared root."
+                f"cifar-10-python.tar.gz or a dataset root holding train/ and test/), `{_PREPARE_HINT}` to download "
+                f"it through torchvision, or set {CIFAR10_ROOT_ENV} to a prepared root."
             )
         return prepare_cifar10()
     path = Path(path)
@@ -537,7 +537,9 @@ def cifar10_root(path: str | Path | None = None) -> Path:
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
         if (candidate / "train").is_dir():
             return candidate
-    raise UsageError(f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 dataset root holding train/ and test/.")
+    raise UsageError(
+        f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 dataset root holding train/ and test/."
+    )
 
 
 def class_files(

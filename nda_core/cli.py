@@ -4,7 +4,7 @@
 
     nda list                          every NDA with its one-line description
     nda show all --out grid.png       a grid of every NDA applied to real CIFAR-10 images
-    nda data cifar10                  prepare the CIFAR-10 image folders that configs and demos read
+    nda data cifar10                  prepare the CIFAR-10 dataset root (train/, test/) that configs and demos read
 
 Every other sub-command is found through the entry-point group ``nda.commands``. A package
 declares one in its ``pyproject.toml``::

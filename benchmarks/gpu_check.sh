@@ -16,13 +16,18 @@
 #   step_lightly    benchmarks/lightly_step.py    (lightly MoCo, bf16 autocast)
 #   step_studiogan  benchmarks/studiogan_step.py  (StudioGAN D step, bf16 autocast)
 #   step_dpc        benchmarks/dpc_step.py        (DPC, bf16 autocast)
-#   demo            the numerosity GAN of nda demo, plain vs NDA, one seed per process, merged;
-#                   it runs on the CPU (the demo's Lightning trainer is CPU-only; CUDA hidden), in the background
-#                   on the upper half of the cores while the GPU parts run on the lower half.
-#                   Ten times the CPU demo's budget (10,000 steps) takes about 30 CPU-minutes per
-#                   seed (0.18 CPU-s per plain + NDA step on a Xeon core): it does not fit, so the
-#                   check runs 1,500 steps x one seed per core (8 on 16 cores), 4x the CPU demo's
-#                   3 seeds x 1,000 steps, within the part's 420 s.
+#   demo            the numerosity GAN of nda demo, plain vs NDA, trained on the GPU (--device cuda, float32),
+#                   one seed per process, merged. It runs in the background beside the GPU parts, on the same
+#                   GPU, its processes pinned to the upper half of the cores (the GPU parts use the lower half).
+#                   Budget: 10 times the CPU demo's (`nda demo`: 3 seeds x 1,000 steps), as 10 seeds x 3,000
+#                   steps (the steps of `nda demo numerosity`), 10 processes. Estimate from the model: G and D
+#                   (width 16, 32 px, batch 32) hold 0.28 M parameters and a plain or NDA step costs about
+#                   6 GFLOP, so a step is bound by launching its ~1,800 small ops (CPU profile): about 10 ms
+#                   of one core per step, i.e. 2 x 3,000 steps = 60 s per process (120 s where two share a
+#                   core), plus ~25 s of start-up, data and CPU evaluation, while the GPU, time-sliced between
+#                   the processes, executes about 2-3 ms of kernels per step (60,000 steps: 2-3 min in all,
+#                   beside the other parts): within the part's 420 s. DEMO_STEPS / DEMO_SEEDS shrink it if a
+#                   machine is slower; a seed that runs out of time is left out of the merge (and fails the part).
 #
 # OUT/summary.json lists each part's exit status, seconds and limit. The script runs every part
 # and exits 1 if any failed (2 for a usage error). Nothing is written outside OUT: the lead copies
@@ -91,9 +96,10 @@ if [ "$MODE" = gpu ]; then
     LIMIT=([data]=30 [pytest_gpu]=115 [bench]=155 [step_moco]=50 [step_lightly]=40 [step_studiogan]=55 [step_dpc]=35
            [demo]=420)
     THREADS=$(( CORES > 2 ? CORES / 2 : 1 ))
-    DEMO_STEPS=${DEMO_STEPS:-1500}
-    DEMO_SEEDS=${DEMO_SEEDS:-$(( CORES > 2 ? CORES / 2 : 1 ))}
-    DEMO_ARGS=()
+    DEMO_STEPS=${DEMO_STEPS:-3000}
+    DEMO_SEEDS=${DEMO_SEEDS:-10}
+    DEMO_ARGS=(--device cuda)
+    DEMO_ENV=()
     MERGE_LIMIT=20
     BENCH_ARGS=(--device cuda --threads "$THREADS" --rounds 3 --min-run-time 0.05
                 --compile inductor --compile-mode reduce-overhead)
@@ -108,7 +114,8 @@ else
     THREADS=1
     DEMO_STEPS=${DEMO_STEPS:-2}
     DEMO_SEEDS=${DEMO_SEEDS:-2}
-    DEMO_ARGS=(--samples 64)
+    DEMO_ARGS=(--samples 64 --device cpu)
+    DEMO_ENV=(CUDA_VISIBLE_DEVICES=)
     MERGE_LIMIT=60
     BENCH_ARGS=(--device cpu --threads 1 --shapes 4x3x16x16 --nda jigsaw mixup --rounds 1 --min-run-time 0.01
                 --compile eager)
@@ -118,7 +125,7 @@ else
     DPC_ARGS=(--preset cpu --batch 2 --rounds 1 --number 1)
     AUTOCAST=bf16  # CPU autocast runs bfloat16 too: the smoke run checks the flag end to end
 fi
-# GPU parts on the lower half of the cores, the CPU-only demo on the upper half.
+# GPU parts on the lower half of the cores, the demo's processes (one core each) on the upper half.
 GPU_CPUS=(); DEMO_CPUS=()
 if [ "$MODE" = gpu ] && [ "$CORES" -ge 4 ] && command -v taskset >/dev/null; then
     lower=$(IFS=,; echo "${ALLOWED[*]:0:CORES / 2}")
@@ -151,7 +158,7 @@ record() {  # record NAME STATUS START LIMIT [SECONDS]: SECONDS default now - ST
 
 wanted() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-# ---------------------------------------------------------------- demo (background, CPU)
+# ---------------------------------------------------------------- demo (background; GPU, or CPU in smoke mode)
 DEMO_PIDS=()
 DEMO_START=
 if wanted demo; then
@@ -163,7 +170,7 @@ if wanted demo; then
         if [ "${#DEMO_CPUS[@]}" -gt 0 ]; then
             pin=(taskset -c "${DEMO_CPUS[seed % ${#DEMO_CPUS[@]}]}")
         fi
-        OMP_NUM_THREADS=1 CUDA_VISIBLE_DEVICES='' timeout --kill-after=10 "$(( LIMIT[demo] - MERGE_LIMIT ))" "${pin[@]}" \
+        env OMP_NUM_THREADS=1 "${DEMO_ENV[@]}" timeout --kill-after=10 "$(( LIMIT[demo] - MERGE_LIMIT ))" "${pin[@]}" \
             "$PYTHON" -m nda_demo --steps "$DEMO_STEPS" --seeds "$seed" --threads 1 --no-progress \
             "${DEMO_ARGS[@]}" --out "$OUT/demo/seed$seed" \
             > "$OUT/demo/seed$seed.log" 2>&1 &

@@ -4,7 +4,7 @@
 
     nda list                          every NDA with its one-line description
     nda show all --out grid.png       a grid of every NDA applied to real CIFAR-10 images
-    nda data cifar10                  prepare the CIFAR-10 image folders that configs and demos read
+    nda data cifar10                  prepare the CIFAR-10 dataset root (train/, test/) that configs and demos read
 
 Every other sub-command is found through the entry-point group ``nda.commands``. A package
 declares one in its ``pyproject.toml``::
@@ -22,6 +22,7 @@ missing raises ``ImportError`` naming the install command; the host prints it an
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -30,15 +31,31 @@ from typing import Callable
 import torch
 
 import nda_core
-from nda_core.errors import EXIT_USAGE, UsageError, report_usage_error
+from nda_core._checks import check_int
+from nda_core.errors import EXIT_USAGE, UsageError, parse_nda_argument, report_usage_error
 
 __all__ = ["ENTRY_POINT_GROUP", "main", "build_parser", "plugin_commands"]
 
 ENTRY_POINT_GROUP = "nda.commands"
 SHOW_DEFAULT = ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise"]
 SHOW_IMAGES = 8
-# Status of `nda data` when a download fails.
+#: At most one image per CIFAR-10 class: ``nda show`` reads one test image of each class.
+SHOW_MAX_IMAGES = 10
+#: Width (inches) of the smallest grid, so that its title fits.
+SHOW_MIN_WIDTH = 7.0
+#: Status of `nda data` when a download fails (not the user's input: exit 1, not EXIT_USAGE).
 EXIT_FAILURE = 1
+SHOW_DESCRIPTION = (
+    "Apply NDAs to real CIFAR-10 test images (one per class, the same images in every row) and save the grid "
+    "as a PNG: the first row holds the originals, each further row one NDA. Every image an NDA makes is a "
+    "negative. NDAs are given as in --nda elsewhere: a name, a JSON spec such as '{\"type\": \"jigsaw\", "
+    "\"k\": 4}', or 'all'."
+)
+#: What ``--data`` means across the project: a dataset root holding split folders.
+SHOW_DATA_HELP = (
+    "dataset root holding test/<class>/<image> (the root `nda data cifar10` prepares, with train/ and test/), or "
+    "cifar10-jpeg.tar.xz (default: the prepared root)"
+)
 
 
 def plugin_commands() -> dict[str, EntryPoint]:
@@ -66,19 +83,54 @@ def _cmd_list(_: argparse.Namespace) -> int:
     return 0
 
 
+def _show_specs(values: list) -> list[tuple[str, object]]:
+    """``(label, spec)`` of every NDA asked for: 'all' expands to :data:`SHOW_DEFAULT`."""
+    specs: list[tuple[str, object]] = []
+    for value in values:
+        if value is None:
+            raise UsageError(f"'none' shows no NDA; give NDA names, JSON specs or 'all' for {SHOW_DEFAULT}.")
+        if value == "all":
+            specs += [(name, name) for name in SHOW_DEFAULT]
+        elif isinstance(value, dict):
+            params = ", ".join(f"{key}={json.dumps(item)}" for key, item in value.items() if key != "type")
+            specs.append((f"{value.get('type')}({params})" if params else str(value.get("type")), value))
+        else:
+            specs.append((str(value), value))
+    return specs
+
+
+def _show_root(data: str | None) -> Path:
+    """The dataset root whose ``test/`` ``nda show`` reads: ``--data`` or the prepared root."""
+    from nda_core.data import cifar10_root
+
+    if data is not None and Path(data).is_dir() and (Path(data) / "test").is_dir():
+        return Path(data)
+    root = cifar10_root(data)
+    if not (root / "test").is_dir():
+        raise UsageError(f"--data {data!r}: {root} holds no test/ folder; pass a dataset root holding test/<class>/...")
+    return root
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
-    from nda_core.data import cifar10_root, load_image_folder
+    from nda_core.data import load_image_folder
     from nda_core.metrics import pyplot
 
-    names = SHOW_DEFAULT if args.nda == ["all"] else args.nda
-    transforms = [nda_core.build(name) for name in names]  # fails early on unknown names
-    root = cifar10_root(args.data)
+    check_int(args.images, "--images", 1, SHOW_MAX_IMAGES,
+              hint=f"nda show reads one test image per CIFAR-10 class, so at most {SHOW_MAX_IMAGES} per row.")
+    specs = _show_specs(args.nda)
+    transforms = [nda_core.build(spec) for _, spec in specs]  # fails early on unknown names
+    root = _show_root(args.data)
     images, _, _ = load_image_folder(root / "test", per_class=1, seed=args.seed)
+    if images.shape[0] < args.images:
+        raise UsageError(f"--images {args.images}: {root / 'test'} holds only {images.shape[0]} classes (one image "
+                         f"each); ask for at most {images.shape[0]}.")
     images = images[: args.images]
     generator = torch.Generator().manual_seed(args.seed)
-    rows = [("original", images)] + [(name, t(images, generator=generator)) for name, t in zip(names, transforms)]
+    drawn = [(label, transform(images, generator=generator)) for (label, _), transform in zip(specs, transforms)]
+    rows = [("original", images), *drawn]
     plt = pyplot()
-    fig, axes = plt.subplots(len(rows), images.shape[0], figsize=(1.2 * images.shape[0], 1.25 * len(rows)), squeeze=False)
+    width = max(1.2 * images.shape[0], SHOW_MIN_WIDTH)  # room for the title and the labels on short rows
+    fig, axes = plt.subplots(len(rows), images.shape[0], figsize=(width, 1.25 * len(rows)), squeeze=False)
     for r, (label, batch) in enumerate(rows):
         for c in range(batch.shape[0]):
             axes[r][c].imshow(batch[c].permute(1, 2, 0).numpy())
@@ -96,23 +148,24 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from nda_core.data import AlreadyPreparedError, prepare_cifar10
+    from nda_core.data import AlreadyPreparedError, DownloadError, check_cifar10_source, prepare_cifar10
 
+    if args.source is not None:
+        check_cifar10_source(args.source, "--from")  # before anything else: a missing path is never "ready"
     try:
         root = prepare_cifar10(args.source, force=args.force)
     except AlreadyPreparedError as error:
-        return _data_error(error.explain("run again with --force"), EXIT_USAGE)
-    except (UsageError, ImportError) as error:
-        return _data_error(str(error), EXIT_USAGE)
-    except OSError as error:  # a failed download
-        return _data_error(str(error), EXIT_FAILURE)
-    print(f"CIFAR-10 image folders ready at {root} (train/, test/); configs and demos read them from there.")
+        raise UsageError(error.explain("run again with --force")) from None
+    except DownloadError as error:  # the network or the server, not the user's input: exit 1, no traceback
+        print(f"nda data: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ImportError as error:  # torchvision or Pillow missing: the message names the install command
+        if "pip install" not in str(error):
+            raise
+        return report_usage_error("nda data", error)
+    print(f"CIFAR-10 dataset root ready at {root} (train/<class>/<image>, test/<class>/<image>); configs and demos "
+          f"read it from there, and --data options take this root.")
     return 0
-
-
-def _data_error(message: str, status: int) -> int:
-    print(f"nda data: error: {message}", file=sys.stderr)
-    return status
 
 
 def _run_plugin(name: str, entry: EntryPoint, argv: list[str]) -> int:
@@ -137,19 +190,23 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("list", help="list every NDA").set_defaults(run=_cmd_list)
-    show = commands.add_parser("show", help="save a grid of NDAs applied to real CIFAR-10 images")
-    show.add_argument("nda", nargs="+", help=f"NDA names, or 'all' for {SHOW_DEFAULT}")
-    show.add_argument("--data", help="CIFAR-10 image-folder root or cifar10-jpeg.tar.xz (default: the prepared folder)")
+    show = commands.add_parser("show", help="save a grid of NDAs applied to real CIFAR-10 images",
+                               description=SHOW_DESCRIPTION)
+    show.add_argument("nda", nargs="+", type=parse_nda_argument,
+                      help=f"NDA names or JSON specs, as --nda takes them, or 'all' for {SHOW_DEFAULT}")
+    show.add_argument("--data", help=SHOW_DATA_HELP)
     show.add_argument("--out", default="nda-grid.png", help="output PNG (default: %(default)s)")
-    show.add_argument("--images", type=int, default=SHOW_IMAGES, help="images per row, at most 10 (default: %(default)s)")
+    show.add_argument("--images", type=int, default=SHOW_IMAGES,
+                      help=f"images per row, 1 to {SHOW_MAX_IMAGES} (one per class; default: %(default)s)")
     show.add_argument("--seed", type=int, default=0, help="seed of the images and the NDA draws (default: %(default)s)")
     show.set_defaults(run=_cmd_show)
     data = commands.add_parser(
         "data",
-        help="prepare CIFAR-10 image folders (from the offline archive, a CIFAR-10 you have, or a download)",
-        description="Extract, convert or download CIFAR-10 into the image-folder tree (train/<class>/*, "
-        "test/<class>/*) that the configs, demos and examples read. Run it once per machine. It writes only "
-        "into a new or empty folder, or one it prepared itself, and replaces only what it wrote.",
+        help="prepare the CIFAR-10 dataset root (from the offline archive, a CIFAR-10 you have, or a download)",
+        description="Extract, convert or download CIFAR-10 into a dataset root holding the split folders "
+        "train/<class>/<image> and test/<class>/<image>: the root that configs, demos and examples read, and that "
+        "every --data option takes. Run it once per machine. It writes only into a new or empty folder, or one it "
+        "prepared itself, and replaces only what it wrote.",
     )
     data.add_argument("dataset", choices=["cifar10"], help="dataset to prepare")
     data.add_argument(
@@ -157,11 +214,12 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
         dest="source",
         default=None,
         help="cifar10-jpeg.tar.xz, torchvision's official cifar-10-python.tar.gz or cifar-10-batches-py folder "
-        "(MD5-checked), or an image-folder root (default: the offline archive in ../shared/data or $NDA_DATA "
-        "where it exists, else the official archive downloaded through torchvision)",
+        "(MD5-checked), or a dataset root holding train/ and test/ (default: %(default)s, the offline archive in "
+        "../shared/data or $NDA_DATA where it exists, else the official archive downloaded through torchvision)",
     )
     data.add_argument(
-        "--force", action="store_true", help="prepare again even if the folder is ready (replaces only what nda wrote)"
+        "--force", action="store_true",
+        help="prepare again even if the root is ready (replaces only what nda wrote; default: %(default)s)"
     )
     data.set_defaults(run=_cmd_data)
     for name, entry in sorted(plugins.items()):

@@ -36,6 +36,8 @@ __all__ = [
     "class_files",
     "load_image_folder",
     "AlreadyPreparedError",
+    "DownloadError",
+    "check_cifar10_source",
     "CIFAR10_DATASET",
 ]
 
@@ -60,8 +62,12 @@ _NAMED_PATHS = 3  # foreign paths named in a refusal
 _BYTES_PER_MB = 1e6
 _OFFICIAL_SOURCES = (
     "cifar10-jpeg.tar.xz, torchvision's official cifar-10-python.tar.gz or its cifar-10-batches-py folder, "
-    "or an image-folder root with train/ and test/"
+    "or a dataset root holding train/ and test/"
 )
+
+
+class DownloadError(OSError):
+    """The official CIFAR-10 archive could not be downloaded, or did not match its MD5 (nothing was unpacked)."""
 
 
 class AlreadyPreparedError(UsageError):
@@ -394,17 +400,25 @@ def _download(staging: Path) -> None:
     try:
         download_and_extract_archive(dataset.url, str(unpacked), filename=dataset.filename, md5=dataset.tgz_md5)
     except RuntimeError as error:  # torchvision: "File not found or corrupted." (a wrong MD5)
-        raise OSError(
+        raise DownloadError(
             f"the file downloaded from {dataset.url} does not have the official MD5 {dataset.tgz_md5} ({error}); "
             f"nothing was unpacked. Try again, or use a CIFAR-10 you have: `{_PREPARE_HINT} --from PATH`."
         ) from error
     except OSError as error:  # urllib.error.URLError and other network failures
-        raise OSError(
+        raise DownloadError(
             f"could not download {dataset.url} ({error}); check the connection, or use a CIFAR-10 you have: "
             f"`{_PREPARE_HINT} --from PATH`."
         ) from error
     _convert_python_version(unpacked, dataset.base_folder, staging, dataset.url)
     shutil.rmtree(unpacked)  # downloaded just now inside the staging folder: the tool's own
+
+
+def check_cifar10_source(source: str | Path, name: str = "source") -> Path:
+    """``source`` as a path, or a ``UsageError`` naming ``name`` (``--from`` on the command line) when it is missing."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise UsageError(f"{name} {str(path)!r} does not exist; expected {_OFFICIAL_SOURCES}.")
+    return path
 
 
 def _plan(source: Path) -> tuple[str, Callable[[Path], None]]:
@@ -459,7 +473,7 @@ def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = 
     Raises:
         AlreadyPreparedError: ``dest`` is ready from another ``source`` and ``force`` is False.
         ValueError: ``source`` is missing or not CIFAR-10, or ``dest`` holds files the tool did not write.
-        OSError: the download failed or did not match its checksum.
+        DownloadError: the download failed or did not match its checksum (an ``OSError``).
     """
     fix = f"point {CIFAR10_ROOT_ENV} at a new folder for the prepared CIFAR-10" if dest is None else "pass a new folder as dest"
     dest = Path(dest).expanduser() if dest is not None else cifar10_default_root()
@@ -470,7 +484,7 @@ def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = 
         if offline.is_file():
             return _prepare(dest, _archive_stamp(offline), _fill_from_archive(offline), fix)
         return _prepare(dest, f"download of {_cifar10_dataset().url}", _download, fix)
-    source = Path(source).expanduser()
+    source = check_cifar10_source(source)
     stamp, fill = _plan(source)
     if _is_ready(source):
         fix += f", or read your own folder directly with {CIFAR10_ROOT_ENV}={source}"
@@ -500,14 +514,14 @@ def cifar10_root(path: str | Path | None = None) -> Path:
         if os.environ.get(CIFAR10_ROOT_ENV):
             raise UsageError(
                 f"{CIFAR10_ROOT_ENV}={default} holds no train/ and test/ folders; point it at a CIFAR-10 "
-                f"image-folder root, or unset it and run `{_PREPARE_HINT}`."
+                f"dataset root holding train/ and test/, or unset it and run `{_PREPARE_HINT}`."
             )
         if not (shared_data_dir() / CIFAR10_ARCHIVE).is_file():
             raise UsageError(
                 f"CIFAR-10 is not prepared at {default} and the offline archive {shared_data_dir() / CIFAR10_ARCHIVE} "
                 f"is missing; run `{_PREPARE_HINT} --from PATH` with a CIFAR-10 you have (cifar10-jpeg.tar.xz, "
-                f"cifar-10-python.tar.gz or an image-folder root), `{_PREPARE_HINT}` to download it through "
-                f"torchvision, or set {CIFAR10_ROOT_ENV} to a prepared root."
+                f"cifar-10-python.tar.gz or a dataset root holding train/ and test/), `{_PREPARE_HINT}` to download "
+                f"it through torchvision, or set {CIFAR10_ROOT_ENV} to a prepared root."
             )
         return prepare_cifar10()
     path = Path(path)
@@ -516,11 +530,16 @@ def cifar10_root(path: str | Path | None = None) -> Path:
     elif path.is_file():
         root = extract_archive(path)
     else:
-        raise UsageError(f"CIFAR-10 path {str(path)!r} does not exist; pass an image-folder root or cifar10-jpeg.tar.xz.")
+        raise UsageError(
+            f"CIFAR-10 path {str(path)!r} does not exist; pass a dataset root holding train/ and test/ "
+            f"(train/<class>/<image>, test/<class>/<image>) or cifar10-jpeg.tar.xz."
+        )
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
         if (candidate / "train").is_dir():
             return candidate
-    raise UsageError(f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 image-folder root.")
+    raise UsageError(
+        f"no train/ folder found under {str(root)!r}; pass the CIFAR-10 dataset root holding train/ and test/."
+    )
 
 
 def class_files(

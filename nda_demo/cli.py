@@ -19,18 +19,20 @@ import argparse
 import importlib
 import os
 import statistics
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from nda_core.errors import UsageError, report_usage_error
 from nda_demo.config import (
     DEFAULT_THREADS,
+    DEVICES,
     EVAL_INSTALL,
     GANBudget,
     JigsawConfig,
     NumerosityConfig,
+    resolve_device,
     validate_jigsaw,
     validate_numerosity,
     validate_seeds,
@@ -133,6 +135,7 @@ def numerosity_command(config: NumerosityConfig, seeds: Sequence[int], threads: 
     words: list[Any] = ["numerosity", "--steps", config.steps, "--seeds", *seeds, "--batch-size", config.batch_size,
                         "--lam", config.lam, "--target", config.target, "--negatives", *config.negatives,
                         "--heldout", *config.heldout, "--samples", config.eval_samples]
+    words += ["--device", config.device] if config.device != "cpu" else []
     words += ["--threads", threads] if threads is not None else []
     return _command([*words, "--out", "OUT"], {"OUT": out})
 
@@ -148,6 +151,7 @@ def jigsaw_command(config: JigsawConfig, seeds: Sequence[int], threads: int | No
                         "--lam", config.lam, "--train-per-class", config.train_per_class,
                         "--eval-per-class", config.eval_per_class, "--fid-samples", config.fid_samples]
     words += ["--data", "DATA"] if config.data is not None else []
+    words += ["--device", config.device] if config.device != "cpu" else []
     words += ["--threads", threads] if threads is not None else []
     return _command([*words, "--out", "OUT"], {"OUT": out, "DATA": config.data})
 
@@ -283,7 +287,7 @@ def _numerosity_config(config: dict[str, Any]) -> NumerosityConfig:
     try:
         return NumerosityConfig(**values)
     except TypeError as error:
-        raise ValueError(f"the merged results hold settings this nda demo does not know ({error}).") from None
+        raise UsageError(f"the merged results hold settings this nda demo does not know ({error}).") from None
 
 
 def merge_folders(folders: Sequence[Path], out: Path, overwrite: bool = False,
@@ -298,7 +302,7 @@ def merge_folders(folders: Sequence[Path], out: Path, overwrite: bool = False,
 
     pooled = read_folders(folders, out)
     if experiment is not None and pooled.experiment != experiment:
-        raise ValueError(f"the folders hold {pooled.experiment} runs, not {experiment} runs.")
+        raise UsageError(f"the folders hold {pooled.experiment} runs, not {experiment} runs.")
     seeds = sorted({run["seed"] for run in pooled.runs})
     provenance = _provenance(_merge_command(folders, out), sources=pooled.sources)
     if pooled.experiment == "jigsaw":
@@ -472,6 +476,10 @@ def _add_common(parser: argparse.ArgumentParser, steps: int, seeds: Sequence[int
                         "(default: %(default)s, the paper's value)")
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output folder (default: ./%(default)s)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads (default: %(default)s)")
+    parser.add_argument("--device", choices=DEVICES, default=budget.device,
+                        help="where Lightning trains: cpu (as the published results), cuda (the GPU; float32 as on "
+                        "the CPU, but other random draws, so other numbers), or auto (cuda where torch sees one) "
+                        "(default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: %(default)s)")
     _add_overwrite(parser)
 
@@ -536,8 +544,8 @@ def build_parser(show_defaults: bool = True) -> argparse.ArgumentParser:
     defaults = JigsawConfig()
     _add_common(jigsaw, defaults.steps, JIGSAW_SEEDS)
     jigsaw.add_argument("--data", default=defaults.data,
-                        help="CIFAR-10 image-folder root or cifar10-jpeg.tar.xz; None reads the folder `nda data "
-                        "cifar10` prepares, preparing it on first use (default: %(default)s)")
+                        help="CIFAR-10 dataset root holding train/ and test/, or cifar10-jpeg.tar.xz; None reads the "
+                        "root `nda data cifar10` prepares, preparing it on first use (default: %(default)s)")
     jigsaw.add_argument("--train-per-class", type=int, default=defaults.train_per_class,
                         help="training images per class (default: %(default)s)")
     jigsaw.add_argument("--eval-per-class", type=int, default=defaults.eval_per_class,
@@ -618,9 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"nda demo {args.command}" if args.command else "nda demo"
     try:
         _require(fid=args.command == "jigsaw" and args.fid_samples > 0)
-    except ImportError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
+    except ImportError as error:  # a missing extra: the message names the install command
+        return report_usage_error(prog, error)
     import torch
 
     from nda_demo.training import set_threads
@@ -628,23 +635,23 @@ def main(argv: list[str] | None = None) -> int:
     start, threads = time.perf_counter(), torch.get_num_threads()
     try:
         set_threads(args.threads)
+        device = resolve_device(args.device, "--device") if args.command != "merge" else "cpu"
         if args.command == "merge":
             merge_folders(args.folders, args.out, overwrite=args.overwrite)
         elif args.command == "jigsaw":
             config = replace(JigsawConfig(), steps=args.steps, batch_size=args.batch_size, lam=args.lam, data=args.data,
                              train_per_class=args.train_per_class, eval_per_class=args.eval_per_class,
-                             fid_samples=args.fid_samples)
+                             fid_samples=args.fid_samples, device=device)
             jigsaw_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
                               overwrite=args.overwrite)
         else:
             config = replace(NumerosityConfig(), target=args.target, negatives=tuple(args.negatives),
                              heldout=tuple(args.heldout), steps=args.steps, batch_size=args.batch_size,
-                             lam=args.lam, eval_samples=args.samples)
+                             lam=args.lam, eval_samples=args.samples, device=device)
             numerosity_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
                                   overwrite=args.overwrite)
-    except (ValueError, TypeError) as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 2
+    except UsageError as error:  # wrong input; every other exception keeps its traceback
+        return report_usage_error(prog, error)
     finally:
         torch.set_num_threads(threads)  # a caller in the same process keeps its setting
     print(f"done in {time.perf_counter() - start:.0f} s")

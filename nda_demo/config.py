@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
+
 from nda_core._checks import check_choice, check_int, check_number, check_sequence
+from nda_core.errors import UsageError
 from nda_core.losses import ADVERSARIAL_KINDS
 from nda_demo.dots import DotsConfig, check_counts
 
@@ -24,6 +27,8 @@ __all__ = [
     "validate_numerosity",
     "validate_jigsaw",
     "validate_seeds",
+    "DEVICES",
+    "resolve_device",
 ]
 
 #: The command that installs what the experiments need (Lightning, matplotlib, scipy, FID/KID).
@@ -36,6 +41,8 @@ TRAIN_IMAGES = 20_000
 NEGATIVE_BANK = 20_000
 #: Fresh real images per count group used to score the numerosity discriminators.
 SCORE_IMAGES = 1_000
+#: Where Lightning trains: the CPU (default, as the published results), the GPU, or the GPU where there is one.
+DEVICES = ("cpu", "cuda", "auto")
 _LAM_HINT = "lam weights G's samples in D's fake mixture, 1 - lam the NDA images (paper: 0.25)."
 
 
@@ -49,6 +56,7 @@ class GANBudget:
     d_steps: int = 1  # discriminator steps per generator step
     kind: str = "hinge"  # adversarial loss (nda_core.losses)
     width: int = 16  # base channel width of G and D
+    device: str = "cpu"  # where Lightning trains: cpu, cuda, or auto (cuda where torch sees one)
 
 
 @dataclass
@@ -75,7 +83,25 @@ class JigsawConfig(GANBudget):
     train_per_class: int = 1000
     eval_per_class: int = 50  # held-out test images per class for D scores and KID/FID
     fid_samples: int = 250  # generated images for KID/FID (0 skips them)
-    data: str | None = None  # CIFAR-10 image-folder root or archive; None: the prepared folder
+    data: str | None = None  # CIFAR-10 dataset root (train/, test/) or archive; None: the prepared root
+
+
+def resolve_device(device: str, name: str = "device") -> str:
+    """``device`` (one of :data:`DEVICES`) as the Lightning accelerator it trains on: ``cpu`` or ``cuda``.
+
+    ``auto`` is ``cuda`` where torch sees a CUDA device, else ``cpu``; ``cuda`` without one is a
+    ``UsageError`` (``name`` says how the caller spells the setting, e.g. ``--device``).
+    """
+    check_choice(device, name, DEVICES, hint="cpu trains on the CPU (the published runs), cuda on the GPU, auto on "
+                 "the GPU where torch sees one.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            f"{name} 'cuda': torch sees no CUDA device here (torch.cuda.is_available() is False); train on the "
+            f"CPU with {name} cpu, or {name} auto to use the GPU only where there is one."
+        )
+    return device
 
 
 def validate_budget(config: GANBudget) -> None:
@@ -87,6 +113,7 @@ def validate_budget(config: GANBudget) -> None:
     check_int(config.d_steps, "d_steps", 1, hint="d_steps counts D updates per G update.")
     check_choice(config.kind, "kind", ADVERSARIAL_KINDS)
     check_int(config.width, "width", 1, hint="width is the base channel width of G and D (16 in the demo).")
+    resolve_device(config.device)
 
 
 def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
@@ -97,14 +124,14 @@ def validate_numerosity(config: NumerosityConfig) -> DotsConfig:
     negatives = check_counts(list(config.negatives), "negatives", dots)
     heldout = check_counts(list(config.heldout), "heldout", dots) if config.heldout else []
     if config.target in negatives:
-        raise ValueError(
+        raise UsageError(
             f"negatives {list(config.negatives)} include the target count {config.target}: images with the "
             f"target count are real data, not negatives; remove {config.target} from negatives."
         )
     if config.target in heldout:
-        raise ValueError(f"heldout {list(config.heldout)} includes the target count {config.target}; remove it.")
+        raise UsageError(f"heldout {list(config.heldout)} includes the target count {config.target}; remove it.")
     if set(heldout) & set(negatives):
-        raise ValueError(
+        raise UsageError(
             f"heldout {list(config.heldout)} shares counts {sorted(set(heldout) & set(negatives))} with negatives "
             f"{list(config.negatives)}; held-out counts must be ones the NDA run never saw."
         )
@@ -120,7 +147,7 @@ def validate_jigsaw(config: JigsawConfig) -> None:
     check_int(config.eval_per_class, "eval_per_class", 1)
     check_int(config.fid_samples, "fid_samples", 0, hint="0 skips KID/FID; otherwise give at least 2 generated images.")
     if config.fid_samples == 1:
-        raise ValueError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images, got 1.")
+        raise UsageError("fid_samples must be 0 (skip KID/FID) or at least 2 generated images, got 1.")
 
 
 def validate_seeds(seeds: Sequence[int]) -> list[int]:
@@ -130,7 +157,7 @@ def validate_seeds(seeds: Sequence[int]) -> list[int]:
         check_int(seed, "seeds", 0, hint="seeds are whole numbers >= 0.")
     repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
     if repeated:
-        raise ValueError(
+        raise UsageError(
             f"seeds {seeds} repeat {repeated}: a repeated seed trains the same pair again and would be counted "
             f"twice; give each seed once."
         )

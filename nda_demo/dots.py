@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from nda_core._checks import check_int, check_number, check_tensor
+from nda_core.errors import UsageError, UsageTypeError
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -83,11 +84,11 @@ def check_counts(counts: Sequence[int] | int, name: str, config: DotsConfig, min
     single = not isinstance(counts, (list, tuple, range))
     values = [counts] if single else list(counts)
     if not values:
-        raise ValueError(f"{name} is empty; give at least one dot count.")
+        raise UsageError(f"{name} is empty; give at least one dot count.")
     for index, value in enumerate(values):
         check_int(value, name if single else f"{name}[{index}]", minimum, hint="use whole numbers of dots, e.g. 6.")
         if value > config.capacity:
-            raise ValueError(
+            raise UsageError(
                 f"{name} holds {value}, but at most {config.capacity} dots of radius {config.radius} fit on a "
                 f"{config.size}x{config.size} canvas without touching; use a smaller count, a smaller radius "
                 f"or a larger size."
@@ -162,7 +163,7 @@ def _scipy_label() -> Any:
 def _check_mask(mask: Any) -> torch.Tensor:
     check_tensor(mask, "mask")
     if mask.dim() != 3 or mask.dtype != torch.bool:
-        raise ValueError(
+        raise UsageError(
             f"mask must be a bool tensor (B, H, W), got {mask.dtype} of shape {tuple(mask.shape)}; "
             f"threshold images first, e.g. images[:, 0] > 0."
         )
@@ -219,13 +220,13 @@ def count_dots(
         (B,) int64 counts.
     """
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (B, 1, H, W), got {type(images).__name__}.")
+        raise UsageTypeError(f"images must be a torch.Tensor (B, 1, H, W), got {type(images).__name__}.")
     if images.dim() == 4:
         if images.shape[1] != 1:
-            raise ValueError(f"images must have one channel (B, 1, H, W), got shape {tuple(images.shape)}.")
+            raise UsageError(f"images must have one channel (B, 1, H, W), got shape {tuple(images.shape)}.")
         images = images[:, 0]
     if images.dim() != 3:
-        raise ValueError(f"images must be (B, 1, H, W) or (B, H, W), got shape {tuple(images.shape)}.")
+        raise UsageError(f"images must be (B, 1, H, W) or (B, H, W), got shape {tuple(images.shape)}.")
     check_number(threshold, "threshold", hint="pixels above it are ink; the demo's images lie in [-1, 1].")
     check_int(min_pixels, "min_pixels", 1, hint="smaller components are speckle; a dot of radius 2.5 has 21 pixels.")
     _, owner, sizes = _components(images.detach().float().cpu() > threshold)

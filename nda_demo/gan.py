@@ -14,6 +14,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from nda_core._checks import check_choice, check_int, check_number, check_probability
+from nda_core.errors import UsageError, UsageTypeError
 from nda_core.losses import ADVERSARIAL_KINDS, generator_loss, nda_discriminator_loss
 from nda_core.transforms import NDATransform
 
@@ -72,9 +73,13 @@ class NDAGAN(pl.LightningModule):
         check_choice(kind, "kind", ADVERSARIAL_KINDS)
         check_number(lam, "lam", 0.0, 1.0, low_open=True, hint="lam weights G's samples in D's fake mixture (paper: 0.25).")
         if negatives is None and lam != 1.0:
-            raise ValueError(f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN).")
+            raise UsageError(
+                f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN)."
+            )
         if negatives is not None and not callable(negatives):
-            raise TypeError(f"negatives must be an nda_core NDA transform (callable), got {type(negatives).__name__}.")
+            raise UsageTypeError(
+                f"negatives must be an nda_core NDA transform (callable), got {type(negatives).__name__}."
+            )
         check_int(d_steps, "d_steps", 1, hint="d_steps counts D updates per G update.")
         check_probability(ema_decay, "ema_decay", high_open=True, hint="0.999 is typical; 0 samples the raw generator.")
         self.automatic_optimization = False
@@ -115,7 +120,7 @@ class NDAGAN(pl.LightningModule):
     def training_step(self, batch: Any, batch_index: int) -> None:
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
         if real.shape[0] % self.d_steps != 0:
-            raise ValueError(f"the batch ({real.shape[0]}) must split into d_steps={self.d_steps} equal real batches.")
+            raise UsageError(f"the batch ({real.shape[0]}) must split into d_steps={self.d_steps} equal real batches.")
         opt_g, opt_d = self.optimizers()
         for chunk in real.chunk(self.d_steps):
             stats = self.discriminator_step(chunk)

@@ -116,7 +116,7 @@ def run_jigsaw(
         d_steps=config.d_steps,
     )
     start = time.perf_counter()
-    fit_steps(module, images, config.steps, config.batch_size, generator, progress=progress)
+    fit_steps(module, images, config.steps, config.batch_size, generator, progress=progress, device=config.device)
     seconds = time.perf_counter() - start
     clean = to_unit_range(test)
     d_clean, scores = score_corruptions(module, clean)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, cast
 
+from nda_core.errors import UsageError
 from nda_demo.outputs import RESULTS_FILES, relative_path
 
 __all__ = ["MergeInput", "read_folders", "check_pairs"]
@@ -39,14 +40,14 @@ def check_pairs(runs: Sequence[dict[str, Any]], where: str) -> list[tuple[dict[s
     by_seed: dict[int, dict[bool, list[dict[str, Any]]]] = {}
     for run in runs:
         if not isinstance(run, dict) or not isinstance(run.get("seed"), int) or not isinstance(run.get("nda"), bool):
-            raise ValueError(f"{where} holds a run without an int seed and a true/false nda ({str(run)[:80]}).")
+            raise UsageError(f"{where} holds a run without an int seed and a true/false nda ({str(run)[:80]}).")
         by_seed.setdefault(run["seed"], {False: [], True: []})[run["nda"]].append(run)
     if not by_seed:
-        raise ValueError(f"{where} holds no runs; a run that trained nothing cannot be merged.")
+        raise UsageError(f"{where} holds no runs; a run that trained nothing cannot be merged.")
     pairs = []
     for seed, group in sorted(by_seed.items()):
         if len(group[False]) != 1 or len(group[True]) != 1:
-            raise ValueError(
+            raise UsageError(
                 f"{where} holds {len(group[False])} plain and {len(group[True])} NDA runs of seed {seed}; "
                 f"each seed needs exactly one of each."
             )
@@ -58,7 +59,7 @@ def _experiment(folders: Sequence[Path]) -> str:
     held = {folder: [name for name, file in RESULTS_FILES.items() if (folder / file).is_file()] for folder in folders}
     for folder, names in held.items():
         if not names:
-            raise ValueError(
+            raise UsageError(
                 f"{folder} holds neither {RESULTS_FILES['numerosity']} (numerosity) nor {RESULTS_FILES['jigsaw']} "
                 f"(jigsaw); pass folders written by `nda demo --out FOLDER`."
             )
@@ -67,8 +68,8 @@ def _experiment(folders: Sequence[Path]) -> str:
         return common.pop()
     if not common:
         kinds = ", ".join(f"{folder} {' and '.join(names)}" for folder, names in held.items())
-        raise ValueError(f"the folders hold runs of different experiments ({kinds}); merge runs of one experiment.")
-    raise ValueError(
+        raise UsageError(f"the folders hold runs of different experiments ({kinds}); merge runs of one experiment.")
+    raise UsageError(
         f"every folder holds both a numerosity and a jigsaw run, so merge cannot tell which to pool; give "
         f"folders that hold one experiment."
     )
@@ -78,15 +79,16 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not readable JSON ({error}).") from None
+        raise UsageError(f"{path} is not readable JSON ({error}).") from None
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("runs"), list):
-        raise ValueError(f"{path} holds no config and runs; pass folders written by `nda demo --out FOLDER`.")
+        raise UsageError(f"{path} holds no config and runs; pass folders written by `nda demo --out FOLDER`.")
     return data
 
 
 def _settings(config: dict[str, Any], folder: Path) -> dict[str, Any]:
     """``config`` with a jigsaw data path resolved (recorded relative to ``folder``; absolute in older files)."""
     config = dict(config)
+    config.setdefault("device", "cpu")  # results written before --device existed trained on the CPU
     if config.get(DATA_KEY) is not None:
         config[DATA_KEY] = str((folder / config[DATA_KEY]).resolve())
     return config
@@ -100,16 +102,18 @@ def _difference(first: dict[str, Any], other: dict[str, Any]) -> str:
 def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
     """Read and check the folders to merge into ``out``; ValueError (one line, naming the fix) on any mix-up."""
     if not folders:
-        raise ValueError("merge needs at least one folder.")
+        raise UsageError("merge needs at least one folder.")
     folders = [Path(folder) for folder in folders]
     seen: dict[Path, Path] = {}
     for folder in folders:
         if folder.resolve() in seen:
             also = f" (as {seen[folder.resolve()]} too)" if str(seen[folder.resolve()]) != str(folder) else ""
-            raise ValueError(f"{folder} is given twice{also}; give each folder once.")
+            raise UsageError(f"{folder} is given twice{also}; give each folder once.")
         seen[folder.resolve()] = folder
     if Path(out).resolve() in seen:
-        raise ValueError(f"--out {out} is one of the merged folders and its results would be replaced; give a new --out.")
+        raise UsageError(
+            f"--out {out} is one of the merged folders and its results would be replaced; give a new --out."
+        )
     experiment = _experiment(folders)
     config: dict[str, Any] | None = None
     seed_folder: dict[int, Path] = {}
@@ -120,7 +124,7 @@ def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
         data = _read(path)
         settings = _settings(data["config"], folder)
         if config is not None and settings != config:
-            raise ValueError(
+            raise UsageError(
                 f"{folder} was made with other settings than {folders[0]} ({_difference(config, settings)}); "
                 f"merge runs made with the same settings."
             )
@@ -128,11 +132,11 @@ def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
         pairs = check_pairs(data["runs"], str(path))
         missing = sorted({key for pair in pairs for run in pair for key in RUN_KEYS[experiment] if key not in run})
         if missing:
-            raise ValueError(f"{path} holds runs without {', '.join(missing)}; pass folders written by `nda demo`.")
+            raise UsageError(f"{path} holds runs without {', '.join(missing)}; pass folders written by `nda demo`.")
         seeds = [plain["seed"] for plain, _ in pairs]
         for seed in seeds:
             if seed in seed_folder:
-                raise ValueError(
+                raise UsageError(
                     f"seed {seed} is in both {seed_folder[seed]} and {folder}; each seed may be merged once."
                 )
             seed_folder[seed] = folder

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from nda_core._checks import check_int
+from nda_core.errors import UsageError
 
 __all__ = ["Generator", "Discriminator", "LATENT_DIM", "BASE_WIDTH"]
 
@@ -33,7 +34,7 @@ def _doublings(image_size: int) -> int:
     check_int(image_size, "image_size", 2 * START_SIDE, hint="use a power of two such as 16, 32 or 64.")
     steps = math.log2(image_size / START_SIDE)
     if steps != int(steps):
-        raise ValueError(f"image_size must be a power of two >= {2 * START_SIDE} (16, 32, 64 ...), got {image_size!r}.")
+        raise UsageError(f"image_size must be a power of two >= {2 * START_SIDE} (16, 32, 64 ...), got {image_size!r}.")
     return int(steps)
 
 

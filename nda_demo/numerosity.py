@@ -74,7 +74,7 @@ def run_numerosity(
         d_steps=config.d_steps,
     )
     start, cpu_start = time.perf_counter(), time.process_time()
-    fit_steps(module, images, config.steps, config.batch_size, generator, progress=progress)
+    fit_steps(module, images, config.steps, config.batch_size, generator, progress=progress, device=config.device)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     samples = module.sample(config.eval_samples)
     counts = count_dots(samples)

@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
+from nda_core.errors import UsageError
+
 __all__ = [
     "RESULTS_FILES",
     "FORMAT_VERSION",
@@ -62,17 +64,17 @@ def _own_files(results: Path) -> list[str]:
     try:
         data = json.loads(results.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{results} is not a results file nda demo can read ({error}); give a new --out.") from None
+        raise UsageError(f"{results} is not a results file nda demo can read ({error}); give a new --out.") from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list):
-        raise ValueError(
+        raise UsageError(
             f"{results} was written by an nda demo that did not list its files, so {OVERWRITE_FLAG} cannot tell "
             f"its files from others; give a new --out."
         )
     own = [name for name in files if isinstance(name, str) and Path(name).name == name
            and name not in ("", ".", "..") and name.endswith(OWN_SUFFIXES)]
     if len(own) != len(files) or results.name not in own:
-        raise ValueError(f"{results} lists files nda demo does not write ({files!r}); give a new --out.")
+        raise UsageError(f"{results} lists files nda demo does not write ({files!r}); give a new --out.")
     return own
 
 
@@ -86,19 +88,19 @@ def claim_output(out: Path, experiment: str, files: Sequence[str], overwrite: bo
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder; give a folder.")
+        raise UsageError(f"--out {out} is a file, not a folder; give a folder.")
     results = out / RESULTS_FILES[experiment]
     own: list[str] = []
     if results.is_file():
         if not overwrite:
-            raise ValueError(
+            raise UsageError(
                 f"--out {out} already holds a finished {experiment} run ({results.name}); give a new --out, or add "
                 f"{OVERWRITE_FLAG} to replace the files nda demo wrote there (and only those)."
             )
         own = _own_files(results)
     foreign = [name for name in files if (out / name).exists() and name not in own]
     if foreign:
-        raise ValueError(
+        raise UsageError(
             f"--out {out} already holds {', '.join(foreign)}, which no finished nda demo {experiment} run there "
             f"lists as its own; give a new --out (or move those files away)."
         )

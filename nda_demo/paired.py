@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from scipy import stats
 
 from nda_core import stats as stats_rule
+from nda_core.errors import UsageError
 
 __all__ = [
     "SIGNIFICANCE_LEVEL",
@@ -54,7 +55,7 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
 def paired_statistics(plain: Sequence[float], nda: Sequence[float]) -> dict[str, Any]:
     """Statistics of per-seed pairs (``plain[i]``, ``nda[i]`` of seed i) and the verdict of :data:`EFFECT_RULE`."""
     if len(plain) != len(nda) or not plain:
-        raise ValueError(f"plain and nda must hold one value per seed each, got {len(plain)} and {len(nda)} values.")
+        raise UsageError(f"plain and nda must hold one value per seed each, got {len(plain)} and {len(nda)} values.")
     differences = [float(n) - float(p) for p, n in zip(plain, nda)]
     with warnings.catch_warnings():  # one pair or equal differences: scipy warns and returns nan
         warnings.simplefilter("ignore", RuntimeWarning)

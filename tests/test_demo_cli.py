@@ -99,3 +99,50 @@ def test_a_missing_extra_names_the_install_command(monkeypatch, capsys, module, 
     err = capsys.readouterr().err.strip()
     assert err.startswith("nda demo: error: nda demo needs ") and name in err
     assert err.endswith(": pip install 'nda-plugins[eval]'")
+
+
+def test_device_cuda_without_cuda_is_a_one_line_usage_error(monkeypatch, capsys, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same on a machine that has a GPU
+    out = tmp_path / "out"
+    assert main(["--device", "cuda", "--steps", "1", "--seeds", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nda demo: error: --device 'cuda': torch sees no CUDA device here")
+    assert "--device cpu" in err and not out.exists()
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "tpu"])
+    assert "argument --device: invalid choice: 'tpu'" in capsys.readouterr().err
+
+
+def test_device_auto_is_resolved_and_recorded_in_the_command(monkeypatch):
+    import torch
+
+    from nda_demo.config import NumerosityConfig, resolve_device
+
+    assert parse_args([]).device == "cpu" and parse_args(["jigsaw", "--device", "auto"]).device == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda") == "cuda"
+    with pytest.raises(cli.UsageError, match=r"device must be one of \['cpu', 'cuda', 'auto'\], got 'gpu'"):
+        resolve_device("gpu")
+    plain = cli.numerosity_command(NumerosityConfig(), [0], 1, "out")
+    on_gpu = cli.numerosity_command(NumerosityConfig(device="cuda"), [0], 1, "out")
+    assert "--device" not in plain and on_gpu == plain.replace("--threads 1", "--device cuda --threads 1")
+
+
+def test_only_usage_errors_become_one_line_others_keep_their_traceback(monkeypatch, capsys, tmp_path):
+    import nda_demo.numerosity
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug inside training")
+
+    monkeypatch.setattr(nda_demo.numerosity, "run_numerosity", broken)
+    with pytest.raises(ValueError, match="a bug inside training"):  # used to be printed as a usage error, exit 2
+        main(["--steps", "1", "--seeds", "0", "--no-progress", "--out", str(tmp_path / "out")])
+    from nda_core.errors import UsageError
+    from nda_demo.config import NumerosityConfig, validate_numerosity
+
+    with pytest.raises(UsageError, match="include the target count 6"):
+        validate_numerosity(NumerosityConfig(negatives=(4, 6)))

@@ -244,3 +244,43 @@ def test_cli_runs_and_saves_results(tmp_path, capsys):
         assert (grid[:, 32:34] == 255).all() and (grid[32:34] == 255).all()
         cells = grid.reshape(2, 34, 8, 34, 3)[:, :32, :, :32].transpose(0, 2, 1, 3, 4).reshape(16, -1)
         assert (cells.std(axis=1) > 1).all()  # every cell holds an image, none is blank
+
+
+def test_full_float32_turns_tf32_off_inside_and_restores_the_settings():
+    from nda_demo.training import full_float32
+
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = (conv.fp32_precision, matmul.fp32_precision)
+    with full_float32():
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+    assert (conv.fp32_precision, matmul.fp32_precision) == before
+
+
+class _RecordDevices(pl.Callback):
+    """Where the weights, the EMA and the real batch live at every training step."""
+
+    def __init__(self) -> None:
+        self.seen: list[set[str]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        tensors = [*module.generator.parameters(), *module.discriminator.parameters(), *module.ema.parameters(),
+                   batch[0]]
+        self.seen.append({tensor.device.type for tensor in tensors})
+
+
+@pytest.mark.gpu
+def test_device_cuda_trains_on_the_gpu(tmp_path, capsys):
+    bank, _ = make_count_mixture([4, 5], 64, generator=torch.Generator().manual_seed(1))
+    module = _module(negatives=nda_core.build("other_dataset", images=bank), lam=0.25)
+    images = make_dots(6, 64, generator=torch.Generator().manual_seed(0))
+    record = _RecordDevices()
+    fit_steps(module, images, STEPS, 8, torch.Generator().manual_seed(0), progress=False, callbacks=[record],
+              device="cuda")
+    assert record.seen == [{"cuda"}] * STEPS  # every weight and batch on the GPU at every step
+    assert module.global_step == 2 * STEPS  # G and D optimiser steps
+    out = tmp_path / "demo"
+    assert main(["--device", "cuda", "--steps", "2", "--seeds", "0", "--samples", "16", "--batch-size", "8",
+                 "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["device"] == "cuda" and "--device cuda" in results["command"]
+    assert all(sum(run["histogram"].values()) == 16 for run in results["runs"])

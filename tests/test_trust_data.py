@@ -194,7 +194,8 @@ def test_from_a_path_that_does_not_exist_is_an_error(tmp_path):
     root = image_folder(tmp_path / "ready")
     result = nda(["data", "cifar10", "--from", str(tmp_path / "nowhere")], nda_environment(tmp_path, root))
     assert result.returncode == 2 and "ready" not in result.stdout, result.stdout
-    assert f"'{tmp_path / 'nowhere'}' does not exist; expected cifar10-jpeg.tar.xz" in result.stderr
+    expected = f"nda data: error: --from '{tmp_path / 'nowhere'}' does not exist; expected cifar10-jpeg.tar.xz"
+    assert expected in result.stderr
 
 
 def test_the_cli_says_its_own_flag_when_another_source_is_already_prepared(tmp_path):

@@ -48,7 +48,11 @@ from video_dpc.video_io import reader_for  # noqa: E402
 #: DPC's training clip on UCF-101 and its augmentation (plugins/video_dpc/_base_/datasets/ucf101.yaml).
 LAYOUT = BlockLayout(num_seq=8, seq_len=5, ds=3)
 AUGMENT = {
-    "size": 128, "resize": 137, "crop": "random", "flip": True, "gray": {"p": 0.5, "consistent": False},
+    "size": 128,
+    "resize": 137,
+    "crop": "random",
+    "flip": True,
+    "gray": {"p": 0.5, "consistent": False},
     "color_jitter": {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.25, "p": 1.0, "consistent": False},
 }
 #: The DPC model of the UCF-101 config (plugins/video_dpc/_base_/models/dpc_r18_128.yaml).
@@ -82,8 +86,13 @@ def loader_rate(dataset: ClipDataset, workers: int, batch: int, batches: int, se
     """Clips/s of a shuffled DataLoader with ``workers`` workers, timed after each worker's first batch."""
     generator = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
-        persistent_workers=workers > 0, generator=generator,
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        generator=generator,
     )
     load = os.getloadavg()
     iterator = iter(loader)
@@ -96,9 +105,15 @@ def loader_rate(dataset: ClipDataset, workers: int, batch: int, batches: int, se
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     del iterator, loader
     return {
-        "num_workers": workers, "batch_size": batch, "clip_shape": list(first.shape[1:]), "warmup_s": round(start - begin, 2),
-        "clips_timed": clips, "seconds": round(elapsed, 3), "clips_per_s": round(clips / elapsed, 2),
-        "main_process_cpu_ms_per_clip": round(1e3 * cpu / clips, 1), "loadavg_at_start": [round(v, 2) for v in load],
+        "num_workers": workers,
+        "batch_size": batch,
+        "clip_shape": list(first.shape[1:]),
+        "warmup_s": round(start - begin, 2),
+        "clips_timed": clips,
+        "seconds": round(elapsed, 3),
+        "clips_per_s": round(clips / elapsed, 2),
+        "main_process_cpu_ms_per_clip": round(1e3 * cpu / clips, 1),
+        "loadavg_at_start": [round(v, 2) for v in load],
     }
 
 
@@ -109,7 +124,9 @@ def forward_gflops_per_clip() -> float:
     from video_dpc.model import DPC
 
     model = DPC(**MODEL)
-    blocks = torch.zeros(1, MODEL["num_seq"], MODEL["in_channels"], MODEL["seq_len"], MODEL["input_size"], MODEL["input_size"])
+    blocks = torch.zeros(
+        1, MODEL["num_seq"], MODEL["in_channels"], MODEL["seq_len"], MODEL["input_size"], MODEL["input_size"]
+    )
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(blocks)
     return counter.get_total_flops() / 1e9
@@ -122,27 +139,43 @@ def gpu_need(gpu_tflops: float) -> dict:
     estimate = gpu_tflops * 1e3 / (STEP_OVER_FORWARD * forward)
     return {
         "dpc_readme_clips_per_s": round(readme, 1),
-        "dpc_readme_source": "DPC README (github.com/TengdaHan/DPC): 'more than 1 week to train the 3D-ResNet18 DPC model "
-                             "on Kinetics-400 with 128x128 resolution'; 300 epochs (its example command) of 246,535 "
-                             "videos: an upper bound of that rate, on 2019 GPUs.",
-        "forward_gflops_per_clip": round(forward, 2), "step_over_forward": STEP_OVER_FORWARD,
+        "dpc_readme_source": "DPC README (github.com/TengdaHan/DPC): 'more than 1 week to train the 3D-ResNet18 DPC "
+        "model on Kinetics-400 with 128x128 resolution'; 300 epochs (its example command) of 246,535 videos: "
+        "the rate was at most this, on 2019 GPUs.",
+        "forward_gflops_per_clip": round(forward, 2),
+        "step_over_forward": STEP_OVER_FORWARD,
         "gpu_sustained_tflops": gpu_tflops,
-        "h100_estimate_clips_per_s": round(estimate, 1), "h100_estimate_steps_per_s": round(estimate / GPU_BATCH, 2),
+        "h100_estimate_clips_per_s": round(estimate, 1),
+        "h100_estimate_steps_per_s": round(estimate / GPU_BATCH, 2),
         "h100_estimate_source": "estimate, not a measurement: forward FLOPs counted by torch.utils.flop_counter on "
-                                "video_dpc.model.DPC (R18, 128 px, 8 x 5 frames), x3 for a training step, at the "
-                                "sustained TFLOP/s given (default 300, about 30% of an H100's dense BF16 peak).",
+        "video_dpc.model.DPC (R18, 128 px, 8 x 5 frames), x3 for a training step, at the "
+        "sustained TFLOP/s given (default 300, about 30% of an H100's dense BF16 peak).",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="num_workers to time (default: %(default)s)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 1, 2], help="num_workers to time (default: %(default)s)"
+    )
     parser.add_argument("--batch", type=int, default=8, help="clips per batch (default: %(default)s)")
     parser.add_argument("--batches", type=int, default=6, help="batches timed after the warm-up (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the main process, as in a worker (default: %(default)s)")
-    parser.add_argument("--gpu-tflops", type=float, default=300.0, help="sustained GPU TFLOP/s of the estimate (default: %(default)s)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the main process, as in a worker (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gpu-tflops", type=float, default=300.0, help="sustained GPU TFLOP/s of the estimate (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    parser.add_argument("--json", type=Path, default=ROOT / "docs/results/video_loader.json", help="(default: docs/results/video_loader.json)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=ROOT / "docs/results/video_loader.json",
+        help="(default: docs/results/video_loader.json)",
+    )
     args = parser.parse_args()
     if min(args.workers) < 0 or args.batch < 1 or args.batches < 1 or args.threads < 1:
         parser.error("--workers must be >= 0, --batch, --batches and --threads >= 1")
@@ -161,14 +194,25 @@ def main() -> None:
         "command": "OMP_NUM_THREADS=1 python benchmarks/video_loader.py " + " ".join(sys.argv[1:]),
         "settings": {
             "layout": {"num_seq": LAYOUT.num_seq, "seq_len": LAYOUT.seq_len, "ds": LAYOUT.ds, "span": LAYOUT.span},
-            "augment": AUGMENT, "source": "video (PyAV, seeking)", "videos": [p.name for p in videos], "entries": len(dataset),
-            "batch_size": args.batch, "batches_timed": args.batches, "seed": args.seed, "torch_threads": args.threads,
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "clock": "wall (time.perf_counter)",
+            "augment": AUGMENT,
+            "source": "video (PyAV, seeking)",
+            "videos": [p.name for p in videos],
+            "entries": len(dataset),
+            "batch_size": args.batch,
+            "batches_timed": args.batches,
+            "seed": args.seed,
+            "torch_threads": args.threads,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "clock": "wall (time.perf_counter)",
         },
         "machine": {
-            "cpus": os.cpu_count(), "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()], "python": platform.python_version(),
-            "torch": torch.__version__, "av": __import__("av").__version__, "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": [round(v, 2) for v in load_before],
+            "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "av": __import__("av").__version__,
+            "platform": platform.platform(),
         },
         "loader": rates,
         "gpu_need": need,
@@ -177,11 +221,17 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     for row in rates:
-        print(f"num_workers={row['num_workers']}: {row['clips_per_s']} clips/s ({row['clips_timed']} clips in {row['seconds']} s; "
-              f"load {row['loadavg_at_start'][0]})")
-    print(f"GPU need: DPC README about {need['dpc_readme_clips_per_s']} clips/s; one H100 (estimate, "
-          f"{need['forward_gflops_per_clip']} GFLOP forward per clip, {args.gpu_tflops:g} TFLOP/s) about "
-          f"{need['h100_estimate_clips_per_s']} clips/s = {need['h100_estimate_steps_per_s']} steps/s at batch {GPU_BATCH}")
+        print(
+            f"num_workers={row['num_workers']}: {row['clips_per_s']} clips/s "
+            f"({row['clips_timed']} clips in {row['seconds']} s; "
+            f"load {row['loadavg_at_start'][0]})"
+        )
+    print(
+        f"GPU need: DPC README about {need['dpc_readme_clips_per_s']} clips/s; one H100 (estimate, "
+        f"{need['forward_gflops_per_clip']} GFLOP forward per clip, {args.gpu_tflops:g} TFLOP/s) about "
+        f"{need['h100_estimate_clips_per_s']} clips/s = {need['h100_estimate_steps_per_s']} steps/s "
+        f"at batch {GPU_BATCH}"
+    )
     print(f"wrote {args.json} in {result['runtime_s']} s")
 
 

@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the draws (default: %(default)s)")
     parser.add_argument(
         "--steps", nargs="*", metavar="JSON",
-        default=[path for path in (os.path.join(REPO_ROOT, "docs", "results", n) for n in STEP_RESULTS_32) if os.path.isfile(path)],
+        default=[p for p in (os.path.join(REPO_ROOT, "docs", "results", n) for n in STEP_RESULTS_32) if os.path.isfile(p)],
         help="step benchmark JSONs of 32x32 images; each 32x32 batch's NDA times are set beside their plain step times "
         "(default: docs/results/step_{moco,lightly,studiogan}.json where present; none: give --steps alone)",
     )

@@ -13,7 +13,10 @@ float32) and each NDA it reports, as ratios measured in one run:
   are installed (clips are given to them as (B, C*T, H, W), the same transform on every frame).
 
 The noise NDA also reports its ratio to ``torch.randn`` of the same size: drawing the field is
-its own floor. Timing uses ``torch.utils.benchmark.Timer`` (warm-up, thread count, CUDA
+its own floor. For 32x32 image batches it also sets each NDA's time beside the plain step time of
+every adapter whose step benchmark trains on 32x32 images (``--steps``, default the MoCo, lightly
+and StudioGAN JSONs in docs/results): a fixed per-call cost above 5x a copy is harmless while it
+stays below 1% of every such step. Timing uses ``torch.utils.benchmark.Timer`` (warm-up, thread count, CUDA
 synchronisation); every figure is the median over ``--rounds`` rounds, each the median of
 blocks run for at least ``--min-run-time`` seconds. ``--clock cpu`` (with ``--threads 1``)
 times this thread's CPU time, which other processes on a shared machine disturb less.
@@ -45,7 +48,7 @@ from nda_core.errors import UsageError
 __all__ = [
     "DEFAULT_SHAPES", "NAMES", "LOOPS", "STEP_TARGET", "Clock", "main", "run", "format_table", "parse_shape",
     "target_vs_clone", "timed_rounds", "step_statistics", "machine_facts", "command_line", "write_step_record", "print_step_verdict",
-    "AUTOCAST_CHOICES", "under_autocast",
+    "AUTOCAST_CHOICES", "under_autocast", "read_step_times", "add_step_shares", "STEP_SHARE_TARGET",
 ]
 
 DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
@@ -66,6 +69,12 @@ STEP_TARGET = 1.05
 QUARTILES = (25, 50, 75)
 #: The repository root, to record paths and commands relative to it.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The step benchmarks' JSONs (``docs/results/step_<adapter>.json``) whose images are 32x32 (CIFAR-10): their
+#: plain step times are what a small image's NDA is set beside (``--steps``).
+STEP_RESULTS_32 = ("step_moco.json", "step_lightly.json", "step_studiogan.json")
+STEP_IMAGE_SIZE = (32, 32)
+#: A small image's NDA may cost more than 5x a copy if it stays below this share of every adapter's step.
+STEP_SHARE_TARGET = 0.01
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -441,6 +450,51 @@ def run(
     return rows, notes
 
 
+def read_step_times(paths: Sequence[str]) -> dict[str, float]:
+    """{adapter: plain step time in ms} from step benchmark JSONs (``nda-step/1``); a file that is missing
+    or of another schema is an error."""
+    steps: dict[str, float] = {}
+    for path in paths:
+        try:
+            with open(path) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"--steps {path!r} cannot be read as a step benchmark JSON: {error}") from None
+        if record.get("schema") != "nda-step/1":
+            raise UsageError(
+                f"--steps {path!r} is not a step benchmark JSON (schema nda-step/1), got {record.get('schema')!r}."
+            )
+        steps[record["adapter"]] = float(record["statistics"]["plain_ms_median"])
+    return steps
+
+
+def add_step_shares(rows: Sequence[dict[str, Any]], steps: dict[str, float]) -> None:
+    """Give every row of a 32x32 image batch ``step_share``: ours_ms over each adapter's plain step time
+    (their largest is ``step_share_max``), so that a fixed per-call cost can be judged against a training step."""
+    for row in rows:
+        shape = parse_shape(row["shape"])
+        if len(shape) == 4 and tuple(shape[-2:]) == STEP_IMAGE_SIZE and steps:
+            row["step_share"] = {adapter: row["ours_ms"] / step_ms for adapter, step_ms in steps.items()}
+            row["step_share_max"] = max(row["step_share"].values())
+
+
+def format_step_shares(rows: Sequence[dict[str, Any]], steps: dict[str, float]) -> list[str]:
+    """One line per 32x32 batch: the largest share of an adapter's step that any NDA takes, and the verdict."""
+    lines = []
+    for shape in dict.fromkeys(row["shape"] for row in rows if "step_share_max" in row):
+        shared = [row for row in rows if row["shape"] == shape and "step_share_max" in row]
+        worst = max(shared, key=lambda r: r["step_share_max"])
+        adapter = max(worst["step_share"], key=worst["step_share"].get)
+        verdict = "met" if worst["step_share_max"] < STEP_SHARE_TARGET else "missed"
+        lines.append(
+            f"step share at {shape}: the costliest NDA ({worst['nda']}, {worst['ours_ms']:.3f} ms) is "
+            f"{100 * worst['step_share_max']:.2f}% of the {adapter} step ({steps[adapter]:.1f} ms, plain, "
+            f"from --steps); "
+            f"target < {100 * STEP_SHARE_TARGET:g}% of every adapter's step: {verdict}"
+        )
+    return lines
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     lines = [
@@ -500,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or this thread's CPU time (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the draws (default: %(default)s)")
     parser.add_argument(
+        "--steps", nargs="*", metavar="JSON",
+        default=[p for p in (os.path.join(REPO_ROOT, "docs", "results", n) for n in STEP_RESULTS_32) if os.path.isfile(p)],
+        help="step benchmark JSONs of 32x32 images; each 32x32 batch's NDA times are set beside their plain step times "
+        "(default: docs/results/step_{moco,lightly,studiogan}.json where present; none: give --steps alone)",
+    )
+    parser.add_argument(
         "--json", help="also write the settings, the machine (load average at start and end) and the rows to this "
         "JSON file, e.g. docs/results/transforms.json (default: none)",
     )
@@ -522,6 +582,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--compile-mode {args.compile_mode} is a mode of the inductor backend; use --compile inductor or drop it")
     if args.clock == "cpu" and device.type != "cpu":
         parser.error("--clock cpu times this thread's CPU time and cannot see GPU work; use --clock wall")
+    try:
+        steps = read_step_times(args.steps)
+    except UsageError as error:
+        parser.error(str(error))
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -540,11 +604,16 @@ def main(argv: list[str] | None = None) -> int:
     with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, accumulated_recompile_limit=RECOMPILE_LIMIT):
         rows, notes = run(args.shapes, args.nda, device, clock, args.rounds, args.loop_rounds, args.compile, args.libraries,
                          args.compile_mode)
+    add_step_shares(rows, steps)
     print(format_table(rows))
+    for line in format_step_shares(rows, steps):
+        print(line)
     for note in notes:
         print(f"note: {note}")
     if args.json:
         settings = {key: value for key, value in vars(args).items() if key != "json"}
+        settings["steps"] = [os.path.relpath(path, REPO_ROOT) if os.path.isabs(path) else path for path in args.steps]
+        settings["step_ms"] = steps
         settings["shapes"] = ["x".join(map(str, shape)) for shape in args.shapes]
         record = {
             "schema": "nda-bench/1", "command": command_line("nda bench", argv if argv is not None else sys.argv[1:]),

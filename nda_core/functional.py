@@ -11,7 +11,9 @@ while pairing with any sample of the full batch.
 Every function is a fixed sequence of tensor operations on ``x``'s device: no value is read
 on the host and no Python branch depends on one, so all of them trace with
 ``torch.compile(fullgraph=True)`` and never synchronise a GPU. Parameters on another device
-are copied to ``x``'s device first.
+are copied to ``x``'s device first. Only in eager mode on a CPU, large batches take faster
+paths with the same results: mixup and the pastes (cutmix, stitch from a ``source``) run in
+cache-sized blocks, and cutout reads the height of its tallest box to sum only box rows.
 
 Example:
     >>> import torch
@@ -50,6 +52,17 @@ __all__ = [
 _CONSTANTS: dict[tuple[Any, ...], Any] = {}
 _CONSTANTS_MAX = 64
 _HALVES = 2  # a stitch joins two halves
+#: On a CPU, the two-step NDAs (gather then blend: mixup, cutmix, stitch with a source; box mean then
+#: fill: cutout) run block by block over a large batch: each block (about this many bytes of the batch per
+#: intra-op thread) is still in the cores' L2 caches when the second step reads it, so the batch crosses
+#: memory once.
+_BLOCK_BYTES = 512 * 1024
+#: Block edges fall on multiples of this many elements, where a whole-batch kernel's SIMD loop also
+#: has them: each element goes through the same vector (or scalar tail) code, so results are unchanged.
+_BLOCK_ALIGN = 1024
+_BLOCKED_MIN_BLOCKS = 8
+#: Images at least this wide have cutout's box sums gathered row by row on a CPU.
+_ROW_SUM_MIN_WIDTH = 64
 
 
 def _constant(key: tuple[Any, ...], device: torch.device, make: Callable[[], Any]) -> Any:
@@ -68,6 +81,38 @@ def _constant(key: tuple[Any, ...], device: torch.device, make: Callable[[], Any
         with torch.inference_mode(False), torch.no_grad():  # usable inside and outside inference mode
             value = _CONSTANTS[key] = make()
     return value
+
+
+def _block_bytes() -> int:
+    """Bytes of the batch per block: ``_BLOCK_BYTES`` per intra-op thread (each thread has its own L2)."""
+    return _BLOCK_BYTES * torch.get_num_threads()
+
+
+def _blocked(x: torch.Tensor) -> bool:
+    """Whether ``x`` is processed in cache-sized blocks: eager mode on a CPU, batches of more than
+    ``_BLOCKED_MIN_BLOCKS`` blocks (a smaller batch is cheaper in one piece than in blocks)."""
+    return (
+        x.device.type == "cpu" and not torch.compiler.is_compiling()
+        and x.numel() * x.element_size() > _BLOCKED_MIN_BLOCKS * _block_bytes()
+    )
+
+
+def _block_edges(size: int, width: int) -> list[int]:
+    """Inner edges that cut ``range(size)`` into pieces of ``width`` (the last one shorter)."""
+    return list(range(width, size, width))
+
+
+def _column_blocks(rows: int, columns: int, element_size: int) -> list[int]:
+    """Inner edges of column blocks of a (rows, columns) batch: about ``_BLOCK_BYTES`` each, aligned."""
+    width = max(_BLOCK_ALIGN, _block_bytes() // (rows * element_size) // _BLOCK_ALIGN * _BLOCK_ALIGN)
+    return _block_edges(columns, width)
+
+
+def _plane_groups(x: torch.Tensor) -> list[int] | None:
+    """Edges of blocks of whole planes (channels, frames) of a batch, about ``_BLOCK_BYTES`` per thread
+    each; None when one plane of the whole batch is larger than a block (then no blocks)."""
+    plane_bytes, block_bytes = x.shape[0] * x.shape[-2] * x.shape[-1] * x.element_size(), _block_bytes()
+    return _block_edges(_planes(x), block_bytes // plane_bytes) if plane_bytes <= block_bytes else None
 
 
 def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -243,8 +288,17 @@ def _paste(x: torch.Tensor, keep_own: torch.Tensor, partner: torch.Tensor, sourc
     """``x`` where ``keep_own`` (B, H * W, 0/1 in x's dtype) is 1, else ``source[partner]``."""
     source = x if source is None else source
     partner = _check_partner(partner, x, source)
+    keep_own = keep_own.view(x.shape[0], 1, -1)
+    edges = _plane_groups(x) if _blocked(x) else None
+    if edges is not None:  # per block of planes: the partners' pixels, then the sample's own where kept, while in cache
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        blocks = (_flat(t).tensor_split(edges, dim=1) for t in (out, x.contiguous(), source.contiguous()))
+        for out_block, own, other in zip(*blocks):
+            torch.index_select(other, 0, partner, out=out_block)
+            _select(out_block, own, keep_own, inplace=True)
+        return out
     out = source.index_select(0, partner).view(x.shape)  # a new contiguous batch
-    _select(_flat(out), _flat(x.contiguous()), keep_own.view(x.shape[0], 1, -1), inplace=True)
+    _select(_flat(out), _flat(x.contiguous()), keep_own, inplace=True)
     return out
 
 
@@ -323,6 +377,37 @@ def _box_sums(flat: torch.Tensor, in_box: torch.Tensor) -> torch.Tensor:
     return (flat * in_box).sum(-1, dtype=wide)
 
 
+def _sums_by_rows(x: torch.Tensor) -> bool:
+    """Whether :func:`cutout` sums its boxes row by row: eager mode on a CPU, float32/64, rows of at
+    least ``_ROW_SUM_MIN_WIDTH`` pixels (narrower rows cost more per row than a pass over the batch)."""
+    return (
+        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] >= _ROW_SUM_MIN_WIDTH
+        and not torch.compiler.is_compiling()
+    )
+
+
+def _box_sums_by_rows(x: torch.Tensor, boxes: torch.Tensor, in_cols: torch.Tensor) -> torch.Tensor:
+    """(B, planes) sums over the box of a contiguous batch that read only rows of the boxes.
+
+    Every (sample, plane) adds a window of whole rows, as tall as the tallest box and holding its own
+    box's rows (the others weigh 0), in one ``embedding_bag``, which gathers and adds rows without
+    copying them; the (B, planes, W) row sums then meet the column indicator ``in_cols`` (B, 1, W).
+    The window's height is read on the host: this path runs in eager mode on a CPU only.
+    """
+    batch, planes, (height, width) = x.shape[0], _planes(x), x.shape[-2:]
+    top, box_height = boxes[:, 0:1], boxes[:, 2:3]
+    window = int(box_height.max())
+    rows = top.clamp(max=height - window) + torch.arange(window, device=x.device)  # (B, window), inside the image
+    weights = ((rows >= top) & (rows < top + box_height)).to(x.dtype)
+    first_rows = torch.arange(0, batch * planes * height, height, device=x.device).view(batch, planes, 1)
+    indices = (first_rows + rows.view(batch, 1, window)).view(-1)
+    row_sums = torch.nn.functional.embedding_bag(
+        indices, x.view(-1, width), torch.arange(0, indices.numel(), window, device=x.device), mode="sum",
+        per_sample_weights=weights.view(batch, 1, window).expand(batch, planes, window).reshape(-1),
+    )
+    return torch.bmm(row_sums.view(batch, planes, width), in_cols.view(batch, width, 1)).squeeze(2)
+
+
 def cutout(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """Fill a box of every image (the same box on every frame) with its own mean.
 
@@ -338,8 +423,8 @@ def cutout(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     in_rows, in_cols = _box_inside(x.shape, boxes, x.dtype)
     in_box = (in_rows * in_cols).view(x.shape[0], 1, -1)  # one pass over (B, H, W)
     flat = _flat(x.contiguous())
-    sums = _box_sums(flat, in_box)
     area = boxes[:, 2:3] * boxes[:, 3:4]
+    sums = _box_sums_by_rows(flat.view(x.shape), boxes, in_cols) if _sums_by_rows(x) else _box_sums(flat, in_box)
     if x.is_floating_point():
         means = sums / area.to(sums.dtype)
     else:  # round the exact mean: integer division of exact sums in float64 (float32 on MPS)
@@ -380,6 +465,16 @@ def mixup(
     check_batch(x)
     source = x if source is None else source
     partner = _check_partner(partner, x, source)
+    if x.is_floating_point() and _blocked(x):  # per block: the partners' pixels, then the blend, while in cache
+        batch = x.shape[0]
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        weight = weight.to(x.device, x.dtype).view(batch, 1)
+        rows = (out.view(batch, -1), x.contiguous().view(batch, -1), source.contiguous().view(source.shape[0], -1))
+        edges = _column_blocks(batch, rows[0].shape[1], x.element_size())
+        for out_block, own, other in zip(*(t.tensor_split(edges, dim=1) for t in rows)):
+            torch.index_select(other, 0, partner, out=out_block)
+            out_block.lerp_(own, weight)
+        return out
     out = source.index_select(0, partner)
     if x.is_floating_point():  # out = other + weight * (x - other)
         return out.lerp_(x, _per_sample(weight.to(x.device, x.dtype), x))

@@ -170,3 +170,40 @@ def test_each_per_sample_loop_makes_the_same_nda_as_ours(name):
             continue
         for i in range(len(x)):
             assert CHECKS[name](x[i], out[i], _others(x, i)), (label, i)
+
+
+def _step_json(path, adapter: str, plain_ms: float) -> str:
+    record = {"schema": "nda-step/1", "adapter": adapter, "statistics": {"plain_ms_median": plain_ms}}
+    path.write_text(json.dumps(record))
+    return str(path)
+
+
+def test_32x32_batches_are_set_beside_every_adapters_step(capsys, tmp_path):
+    steps = [_step_json(tmp_path / "a.json", "fast", 2.0), _step_json(tmp_path / "b.json", "slow", 50.0)]
+    report = tmp_path / "bench.json"
+    argv = ["bench", "--shapes", "4x3x32x32", "4x3x8x8", "--rounds", "1", "--min-run-time", "0.001", "--threads", "1",
+            "--compile", "none", "--no-libraries", "--nda", "jigsaw", "cutout", "--steps", *steps,
+            "--json", str(report)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(report.read_text())["rows"]
+    small = [r for r in rows if r["shape"] == "4x3x32x32"]
+    assert all("step_share" not in r for r in rows if r["shape"] == "4x3x8x8")  # no step trains on 8x8 images
+    for r in small:
+        assert r["step_share"] == pytest.approx({"fast": r["ours_ms"] / 2.0, "slow": r["ours_ms"] / 50.0}, rel=1e-9)
+        assert r["step_share_max"] == r["step_share"]["fast"]
+    worst = max(small, key=lambda r: r["step_share_max"])
+    line = next(line for line in out.splitlines() if line.startswith("step share at 4x3x32x32"))
+    assert f"({worst['nda']}, " in line and "fast step (2.0 ms" in line
+    assert line.endswith("met" if worst["step_share_max"] < benchmark.STEP_SHARE_TARGET else "missed")
+    assert "step share at 4x3x8x8" not in out
+
+
+def test_a_file_that_is_not_a_step_json_is_refused(capsys, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"schema": "nda-bench/1"}))
+    for bad in (str(other), str(tmp_path / "missing.json")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["bench", *TINY, "--steps", bad])
+        assert exit_info.value.code == 2
+        assert "nda bench: error: --steps" in capsys.readouterr().err

@@ -135,3 +135,75 @@ def test_a_drawn_call_replays_bit_for_bit_through_the_loop(name):
         "jigsaw": lambda: loop_jigsaw(x, params.get("permutation"), 2),
     }[name]()
     assert torch.equal(out, expected)
+
+
+# ---------------------------------------------- the CPU's cache-sized blocks give the same bits
+#: shapes whose batch spans more than 8 blocks of 1 kB in every dtype, with a plane of the batch within a
+#: block (1 to 8 planes per block); sample sizes that are not multiples of the block alignment leave a
+#: short last block for mixup, and odd widths take stitch's masked blend
+BLOCKED_SHAPES = [(2, 4, 18, 6, 10), (3, 3, 30, 5, 8), (2, 4, 20, 6, 9), (2, 150, 8, 8)]
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Blocks of 1 kB, so that small batches take the blocked path that large CPU batches take."""
+    monkeypatch.setattr(F, "_block_bytes", lambda: 1024)
+
+
+@pytest.mark.parametrize("shape", BLOCKED_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_blocked_mixup_cutmix_and_pastes_match_the_loop(tiny_blocks, shape, dtype):
+    x = _batch(shape, dtype, 6)
+    source = _batch((2 * shape[0],) + shape[1:], dtype, 7)
+    assert F._blocked(x) and F._plane_groups(x)  # the path under test
+    nda = {name: nda_core.build(name) for name in ("cutmix", "mixup", "stitch")}
+    for seed in range(DRAWS):
+        g = torch.Generator().manual_seed(seed)
+        for src in (x, source):
+            cut = nda["cutmix"].draw_params(shape, g, source_size=src.shape[0])
+            mix = nda["mixup"].draw_params(shape, g, source_size=src.shape[0])
+            st = nda["stitch"].draw_params(shape, g, source_size=src.shape[0])
+            boxes, partner = cut["boxes"], cut["partner"]
+            assert torch.equal(F.cutmix(x, boxes, partner, src), loop_cutmix(x, boxes, partner, src))
+            weight, partner = mix["weight"], mix["partner"]
+            assert torch.equal(F.mixup(x, weight, partner, src), loop_mixup(x, weight, partner, src))
+            p, v, o = st["partner"], st["vertical"], st["own_first"]
+            assert torch.equal(F.stitch(x, p, v, o, source=src.clone()), loop_stitch(x, p, v, o, src))
+
+
+def test_a_plane_larger_than_a_block_is_pasted_in_one_piece(tiny_blocks):
+    x = _batch((4, 3, 24, 24), torch.float32, 8)  # one plane of the batch: 9 kB
+    assert F._blocked(x) and F._plane_groups(x) is None
+    params = nda_core.build("cutmix").draw_params(x.shape, torch.Generator().manual_seed(0))
+    boxes, partner = params["boxes"], params["partner"]
+    assert torch.equal(F.cutmix(x, boxes, partner), loop_cutmix(x, boxes, partner, x))
+
+
+def loop_cutout(x: torch.Tensor, boxes) -> torch.Tensor:
+    """Each box filled with its mean over the box (float64 arithmetic, then x's dtype)."""
+    out = x.clone()
+    for i in range(x.shape[0]):
+        top, left, h, w = (int(v) for v in boxes[i])
+        region = x[i, ..., top:top + h, left:left + w]
+        out[i, ..., top:top + h, left:left + w] = region.double().mean(dim=(-2, -1), keepdim=True).to(x.dtype)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_cutout_sums_wide_rows_by_rows_and_matches_the_loop(dtype):
+    """Rows of 64 pixels or more are summed row by row in a window as tall as the tallest box; boxes
+    at the top and the bottom edge and of every height must still sum exactly their own rows."""
+    x = _batch((5, 3, 2, 30, 70), dtype, 9)
+    assert F._sums_by_rows(x) and not F._sums_by_rows(x[..., :40])
+    boxes = torch.tensor([[0, 0, 15, 35], [20, 5, 10, 30], [25, 34, 5, 36], [0, 69, 30, 1], [14, 10, 1, 1]])
+    out = F.cutout(x, boxes)
+    expected = loop_cutout(x, boxes)
+    assert not torch.equal(out, x)
+    if dtype == torch.float64:
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    else:
+        torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    for b, (top, left, h, w) in enumerate(boxes.tolist()):  # everything outside the box untouched
+        outside = torch.ones(30, 70, dtype=torch.bool)
+        outside[top:top + h, left:left + w] = False
+        assert torch.equal(out[b][..., outside], x[b][..., outside])

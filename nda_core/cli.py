@@ -177,8 +177,12 @@ def _run_plugin(name: str, entry: EntryPoint, argv: list[str]) -> int:
             message += f" (nda {name} comes from {entry.value}; install the extra of the package that provides it)"
         print(f"nda {name}: {message}", file=sys.stderr)
         return EXIT_USAGE
+    saved_argv = sys.argv
     sys.argv = [f"nda {name}", *argv]
-    return int(command(argv) or 0)
+    try:
+        return int(command(argv) or 0)
+    finally:
+        sys.argv = saved_argv  # an in-process caller (a test, a notebook) gets its own argv back
 
 
 def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.ArgumentParser:

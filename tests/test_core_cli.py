@@ -93,3 +93,22 @@ def test_data_from_a_missing_path_names_the_option(tmp_path, monkeypatch, capsys
     assert captured.err.startswith(f"nda data: error: --from '{tmp_path / 'nowhere'}' does not exist; expected ")
     assert "a dataset root holding train/ and test/" in captured.err
     assert not (tmp_path / "cache").exists()  # refused before anything was written
+
+
+def test_a_plugin_command_leaves_sys_argv_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nda <plugin>` names itself in sys.argv[0] while it runs; an in-process caller gets its argv back."""
+    import sys
+
+    from nda_core import cli
+
+    seen: list[list[str]] = []
+
+    class Entry:
+        value = "tests:fake"
+
+        def load(self):
+            return lambda argv: seen.append(list(sys.argv)) or 0
+
+    monkeypatch.setattr(sys, "argv", ["caller", "--x"])
+    assert cli._run_plugin("fake", Entry(), ["a", "b"]) == 0
+    assert seen == [["nda fake", "a", "b"]] and sys.argv == ["caller", "--x"]

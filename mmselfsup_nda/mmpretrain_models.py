@@ -31,6 +31,7 @@ class CIFAR10Folder(CIFAR10FolderMixin, CustomDataset):
 
 
 def register() -> None:
-    """Register NDAMoCo, NDAContrastiveHead, FeatureBatchNorm, NDAView and CIFAR10Folder into mmpretrain's registries."""
+    """Register NDAMoCo, NDAContrastiveHead, FeatureBatchNorm, NDAView and CIFAR10Folder into mmpretrain's
+    registries."""
     register_components(MODELS, TRANSFORMS, NDAMoCo)
     register_component(DATASETS, "CIFAR10Folder", CIFAR10Folder)

@@ -22,6 +22,7 @@ missing raises ``ImportError`` naming the install command; the host prints it an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -98,15 +99,24 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     from nda_core.data import AlreadyPreparedError, prepare_cifar10
 
+    # with --print-root stdout carries only the folder: torchvision's download messages go to stderr too
+    progress = contextlib.redirect_stdout(sys.stderr) if args.print_root else contextlib.nullcontext()
     try:
-        root = prepare_cifar10(args.source, force=args.force)
+        with progress:
+            root = prepare_cifar10(args.source, force=args.force)
     except AlreadyPreparedError as error:
         return _data_error(error.explain("run again with --force"), EXIT_USAGE)
     except (UsageError, ImportError) as error:
         return _data_error(str(error), EXIT_USAGE)
     except OSError as error:  # a failed download
         return _data_error(str(error), EXIT_FAILURE)
-    print(f"CIFAR-10 image folders ready at {root} (train/, test/); configs and demos read them from there.")
+    if args.print_root:  # for `export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root)`
+        print(root)
+        return 0
+    print(
+        f"CIFAR-10 image folders ready at {root} (train/, test/); demos read them from there, the mmengine "
+        "configs once NDA_CIFAR10_ROOT points there (export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root))."
+    )
     return 0
 
 
@@ -162,6 +172,12 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
     )
     data.add_argument(
         "--force", action="store_true", help="prepare again even if the folder is ready (replaces only what nda wrote)"
+    )
+    data.add_argument(
+        "--print-root",
+        action="store_true",
+        help="print only the prepared folder on stdout: export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root) "
+        "prepares CIFAR-10 (once) and points the mmengine configs at it",
     )
     data.set_defaults(run=_cmd_data)
     for name, entry in sorted(plugins.items()):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,8 +77,11 @@ def test_linear_settings_match_the_paper():
 
 @pytest.mark.parametrize(
     "relative",
-    ["mmselfsup/cifar10/nda-mocov2-stitch_resnet18_1xb256-coslr-1000e_cifar10.py", "mmselfsup/imagenet100/nda-mocov2-mixup_resnet50_8xb16-coslr-200e_in100.py",
-     "mmpretrain/cifar10/nda-mocov2-cutmix_resnet18_1xb256-coslr-1000e_cifar10.py"],
+    [
+        "mmselfsup/cifar10/nda-mocov2-stitch_resnet18_1xb256-coslr-1000e_cifar10.py",
+        "mmselfsup/imagenet100/nda-mocov2-mixup_resnet50_8xb16-coslr-200e_in100.py",
+        "mmpretrain/cifar10/nda-mocov2-cutmix_resnet18_1xb256-coslr-1000e_cifar10.py",
+    ],
 )
 def test_paper_models_build(relative: str):
     cfg = load(relative)
@@ -123,7 +129,7 @@ def test_every_cifar10_config_reads_its_root_from_one_variable_with_a_relative_d
         "mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py",
     ],
 )
-def test_a_missing_cifar10_root_stops_the_dataset_build_with_the_variable_and_the_command(relative, tmp_path, monkeypatch):
+def test_a_missing_cifar10_root_stops_the_dataset_build_naming_variable_and_command(relative, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default data/cifar10 does not exist here
     monkeypatch.delenv("NDA_CIFAR10_ROOT", raising=False)
     cfg = load(relative)
@@ -152,10 +158,13 @@ def test_a_prepared_cifar10_root_builds_the_frameworks_own_dataset(cifar_root, m
         upstream = _build_dataset(cfg, dict(cfg.train_dataloader.dataset, type=upstream_type))
         assert type(ours).__name__ == "CIFAR10Folder" and isinstance(ours, type(upstream))
         assert len(ours) == len(upstream) == 500
-        assert [ours.get_data_info(i)["img_path"] for i in (0, 499)] == [upstream.get_data_info(i)["img_path"] for i in (0, 499)]
+        paths = [[dataset.get_data_info(i)["img_path"] for i in (0, 499)] for dataset in (ours, upstream)]
+        assert paths[0] == paths[1]
         assert repr(ours.pipeline) == repr(upstream.pipeline)
 
 
+TREES = ("mmselfsup", "mmpretrain")
+PLUGINS = ROOT / "plugins"
 # Files of the mmpretrain tree that repeat a file of the mmselfsup tree (each tree is copied alone).
 MIRRORED = [
     "_base_/datasets/cifar10.py",
@@ -167,7 +176,7 @@ MIRRORED = [
 
 @pytest.mark.parametrize("relative", MIRRORED)
 def test_the_mmpretrain_tree_repeats_the_mmselfsup_settings_exactly(relative):
-    ours, theirs = (Config.fromfile(str(ROOT / "plugins" / tree / relative)).to_dict() for tree in ("mmselfsup", "mmpretrain"))
+    ours, theirs = (Config.fromfile(str(ROOT / "plugins" / tree / relative)).to_dict() for tree in TREES)
     assert ours == theirs
     assert (ROOT / "plugins/mmpretrain/data/cifar10_train_500.txt").read_text() == (
         ROOT / "plugins/mmselfsup/data/cifar10_train_500.txt"
@@ -175,9 +184,10 @@ def test_the_mmpretrain_tree_repeats_the_mmselfsup_settings_exactly(relative):
 
 
 def test_mmpretrain_views_are_mmselfsups_with_mmpretrains_crop_and_packing():
-    selfsup, pretrain = (Config.fromfile(str(ROOT / "plugins" / tree / "_base_/datasets/mocov2_cifar.py")) for tree in ("mmselfsup", "mmpretrain"))
+    selfsup, pretrain = (Config.fromfile(str(PLUGINS / tree / "_base_/datasets/mocov2_cifar.py")) for tree in TREES)
     assert selfsup.view_pipeline[1:] == pretrain.view_pipeline[1:]
-    assert pretrain.view_pipeline[0] == dict(type="RandomResizedCrop", scale=32, crop_ratio_range=(0.2, 1.0), backend="pillow")
+    crop = dict(type="RandomResizedCrop", scale=32, crop_ratio_range=(0.2, 1.0), backend="pillow")  # mmpretrain's names
+    assert pretrain.view_pipeline[0] == crop
     assert selfsup.view_pipeline[0] == dict(type="RandomResizedCrop", size=32, scale=(0.2, 1.0), backend="pillow")
     loader = {key: value for key, value in selfsup.train_dataloader.items() if key != "dataset"}
     assert loader == {key: value for key, value in pretrain.train_dataloader.items() if key != "dataset"}
@@ -199,3 +209,47 @@ def test_cpu_linear_config_standardises_features_at_a_converging_lr():
     assert [neck["type"] for neck in cfg.model.neck] == ["GlobalAveragePooling", "mmselfsup.FeatureBatchNorm"]
     assert cfg.model.neck[1].num_features == cfg.model.head.in_channels == 128
     assert cfg.optim_wrapper.optimizer.lr == 0.03 and cfg.train_dataloader.batch_size == 32
+
+
+def test_the_prepare_command_points_the_configs_at_the_prepared_folder(cifar_root, tmp_path, monkeypatch, capsys):
+    """`export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root)`: stdout is the folder alone; the configs read it."""
+    import nda_core.cli
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("NDA_CIFAR10_ROOT", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NDA_CACHE", str(tmp_path / "cache"))
+    assert nda_core.cli.main(["data", "cifar10", "--from", str(cifar_root), "--print-root"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{tmp_path / 'cache' / 'cifar10-jpeg'}\n"
+    monkeypatch.setenv("NDA_CIFAR10_ROOT", out.strip())
+    cfg = load("mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py")
+    assert len(_build_dataset(cfg, cfg.train_dataloader.dataset)) == 500
+    assert nda_core.cli.main(["data", "cifar10", "--print-root"]) == 0  # prepared: the same folder, nothing else
+    assert capsys.readouterr().out == out
+
+
+MMPRETRAIN_CPU_NDA = "mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
+
+
+def test_our_code_path_imports_no_pkg_resources(cifar_root):
+    """The `pin to Setuptools<81` warning comes from mim and from mmengine's `pkg::` base lookup, never from
+    importing mmselfsup_nda, the `nda` command, or loading and building a CIFAR config (a fresh process, so
+    that nothing imported it before)."""
+    code = (
+        "import sys, warnings\n"
+        "warnings.filterwarnings('error', message='pkg_resources is deprecated')\n"
+        "import mmselfsup_nda, nda_core.cli\n"
+        "from mmengine.config import Config\n"
+        "from mmengine.registry import DefaultScope\n"
+        "from mmpretrain.registry import DATASETS, MODELS\n"
+        f"cfg = Config.fromfile({str(PLUGINS / MMPRETRAIN_CPU_NDA)!r})\n"
+        "with DefaultScope.overwrite_default_scope('mmpretrain'):\n"
+        "    MODELS.build(cfg.model), DATASETS.build(cfg.train_dataloader.dataset)\n"
+        "assert nda_core.cli.main(['configs', 'list', 'mmpretrain/cpu/']) == 0\n"
+        "print('pkg_resources' in sys.modules)\n"
+    )
+    env = {**os.environ, "NDA_CIFAR10_ROOT": str(cifar_root)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == "False" and "pkg_resources" not in result.stderr

@@ -106,7 +106,8 @@ def test_nda_view_rejects_unknown_nda():
 
 
 def test_nda_view_after_packing_names_the_place_it_belongs():
-    with pytest.raises(UsageTypeError, match="NDAView expects results\\['img'\\] to be a numpy array.*got Tensor.*before"):
+    message = "NDAView expects results\\['img'\\] to be a numpy array.*got Tensor.*before PackSelfSupInputs"
+    with pytest.raises(UsageTypeError, match=message):
         NDAView(nda="jigsaw").transform({"img": torch.zeros(3, 32, 32)})
 
 

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {
-    "MoCo-v2": ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py",
-    "NDA-MoCo-v2 (jigsaw)": ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py",
+    "MoCo-v2": ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py",
+    "NDA-MoCo-v2 (jigsaw)": ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py",
 }
 PLAIN, NDA = CONFIGS
 EVAL_BATCH = 200

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from nda_core._checks import check_positive
+from nda_core.errors import UsageError
 from nda_core.losses import info_nce_logits
 
 __all__ = ["NDAContrastiveHead", "LOG_KEYS"]
@@ -36,7 +37,7 @@ def _check_loss_cfg(loss: Any) -> None:
     options = {key: value for key, value in loss.items() if key not in ("type", "_scope_")} if isinstance(loss, dict) else {}
     plain = options in ({}, {"loss_weight": _PLAIN_LOSS_WEIGHT})
     if not (isinstance(loss_type, str) and loss_type.endswith(_CROSS_ENTROPY_SUFFIX) and plain):
-        raise ValueError(
+        raise UsageError(
             f"NDAContrastiveHead got loss={loss!r}; it always computes the plain cross-entropy of "
             f"nda_core.nda_info_nce. Remove 'loss' from head=dict(...) or set "
             f"loss=dict(type='mmcls.CrossEntropyLoss')."

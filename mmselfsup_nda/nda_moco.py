@@ -19,6 +19,7 @@ from mmselfsup_nda.head import NDAContrastiveHead
 from mmselfsup_nda.registration import register
 from mmselfsup_nda.transforms import build_nda
 from nda_core._checks import check_choice, check_int
+from nda_core.errors import UsageError, UsageTypeError
 from nda_core.random import RankGenerator
 from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, nda_views, per_sample_views
 
@@ -63,7 +64,7 @@ class NDAMoCoMixin:
         views_hint = "The paper uses 2 (one NDA of the query image, one of the key image)."
         check_int(num_nda_views, "model num_nda_views", 1, hint=views_hint)
         if not isinstance(self.head, NDAContrastiveHead):
-            raise TypeError(
+            raise UsageTypeError(
                 f"NDAMoCo needs head=dict(type='NDAContrastiveHead', temperature=...), got "
                 f"{type(self.head).__name__}; set model.head.type='NDAContrastiveHead'."
             )
@@ -103,7 +104,7 @@ class NDAMoCoMixin:
     def nda_loss(self, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """MoCo-v2 step with NDA negatives; returns the head's loss and logit means."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) < _MOCO_INPUTS:
-            raise ValueError(
+            raise UsageError(
                 f"NDAMoCo needs at least 2 views per image (query, key), got "
                 f"{len(inputs) if isinstance(inputs, (list, tuple)) else type(inputs).__name__}; use "
                 f"dict(type='MultiView', num_views=2, ...) in the train pipeline."

@@ -9,7 +9,7 @@ Where each NDA is offered:
 * In the data pipeline (``NDAView``), on one image at a time: only single-image NDAs
   (``jigsaw``, ``cutout``, ``vflip``, ``noise``, ``other_dataset``, ``other_classes``, and
   mixtures/``noisy`` of those). A per-sample pipeline has no partner image, so a two-image
-  NDA raises ``ValueError`` here. Put ``NDAView`` at the end of an extra ``MultiView`` branch;
+  NDA raises ``UsageError`` (a ``ValueError``) here. Put ``NDAView`` at the end of an extra ``MultiView`` branch;
   ``NDAMoCo`` treats every input after the first two as NDA negatives.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from mmcv.transforms import BaseTransform
 
+from nda_core.errors import UsageTypeError
 from nda_core.transforms import apply_to_array, build_single_image
 from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 
@@ -46,7 +47,7 @@ class NDAView(BaseTransform):
     def transform(self, results: dict) -> dict:
         image = results[_IMAGE_KEY]
         if not isinstance(image, np.ndarray):
-            raise TypeError(
+            raise UsageTypeError(
                 f"NDAView expects results['img'] to be a numpy array (H, W[, C]), got {type(image).__name__}; "
                 f"place NDAView before PackSelfSupInputs / PackInputs."
             )

@@ -22,6 +22,7 @@ missing raises ``ImportError`` naming the install command; the host prints it an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from importlib.metadata import EntryPoint, entry_points
@@ -152,8 +153,11 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.source is not None:
         check_cifar10_source(args.source, "--from")  # before anything else: a missing path is never "ready"
+    # with --print-root stdout carries only the folder: torchvision's download messages go to stderr too
+    progress = contextlib.redirect_stdout(sys.stderr) if args.print_root else contextlib.nullcontext()
     try:
-        root = prepare_cifar10(args.source, force=args.force)
+        with progress:
+            root = prepare_cifar10(args.source, force=args.force)
     except AlreadyPreparedError as error:
         raise UsageError(error.explain("run again with --force")) from None
     except DownloadError as error:  # the network or the server, not the user's input: exit 1, no traceback
@@ -163,8 +167,14 @@ def _cmd_data(args: argparse.Namespace) -> int:
         if "pip install" not in str(error):
             raise
         return report_usage_error("nda data", error)
-    print(f"CIFAR-10 dataset root ready at {root} (train/<class>/<image>, test/<class>/<image>); configs and demos "
-          f"read it from there, and --data options take this root.")
+    if args.print_root:  # for `export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root)`
+        print(root)
+        return 0
+    print(
+        f"CIFAR-10 dataset root ready at {root} (train/<class>/<image>, test/<class>/<image>); --data options and "
+        "the demos read it from there, the mmengine configs once NDA_CIFAR10_ROOT points there "
+        "(export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root))."
+    )
     return 0
 
 
@@ -224,6 +234,12 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
     data.add_argument(
         "--force", action="store_true",
         help="prepare again even if the root is ready (replaces only what nda wrote; default: %(default)s)"
+    )
+    data.add_argument(
+        "--print-root",
+        action="store_true",
+        help="print only the prepared folder on stdout: export NDA_CIFAR10_ROOT=$(nda data cifar10 --print-root) "
+        "prepares CIFAR-10 (once) and points the mmengine configs at it",
     )
     data.set_defaults(run=_cmd_data)
     for name, entry in sorted(plugins.items()):

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MMSELFSUP_CPU_NDA = ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
-MMSELFSUP_CPU_MOCO = ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py"
-MMPRETRAIN_CPU_NDA = ROOT / "plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+MMSELFSUP_CPU_NDA = ROOT / "plugins/mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
+MMSELFSUP_CPU_MOCO = ROOT / "plugins/mmselfsup/cpu/mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
+MMPRETRAIN_CPU_NDA = ROOT / "plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
 
 BATCH = 8
 WIDTH = 8  # ResNet-18 base channels: output features WIDTH * 8

@@ -18,9 +18,9 @@ from nda_core import configs
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "plugins"
-# A leaf whose _base_ chain crosses frameworks: mmpretrain -> mmselfsup's NDA model and its annotation list.
-CROSS_FRAMEWORK_LEAF = "mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
-MMSELFSUP_LEAF = "mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+# A leaf whose _base_ chain runs through its tree's _base_ and data folders.
+MMPRETRAIN_LEAF = "mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
+MMSELFSUP_LEAF = "mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
 LEAVES = [name for name in configs.list_configs() if "_base_" not in name.split("/") and not name.endswith(".txt")]
 
 
@@ -80,19 +80,26 @@ def test_a_checkout_lists_exactly_the_config_files_of_plugins():
     assert configs.list_configs("mmselfsup/cpu/") == [n for n in wanted if n.startswith("mmselfsup/cpu/")]
 
 
-def test_the_dependencies_of_a_config_cross_framework_folders_and_follow_chains():
-    files = configs.config_files(CROSS_FRAMEWORK_LEAF)
-    # through ./mocov2_...py -> ../_base_/datasets/... -> {{fileDirname}}/../../../mmselfsup/data/...
+def test_the_dependencies_of_a_config_follow_chains_within_its_tree():
+    files = configs.config_files(MMPRETRAIN_LEAF)
+    # through ./mocov2_...py -> ../_base_/datasets/... -> {{fileDirname}}/../../data/...
     assert {
-        CROSS_FRAMEWORK_LEAF,
-        "mmpretrain/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py",
+        MMPRETRAIN_LEAF,
+        "mmpretrain/cpu/mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py",
         "mmpretrain/_base_/default_runtime.py",
-        "mmselfsup/_base_/models/nda-mocov2.py",
-        "mmselfsup/data/cifar10_train_500.txt",
+        "mmpretrain/_base_/models/nda-mocov2.py",
+        "mmpretrain/_base_/schedules/sgd_coslr-2e_cpu.py",
+        "mmpretrain/data/cifar10_train_500.txt",
     } <= set(files)
-    # only what the chain names: no other leaf, no test-set list the pre-training config never reads
-    assert "mmselfsup/data/cifar10_test_200.txt" not in files
-    assert not any(name.startswith(("studiogan/", "video_dpc/")) for name in files)
+    # only what the chain names: no other leaf, no other tree
+    assert not any(name.startswith(("mmselfsup/", "studiogan/", "video_dpc/")) for name in files)
+
+
+@pytest.mark.parametrize("name", LEAVES)
+def test_every_leaf_needs_only_files_of_its_own_tree(name):
+    """Each framework's tree (plugins/<framework>/) is copied and used alone."""
+    tree = name.split("/")[0] + "/"
+    assert all(file.startswith(tree) for file in configs.config_files(name)), configs.config_files(name)
 
 
 @pytest.mark.parametrize("name", LEAVES)
@@ -124,7 +131,7 @@ def test_copy_leaves_identical_files_so_two_configs_share_one_base(tmp_path, cap
     assert configs.main(["copy", MMSELFSUP_LEAF, str(tmp_path)]) == 0
     runtime = tmp_path / "mmselfsup" / "_base_" / "default_runtime.py"
     before = runtime.stat().st_mtime_ns
-    other = "mmselfsup/cpu/mocov2_resnet18-w16_cifar10-500_cpu.py"  # its whole chain is already there
+    other = "mmselfsup/cpu/mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"  # its whole chain is already there
     assert configs.main(["copy", other, str(tmp_path)]) == 0
     assert runtime.stat().st_mtime_ns == before
     assert f"{tmp_path / MMSELFSUP_LEAF} ready" in capsys.readouterr().out

@@ -160,7 +160,7 @@ def test_nda_configs_from_a_wheel_lists_and_copies_a_loadable_config(wheel_site,
     configs, and a copied mmselfsup leaf config loads with mmengine from DEST (its _base_ resolves)."""
     from mmengine import Config
 
-    leaf = "mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_cifar10-500_cpu.py"
+    leaf = "mmselfsup/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py"
     dest = tmp_path / "my-configs"
     code = (
         "import sys, nda_core.cli, nda_core.configs; "

@@ -15,6 +15,7 @@ import torch
 pytest.importorskip("mmselfsup")
 from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from mmselfsup_helpers import tiny_nda_moco  # noqa: E402
+from nda_core.errors import UsageError, UsageTypeError  # noqa: E402
 from nda_core.losses import nda_info_nce  # noqa: E402
 
 
@@ -72,11 +73,13 @@ def test_head_gradient_reaches_query():
 
 @pytest.mark.parametrize("loss", [dict(type="mmcls.FocalLoss"), dict(type="CrossEntropyLoss", label_smoothing=0.1)])
 def test_head_rejects_other_losses(loss):
-    with pytest.raises(ValueError, match="loss=.*Remove 'loss'"):
+    with pytest.raises(UsageError, match="loss=.*Remove 'loss'"):
         NDAContrastiveHead(loss=loss)
 
 
-@pytest.mark.parametrize("temperature, error", [(0, ValueError), (-0.07, ValueError), ("0.07", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "temperature, error", [(0, UsageError), (-0.07, UsageError), ("0.07", UsageTypeError), (True, UsageTypeError)]
+)
 def test_head_rejects_bad_temperature(temperature, error):
     with pytest.raises(error, match=f"NDAContrastiveHead temperature must be .*got {temperature!r}.*paper uses 0.07"):
         NDAContrastiveHead(temperature=temperature)
@@ -93,13 +96,24 @@ def test_nda_view_jigsaw_is_a_permutation_of_patches():
 
 
 def test_nda_view_rejects_partner_nda():
-    with pytest.raises(ValueError, match="'stitch'.*two-image NDA.*NDAMoCo"):
+    with pytest.raises(UsageError, match="'stitch'.*two-image NDA.*NDAMoCo"):
         NDAView(nda=dict(type="stitch"))
 
 
 def test_nda_view_rejects_unknown_nda():
-    with pytest.raises(ValueError, match="NDAView nda=.*unknown NDA 'jigsw'"):
+    with pytest.raises(UsageError, match="NDAView nda=.*unknown NDA 'jigsw'"):
         NDAView(nda="jigsw")
+
+
+def test_nda_view_after_packing_names_the_place_it_belongs():
+    message = "NDAView expects results\\['img'\\] to be a numpy array.*got Tensor.*before PackSelfSupInputs"
+    with pytest.raises(UsageTypeError, match=message):
+        NDAView(nda="jigsaw").transform({"img": torch.zeros(3, 32, 32)})
+
+
+def test_one_view_per_image_names_the_multiview_setting():
+    with pytest.raises(UsageError, match="NDAMoCo needs at least 2 views per image.*got 1.*MultiView"):
+        tiny_nda_moco().loss([torch.randn(2, 3, 32, 32)], [])
 
 
 
@@ -107,13 +121,13 @@ def test_nda_view_rejects_unknown_nda():
 @pytest.mark.parametrize(
     "overrides, error, message",
     [
-        (dict(nda=dict(type="jigsw")), ValueError, "model nda=.*unknown NDA 'jigsw'; known NDAs"),
-        (dict(nda=dict(type="jigsaw", k=1)), ValueError, "model nda=.*k must be >= 2, got 1"),
-        (dict(nda=dict(type="jigsaw", kk=2)), TypeError, "model nda=.*accepts \\['k'\\]"),
-        (dict(nda_encoder="value"), ValueError, "nda_encoder must be one of \\['key', 'query'\\], got 'value'"),
-        (dict(num_nda_views=0), ValueError, "num_nda_views must be >= 1, got 0. The paper uses 2"),
-        (dict(num_nda_views=2.0), TypeError, "num_nda_views must be an int, got 2.0"),
-        (dict(head=dict(type="ContrastiveHead", loss=dict(type="mmcls.CrossEntropyLoss"))), TypeError,
+        (dict(nda=dict(type="jigsw")), UsageError, "model nda=.*unknown NDA 'jigsw'; known NDAs"),
+        (dict(nda=dict(type="jigsaw", k=1)), UsageError, "model nda=.*k must be >= 2, got 1"),
+        (dict(nda=dict(type="jigsaw", kk=2)), UsageTypeError, "model nda=.*accepts \\['k'\\]"),
+        (dict(nda_encoder="value"), UsageError, "nda_encoder must be one of \\['key', 'query'\\], got 'value'"),
+        (dict(num_nda_views=0), UsageError, "num_nda_views must be >= 1, got 0. The paper uses 2"),
+        (dict(num_nda_views=2.0), UsageTypeError, "num_nda_views must be an int, got 2.0"),
+        (dict(head=dict(type="ContrastiveHead", loss=dict(type="mmcls.CrossEntropyLoss"))), UsageTypeError,
          "NDAContrastiveHead"),
     ],
 )
@@ -125,13 +139,13 @@ def test_bad_model_configs_fail_clearly(overrides, error, message):
 def test_k_that_does_not_divide_the_image_fails_at_the_first_step_with_the_config_entry():
     model = tiny_nda_moco(nda=dict(type="jigsaw", k=3))
     batch = [torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)]
-    with pytest.raises(ValueError, match="model nda=\\{'type': 'jigsaw', 'k': 3\\}.*H divisible by k"):
+    with pytest.raises(UsageError, match="model nda=\\{'type': 'jigsaw', 'k': 3\\}.*H divisible by k"):
         model.loss(batch, [])
 
 
 def test_partner_nda_needs_two_images():
     model = tiny_nda_moco(nda=dict(type="stitch"))
-    with pytest.raises(ValueError, match="model nda=.*stitch.*needs at least 2 samples"):
+    with pytest.raises(UsageError, match="model nda=.*stitch.*needs at least 2 samples"):
         model.loss([torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)], [])
 
 
@@ -165,5 +179,5 @@ def test_feature_batch_norm_standardises_pooled_features_without_parameters():
     assert out.mean(0).abs().max() < 1e-4
     torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
     assert list(norm.parameters()) == []  # the classifier after it stays the only trained layer
-    with pytest.raises(TypeError, match="FeatureBatchNorm num_features must be an int, got 4.0"):
+    with pytest.raises(UsageTypeError, match="FeatureBatchNorm num_features must be an int, got 4.0"):
         FeatureBatchNorm(num_features=4.0)

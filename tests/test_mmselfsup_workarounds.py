@@ -263,7 +263,7 @@ def test_negative_hue_jitter_works_under_numpy_2():
 def test_cross_package_collate_scope_builds_a_dataloader():
     from mmengine.config import Config
 
-    cfg = Config.fromfile(str(ROOT / "plugins/mmselfsup/imagenet100/nda-mocov2-jigsaw_resnet50_in100.py"))
+    cfg = Config.fromfile(str(ROOT / "plugins/mmselfsup/imagenet100/nda-mocov2-jigsaw_resnet50_8xb16-coslr-200e_in100.py"))
     collate_fn = cfg.train_dataloader.collate_fn
     assert collate_fn.get("_scope_") == "mmselfsup"  # inherited across packages: the bug's trigger
     loader = Runner.build_dataloader(

@@ -1,5 +1,5 @@
-# The NDA model block: the one change that turns a MoCo-v2 config into NDA-MoCo-v2, in mmselfsup
-# and in mmpretrain alike. For every query, an NDA of its own query image and one of its own key
+# The NDA model block: the one change that turns a MoCo-v2 config into NDA-MoCo-v2 (plugins/mmpretrain
+# has the same block). For every query, an NDA of its own query image and one of its own key
 # image (jigsaw with k=2, the paper's best, unless a config names another) are extra negatives
 # beside the queue, encoded by the momentum encoder and never enqueued. Configs use it as
 #   model = dict(_base_.nda_model, nda=dict(type='cutmix'))

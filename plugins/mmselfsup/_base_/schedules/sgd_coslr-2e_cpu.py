@@ -1,7 +1,7 @@
 # The CPU smoke budget for pre-training: 2 epochs at batch 32 with the paper's lr scaled linearly
 # (0.3 x 32 / 256 = 0.0375), cosine decay; a log line every 5 iterations, a checkpoint every epoch
 # (the last 2 kept), seed 0. CPU ranks: gloo and a DDP wrapper that accepts CPU modules (see
-# docs/mmselfsup.md). Framework-neutral: the mmpretrain CPU configs use it too.
+# docs/mmselfsup.md). plugins/mmpretrain has the same file.
 optimizer = dict(type='SGD', lr=0.3 * 32 / 256, momentum=0.9, weight_decay=1e-4)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, by_epoch=True, begin=0, end=2)]

@@ -1,4 +1,0 @@
-# NDA-MoCo-v2 on CIFAR-10 in mmpretrain 1.2 with the stitch NDA.
-_base_ = ['./mocov2_resnet18_cifar10.py', '../../mmselfsup/_base_/models/nda-mocov2.py']
-
-model = dict(_base_.nda_model, nda=dict(type='stitch', orientation='random'))

@@ -17,18 +17,15 @@ from torch import nn
 
 from mmselfsup_nda.head import NDAContrastiveHead
 from mmselfsup_nda.registration import register
-from mmselfsup_nda.transforms import build_nda
 from nda_core._checks import check_choice, check_int
 from nda_core.errors import UsageError, UsageTypeError
 from nda_core.random import RankGenerator
-from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, nda_views, per_sample_views
+from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, build_entry, nda_views, per_sample_views
 
-__all__ = ["NDA_ENCODERS", "DEFAULT_NDA_VIEWS", "NDAMoCoMixin", "register_components"]
+__all__ = ["NDA_ENCODERS", "NDAMoCoMixin", "register_components"]
 
 #: ``key``: momentum encoder without gradients (paper's cost); ``query``: the trained encoder.
 NDA_ENCODERS = ("key", "query")
-#: One NDA of the query image and one of the key image (the paper's setting).
-DEFAULT_NDA_VIEWS = CONTRASTIVE_NDA_VIEWS
 _MOCO_INPUTS = 2  # query and key views; further inputs are NDA views made by the pipeline
 
 
@@ -46,7 +43,7 @@ class NDAMoCoMixin:
     queue: torch.Tensor
 
     def __init__(
-        self, nda: Any = None, nda_encoder: str = "key", num_nda_views: int = DEFAULT_NDA_VIEWS, **kwargs: Any
+        self, nda: Any = None, nda_encoder: str = "key", num_nda_views: int = CONTRASTIVE_NDA_VIEWS, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)  # the framework's MoCo
         self._init_nda(nda, nda_encoder, num_nda_views)
@@ -58,7 +55,7 @@ class NDAMoCoMixin:
     def _init_nda(self, nda: Any, nda_encoder: str, num_nda_views: int) -> None:
         self.nda_spec = nda  # as the config wrote it, for error messages
         # A submodule (it has no weights), so that it follows the model across devices.
-        self.nda = None if nda is None else build_nda(nda, "model nda")
+        self.nda = None if nda is None else build_entry(nda, "model nda")
         encoder_hint = "'key' (default) encodes NDA images with the momentum encoder as the paper does."
         check_choice(nda_encoder, "model nda_encoder", NDA_ENCODERS, encoder_hint)
         views_hint = "The paper uses 2 (one NDA of the query image, one of the key image)."

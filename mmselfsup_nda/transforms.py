@@ -22,9 +22,8 @@ from mmcv.transforms import BaseTransform
 
 from nda_core.errors import UsageTypeError
 from nda_core.transforms import apply_to_array, build_single_image
-from nda_core.transforms import build_entry as build_nda  # re-exported: the adapter's name for it
 
-__all__ = ["NDAView", "build_nda"]
+__all__ = ["NDAView"]
 
 _IMAGE_KEY = "img"
 

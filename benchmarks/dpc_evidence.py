@@ -63,9 +63,21 @@ def _pretrain(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any
         if torch.load(last, map_location="cpu", weights_only=True)["global_step"] >= args.steps:
             return {"method": method, "seed": seed, "work_dir": work.name, "reused": True}
     command = [
-        sys.executable, "-m", "video_dpc", "pretrain", "--config", str(CONFIGS[method]), "--trainer.default_root_dir", str(work),
-        f"--seed_everything={seed}", f"--model.seed={seed}", f"--threads={args.threads}", f"--trainer.max_steps={args.steps}",
-        f"--trainer.val_check_interval={args.steps}", f"--checkpoint.every_n_train_steps={args.steps}", *args.overrides,
+        sys.executable,
+        "-m",
+        "video_dpc",
+        "pretrain",
+        "--config",
+        str(CONFIGS[method]),
+        "--trainer.default_root_dir",
+        str(work),
+        f"--seed_everything={seed}",
+        f"--model.seed={seed}",
+        f"--threads={args.threads}",
+        f"--trainer.max_steps={args.steps}",
+        f"--trainer.val_check_interval={args.steps}",
+        f"--checkpoint.every_n_train_steps={args.steps}",
+        *args.overrides,
     ]
     if method == "NDA-DPC":
         command.append(f"--model.nda.transform={{type: {args.nda}}}")
@@ -73,7 +85,13 @@ def _pretrain(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any
     start = time.perf_counter()
     print(f"[{time.strftime('%H:%M:%S')}] start {method} seed {seed}", flush=True)
     with open(work / "stdout.log", "w") as log:
-        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)}).returncode
+        code = subprocess.run(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+        ).returncode
     if code:
         raise RuntimeError(f"{' '.join(command)} failed ({code}); see {work / 'stdout.log'}")
     seconds = time.perf_counter() - start
@@ -92,8 +110,17 @@ def _probe(method: str, seed: int, args_dict: dict[str, Any]) -> dict[str, Any]:
     from video_dpc.moving_mnist import CLASSES
     from video_dpc.probe import probe
 
-    cli = build("pretrain", ["--config", str(CONFIGS["DPC"]), *args_dict["overrides"], f"--data.train_videos={args_dict['probe_train']}",
-                             f"--data.test_videos={args_dict['probe_test']}"], instantiate=False)
+    cli = build(
+        "pretrain",
+        [
+            "--config",
+            str(CONFIGS["DPC"]),
+            *args_dict["overrides"],
+            f"--data.train_videos={args_dict['probe_train']}",
+            f"--data.test_videos={args_dict['probe_test']}",
+        ],
+        instantiate=False,
+    )
     videos = cli.parser.instantiate_classes(cli.config).data  # the config's data module (labelled clips)
     model = {key: value for key, value in cli.config.model.as_dict().items() if key in MODEL_DEFAULTS}
 
@@ -105,8 +132,14 @@ def _probe(method: str, seed: int, args_dict: dict[str, Any]) -> dict[str, Any]:
     train, test = videos.build("train", "val"), videos.build("test", "val")  # one centred, unaugmented clip per video
     start = time.perf_counter()
     result = probe(state, model, len(CLASSES), train, test, recalibrate=train)
-    return {"method": method, "seed": seed, **result, "probe_seconds": round(time.perf_counter() - start, 1),
-            "train_videos": len(train), "test_videos": len(test)}
+    return {
+        "method": method,
+        "seed": seed,
+        **result,
+        "probe_seconds": round(time.perf_counter() - start, 1),
+        "train_videos": len(train),
+        "test_videos": len(test),
+    }
 
 
 def _curve(work_dir: Path, column: str) -> list[tuple[int, float]]:
@@ -117,7 +150,9 @@ def _curve(work_dir: Path, column: str) -> list[tuple[int, float]]:
     return points
 
 
-def _plots(results: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path, folder: Path, name: str, title: str) -> list[str]:
+def _plots(
+    results: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path, folder: Path, name: str, title: str
+) -> list[str]:
     """Accuracy bars and pre-training curves (read from the work folders in ``out``) as ``folder/name_*.png``."""
     from nda_core.metrics import pyplot
 
@@ -146,7 +181,9 @@ def _plots(results: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path,
             points = _curve(work, column)
             if points:
                 steps, values = zip(*points)
-                ax.plot(steps, values, color=COLOURS[run["method"]], alpha=0.7, label=f"{run['method']} seed {run['seed']}")
+                ax.plot(
+                    steps, values, color=COLOURS[run["method"]], alpha=0.7, label=f"{run['method']} seed {run['seed']}"
+                )
     axes[0].set_ylabel("pre-training top-1 (NDA-DPC: more negatives)")
     axes[1].set_ylabel("pre-training loss")
     for ax in axes:
@@ -160,8 +197,10 @@ def _plots(results: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path,
 
 
 def _title(steps: int, seeds: list[int], results: list[dict[str, Any]]) -> str:
-    return (f"moving-MNIST actions, {steps} pre-training steps, seeds {seeds}; frozen features of "
-            f"{results[0]['test_videos']} test videos ({results[0]['train_videos']} labelled training videos)")
+    return (
+        f"moving-MNIST actions, {steps} pre-training steps, seeds {seeds}; frozen features of "
+        f"{results[0]['test_videos']} test videos ({results[0]['train_videos']} labelled training videos)"
+    )
 
 
 def _summarise(settings: dict[str, Any], runs: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -182,24 +221,34 @@ def _summarise(settings: dict[str, Any], runs: list[dict[str, Any]], results: li
         return [next(r[metric] for r in records if r["method"] == method and r["seed"] == seed) for seed in seeds]
 
     return {
-        "seeds": seeds, "runs": records,
+        "seeds": seeds,
+        "runs": records,
         "summary": {method: {metric: spread(values(method, metric)) for metric in METRICS} for method in METHODS},
         "paired": {metric: paired(values(NDA, metric), values(PLAIN, metric), seeds) for metric in METRICS},
-        "paired_dpc_minus_random": {metric: paired(values(PLAIN, metric), values(BASELINE, metric), seeds) for metric in METRICS},
+        "paired_dpc_minus_random": {
+            metric: paired(values(PLAIN, metric), values(BASELINE, metric), seeds) for metric in METRICS
+        },
     }
 
 
 def _knn_protocol() -> dict[str, Any]:
     from nda_core import metrics
 
-    return {"function": "nda_core.metrics.knn_accuracy", "k": metrics.KNN_K, "temperature": metrics.KNN_TEMPERATURE,
-            "features": "DPC classifier features of one centred clip per video"}
+    return {
+        "function": "nda_core.metrics.knn_accuracy",
+        "k": metrics.KNN_K,
+        "temperature": metrics.KNN_TEMPERATURE,
+        "features": "DPC classifier features of one centred clip per video",
+    }
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {**plain_settings({k: v for k, v in vars(args).items() if k not in ("replot", "convert")}),
-            "knn": _knn_protocol(), "methods": {"plain": PLAIN, "nda": NDA, "baseline": BASELINE},
-            "configs": {method: config.relative_to(ROOT).as_posix() for method, config in CONFIGS.items()}}
+    return {
+        **plain_settings({k: v for k, v in vars(args).items() if k not in ("replot", "convert")}),
+        "knn": _knn_protocol(),
+        "methods": {"plain": PLAIN, "nda": NDA, "baseline": BASELINE},
+        "configs": {method: config.relative_to(ROOT).as_posix() for method, config in CONFIGS.items()},
+    }
 
 
 def convert(old_file: Path, folder: Path, name: str | None) -> Path:
@@ -212,8 +261,10 @@ def convert(old_file: Path, folder: Path, name: str | None) -> Path:
     old = json.loads(old_file.read_text())
     missing = [key for key in OLD_LAYOUT if key not in old]
     if missing or "schema" in old:
-        raise ValueError(f"--convert: {old_file} is not a JSON of the earlier dpc_evidence layout (missing {missing} "
-                         f"or already has a schema); convert only such a file.")
+        raise ValueError(
+            f"--convert: {old_file} is not a JSON of the earlier dpc_evidence layout (missing {missing} "
+            f"or already has a schema); convert only such a file."
+        )
     (train_videos,) = {r["train_videos"] for r in old["results"]}
     (test_videos,) = {r["test_videos"] for r in old["results"]}
     (work_parent,) = {Path(r["work_dir"]).parent.name for r in old["runs"]}
@@ -225,19 +276,36 @@ def convert(old_file: Path, folder: Path, name: str | None) -> Path:
         arguments += ["--nda", old["nda"]]
     arguments += ["--out", out, *old["overrides"]]
     name = name or f"dpc_evidence_{old['steps']}"
-    settings = {"seeds": old["seeds"], "steps": old["steps"], "nda": old["nda"], "jobs": 2, "threads": 1,
-                "probe_train": train_videos, "probe_test": test_videos, "out": out, "results": "docs/results", "name": name,
-                "overrides": old["overrides"], "knn": _knn_protocol(), "methods": {"plain": PLAIN, "nda": NDA, "baseline": BASELINE},
-                "configs": {method: config.relative_to(ROOT).as_posix() for method, config in CONFIGS.items()}}
+    settings = {
+        "seeds": old["seeds"],
+        "steps": old["steps"],
+        "nda": old["nda"],
+        "jobs": 2,
+        "threads": 1,
+        "probe_train": train_videos,
+        "probe_test": test_videos,
+        "out": out,
+        "results": "docs/results",
+        "name": name,
+        "overrides": old["overrides"],
+        "knn": _knn_protocol(),
+        "methods": {"plain": PLAIN, "nda": NDA, "baseline": BASELINE},
+        "configs": {method: config.relative_to(ROOT).as_posix() for method, config in CONFIGS.items()},
+    }
     document = {
-        "schema": SCHEMA, "script": "benchmarks/dpc_evidence.py",
-        "command": " ".join(["python", "benchmarks/dpc_evidence.py", *arguments]), "settings": settings,
+        "schema": SCHEMA,
+        "script": "benchmarks/dpc_evidence.py",
+        "command": " ".join(["python", "benchmarks/dpc_evidence.py", *arguments]),
+        "settings": settings,
         "machine": None,
-        "converted": {"from": "the earlier dpc_evidence JSON layout, numbers unchanged (nothing re-run)",
-                      "command": f"python benchmarks/dpc_evidence.py --convert docs/results/{old_file.name}",
-                      "note": "machine facts (threads per run 1, 2 runs at a time) were not recorded by the earlier layout"},
+        "converted": {
+            "from": "the earlier dpc_evidence JSON layout, numbers unchanged (nothing re-run)",
+            "command": f"python benchmarks/dpc_evidence.py --convert docs/results/{old_file.name}",
+            "note": "machine facts (threads per run 1, 2 runs at a time) were not recorded by the earlier layout",
+        },
         **_summarise(settings, old["runs"], old["results"]),
-        "pretrain_wall_seconds": old["pretrain_wall_seconds"], "wall_seconds": old["total_wall_seconds"],
+        "pretrain_wall_seconds": old["pretrain_wall_seconds"],
+        "wall_seconds": old["total_wall_seconds"],
         "plots": [f"{name}_accuracy.png", f"{name}_pretraining.png"],
     }
     target = folder / f"{name}.json"
@@ -252,14 +320,32 @@ def main() -> None:
     parser.add_argument("--nda", default="jigsaw", help="NDA of NDA-DPC (default: %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default: %(default)s)")
-    parser.add_argument("--probe-train", type=int, default=2000, help="labelled training videos of the probes (default: %(default)s)")
+    parser.add_argument(
+        "--probe-train", type=int, default=2000, help="labelled training videos of the probes (default: %(default)s)"
+    )
     parser.add_argument("--probe-test", type=int, default=800, help="test videos (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("work_dirs/dpc_evidence"), help="work folder of the runs (default: %(default)s)")
-    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results", help="folder of the JSON and plots (default: docs/results)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("work_dirs/dpc_evidence"),
+        help="work folder of the runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=ROOT / "docs" / "results",
+        help="folder of the JSON and plots (default: docs/results)",
+    )
     parser.add_argument("--name", default=None, help="file stem of the JSON and plots (default: dpc_evidence_<steps>)")
-    parser.add_argument("--replot", action="store_true", help="redraw the plots of a finished run from its JSON and exit")
-    parser.add_argument("--convert", type=Path, metavar="OLD_JSON",
-                        help="rewrite a JSON of the earlier layout into the evidence schema (numbers unchanged) and exit")
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the plots of a finished run from its JSON and exit"
+    )
+    parser.add_argument(
+        "--convert",
+        type=Path,
+        metavar="OLD_JSON",
+        help="rewrite a JSON of the earlier layout into the evidence schema (numbers unchanged) and exit",
+    )
     parser.add_argument("overrides", nargs="*", help="LightningCLI options for every run, e.g. --model.width=8")
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
@@ -275,8 +361,16 @@ def main() -> None:
     if args.replot:
         done = json.loads((args.results / f"{name}.json").read_text())
         pretrained = [run for run in done["runs"] if "work_dir" in run]  # random init has no work folder
-        print(_plots(done["runs"], pretrained, args.out, args.results, name,
-                     _title(done["settings"]["steps"], done["seeds"], done["runs"])))
+        print(
+            _plots(
+                done["runs"],
+                pretrained,
+                args.out,
+                args.results,
+                name,
+                _title(done["settings"]["steps"], done["seeds"], done["runs"]),
+            )
+        )
         return
     machine_facts = machine(args.threads)
     start = time.perf_counter()
@@ -285,18 +379,27 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(lambda job: _pretrain(*job, args), jobs))
     pretrain_seconds = time.perf_counter() - start
-    args_dict = {"threads": args.threads, "overrides": args.overrides, "out": str(args.out.resolve()),
-                 "probe_train": args.probe_train, "probe_test": args.probe_test}
+    args_dict = {
+        "threads": args.threads,
+        "overrides": args.overrides,
+        "out": str(args.out.resolve()),
+        "probe_train": args.probe_train,
+        "probe_test": args.probe_test,
+    }
     probes = [(method, seed) for seed in args.seeds for method in METHODS]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(_probe, *zip(*probes), [args_dict] * len(probes)))
 
     title = _title(args.steps, args.seeds, results)
     summary: dict[str, Any] = {
-        "schema": SCHEMA, "script": "benchmarks/dpc_evidence.py", "command": command("dpc_evidence.py"),
-        "settings": {**_settings(args), "name": name}, "machine": {**machine_facts, "loadavg_end": list(os.getloadavg())},
+        "schema": SCHEMA,
+        "script": "benchmarks/dpc_evidence.py",
+        "command": command("dpc_evidence.py"),
+        "settings": {**_settings(args), "name": name},
+        "machine": {**machine_facts, "loadavg_end": list(os.getloadavg())},
         **_summarise(vars(args), runs, results),
-        "pretrain_wall_seconds": round(pretrain_seconds, 1), "wall_seconds": round(time.perf_counter() - start, 1),
+        "pretrain_wall_seconds": round(pretrain_seconds, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
         "plots": _plots(results, runs, args.out, args.results, name, title),
     }
     (args.results / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -306,13 +409,21 @@ def main() -> None:
         print(f"{label}:")
         for method in METHODS:
             s = summary["summary"][method][metric]
-            print(f"  {method:12s} {s['mean']:6.2f} +- {s['std']:5.2f}  (per seed {', '.join(f'{v:.2f}' for v in s['values'])})")
+            print(
+                f"  {method:12s} {s['mean']:6.2f} +- {s['std']:5.2f}  (per seed "
+                f"{', '.join(f'{v:.2f}' for v in s['values'])})"
+            )
         d = summary["paired"][metric]
         r = summary["paired_dpc_minus_random"][metric]
-        print(f"  NDA-DPC - DPC  {d['mean']:+6.2f} +- {d['std']:5.2f} (min {d['min']:+.2f}, max {d['max']:+.2f}; "
-              f"paired t p {d['t_test_p']}, Wilcoxon p {d['wilcoxon_p']})")
+        print(
+            f"  NDA-DPC - DPC  {d['mean']:+6.2f} +- {d['std']:5.2f} (min {d['min']:+.2f}, max {d['max']:+.2f}; "
+            f"paired t p {d['t_test_p']}, Wilcoxon p {d['wilcoxon_p']})"
+        )
         print(f"  DPC - random   {r['mean']:+6.2f} +- {r['std']:5.2f} (min {r['min']:+.2f}, max {r['max']:+.2f})")
-    print(f"wall time {summary['wall_seconds']:.0f} s (pre-training {pretrain_seconds:.0f} s); wrote {args.results / (name + '.json')}")
+    print(
+        f"wall time {summary['wall_seconds']:.0f} s (pre-training {pretrain_seconds:.0f} s); wrote "
+        f"{args.results / (name + '.json')}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -45,20 +45,41 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="model (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=16, help="videos per step (default: %(default)s)")
     parser.add_argument("--nda", default="jigsaw", help="nda_core NDA name (default: %(default)s)")
-    parser.add_argument("--blocks", default="target", choices=["target", "context", "all"], help="blocks made NDA (default: %(default)s)")
+    parser.add_argument(
+        "--blocks",
+        default="target",
+        choices=["target", "context", "all"],
+        help="blocks made NDA (default: %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default: %(default)s)")
     parser.add_argument("--number", type=int, default=2, help="steps per timing (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
-    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
-                        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_dpc.json)")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="CPU threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--autocast",
+        choices=("off", "bf16"),
+        default="off",
+        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_dpc.json)"
+    )
     args = parser.parse_args()
 
     from torch.utils.benchmark import Timer
 
     from nda_core.benchmark import (
-        command_line, machine_facts, print_step_verdict, step_statistics, timed_rounds, under_autocast, write_step_record,
+        command_line,
+        machine_facts,
+        print_step_verdict,
+        step_statistics,
+        timed_rounds,
+        under_autocast,
+        write_step_record,
     )
     from video_dpc import DPC, DPCNegatives, dpc_loss
 
@@ -89,7 +110,9 @@ def main() -> None:
     def extra() -> None:
         model.encode(nda_clips).sum().backward()
 
-    steps: dict[str, Callable[[], None]] = under_autocast({"dpc": dpc_step, "nda": nda_step, "extra": extra}, device, args.autocast)
+    steps: dict[str, Callable[[], None]] = under_autocast(
+        {"dpc": dpc_step, "nda": nda_step, "extra": extra}, device, args.autocast
+    )
     for fn in steps.values():
         for _ in range(WARMUP):
             fn()
@@ -98,20 +121,32 @@ def main() -> None:
         return Timer("fn()", globals={"fn": fn}, num_threads=args.threads).timeit(args.number).mean
 
     def progress(index: int, times: dict[str, list[float]]) -> None:
-        print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()), flush=True)
+        print(
+            f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms" for n, t in times.items()),
+            flush=True,
+        )
 
     times = timed_rounds(steps, args.rounds, clock, progress)
 
     floor = [d + e for d, e in zip(times["dpc"], times["extra"])]
     stats = step_statistics(times["nda"], floor, times["dpc"])
-    print(f"\n{args.preset} DPC ({spec}), batch {args.batch}, NDA {args.nda} on {args.blocks} blocks, {device}, "
-          f"autocast {args.autocast}, {args.threads} threads; {args.rounds} rounds x {args.number} steps: DPC {stats['plain_ms_median']:.1f} ms, "
-          f"NDA-DPC {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
+    print(
+        f"\n{args.preset} DPC ({spec}), batch {args.batch}, NDA {args.nda} on {args.blocks} blocks, {device}, "
+        f"autocast {args.autocast}, {args.threads} threads; {args.rounds} rounds x {args.number} steps: DPC "
+        f"{stats['plain_ms_median']:.1f} ms, "
+        f"NDA-DPC {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)"
+    )
     settings = {key: value for key, value in vars(args).items() if key != "json"}
     settings["model"] = spec
     write_step_record(
-        args.json, "dpc", command_line("python benchmarks/dpc_step.py", sys.argv[1:]), settings, machine, times,
-        "DPC step + encoder forward and backward of the NDA clips", stats,
+        args.json,
+        "dpc",
+        command_line("python benchmarks/dpc_step.py", sys.argv[1:]),
+        settings,
+        machine,
+        times,
+        "DPC step + encoder forward and backward of the NDA clips",
+        stats,
     )
     print_step_verdict(stats, args.json)
 

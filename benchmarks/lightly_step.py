@@ -48,7 +48,9 @@ def build(nda, args, device):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--backbone", default="resnet-18")
     parser.add_argument("--width", type=float, default=0.5, help="ResNet width multiplier (1.0 = 64-channel stem)")
@@ -58,8 +60,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of the three measurements")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
-                        help="bf16: every timed call inside torch.autocast(device, bfloat16)")
+    parser.add_argument(
+        "--autocast",
+        choices=("off", "bf16"),
+        default="off",
+        help="bf16: every timed call inside torch.autocast(device, bfloat16)",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,9 +73,9 @@ def main() -> None:
 
     machine = machine_facts(args.threads, args.device)
     warnings.filterwarnings("ignore", ".*self.log.*")
+    from lightly.transforms.utils import IMAGENET_NORMALIZE
     from torch.utils.benchmark import Timer
 
-    from lightly.transforms.utils import IMAGENET_NORMALIZE
     from nda_core.benchmark import timed_rounds, under_autocast
     from nda_core.data import cifar10_root, load_image_folder
     from nda_demo.training import _quiet_lightning
@@ -102,29 +108,44 @@ def main() -> None:
     statements = under_autocast(statements, device, args.autocast)
     for fn in statements.values():  # warm-up
         fn()
+
     def clock(fn) -> float:
         return Timer(stmt="fn()", globals={"fn": fn}, num_threads=args.threads).timeit(args.steps).mean
 
     def progress(index: int, times: dict[str, list[float]]) -> None:
-        print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.1f} ms" for n, t in times.items()), flush=True)
+        print(
+            f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1] * 1e3:.1f} ms" for n, t in times.items()),
+            flush=True,
+        )
 
     times = timed_rounds(statements, args.rounds, clock, progress)
 
     median = {name: statistics.median(values) for name, values in times.items()}
     floor = [m + e for m, e in zip(times["moco"], times["extra_forward"])]
     stats = step_statistics(times["nda"], floor, times["moco"])
-    stats["nda_transform_over_plain_median"] = statistics.median(t / m for t, m in zip(times["nda_transform"], times["moco"]))
-    print(f"\n{args.device}, {args.threads} threads, batch {args.batch}, lightly {args.backbone} width {args.width}, 32x32 real "
-          f"CIFAR-10, {args.nda} x {args.views} NDA views per sample, memory bank {BANK}, "
-          f"{args.rounds} rounds x {args.steps} steps, autocast {args.autocast}")
+    stats["nda_transform_over_plain_median"] = statistics.median(
+        t / m for t, m in zip(times["nda_transform"], times["moco"])
+    )
+    print(
+        f"\n{args.device}, {args.threads} threads, batch {args.batch}, lightly {args.backbone} width "
+        f"{args.width}, 32x32 real "
+        f"CIFAR-10, {args.nda} x {args.views} NDA views per sample, memory bank {BANK}, "
+        f"{args.rounds} rounds x {args.steps} steps, autocast {args.autocast}"
+    )
     for name in statements:
         print(f"  {name:14s} median {median[name] * 1e3:8.1f} ms")
     print(f"NDA transform on the batch: {stats['nda_transform_over_plain_median'] * 100:.1f}% of a MoCo step (median)")
     settings = {key: value for key, value in vars(args).items() if key != "json"}
     settings["bank"] = BANK
     write_step_record(
-        args.json, "lightly", command_line("python benchmarks/lightly_step.py", sys.argv[1:]), settings, machine,
-        times, f"MoCo step + momentum-encoder forward of the {args.views} x B NDA images", stats,
+        args.json,
+        "lightly",
+        command_line("python benchmarks/lightly_step.py", sys.argv[1:]),
+        settings,
+        machine,
+        times,
+        f"MoCo step + momentum-encoder forward of the {args.views} x B NDA images",
+        stats,
     )
     print_step_verdict(stats, args.json)
 

@@ -39,8 +39,14 @@ EVAL_BATCH = 200
 JIGSAW_SEED = 1234
 LOGGED = ("loss", "logit_pos", "logit_queue", "logit_nda")  # training scalars of the (NDA) contrastive head
 LOGIT_WINDOW = 5  # last iterations averaged for the end-of-training values
-METRICS = ("knn_top1", "cos_dist_x_jigsaw_mean", "cos_dist_x_other_mean", "proj_cos_dist_x_jigsaw_mean",
-           "proj_cos_dist_x_other_mean", "relative_jigsaw_distance")
+METRICS = (
+    "knn_top1",
+    "cos_dist_x_jigsaw_mean",
+    "cos_dist_x_other_mean",
+    "proj_cos_dist_x_jigsaw_mean",
+    "proj_cos_dist_x_other_mean",
+    "relative_jigsaw_distance",
+)
 
 
 def train(config: Path, work_dir: Path, ann_file: Path, data_root: Path, epochs: int, seed: int):
@@ -65,8 +71,11 @@ def train(config: Path, work_dir: Path, ann_file: Path, data_root: Path, epochs:
     runner = Runner.from_cfg(cfg)
     runner.train()
     hub = runner.message_hub
-    logits = {key: float(hub.get_scalar(f"train/{key}").mean(LOGIT_WINDOW))
-              for key in LOGGED if f"train/{key}" in hub.log_scalars}
+    logits = {
+        key: float(hub.get_scalar(f"train/{key}").mean(LOGIT_WINDOW))
+        for key in LOGGED
+        if f"train/{key}" in hub.log_scalars
+    }
     return runner.model, cfg.get("data_preprocessor") or cfg.model.data_preprocessor, logits
 
 
@@ -87,28 +96,40 @@ def features(model, images: torch.Tensor, preprocessor: dict, projection: bool =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-per-class", type=int, default=50, help="training images per class (default: %(default)s)")
+    parser.add_argument(
+        "--train-per-class", type=int, default=50, help="training images per class (default: %(default)s)"
+    )
     parser.add_argument("--test-per-class", type=int, default=50, help="test images per class (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=8, help="pre-training epochs (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results",
-                        help="folder of the JSON and the plot (default: docs/results)")
-    parser.add_argument("--name", default=None, help="file stem of the JSON and plot (default: moco_evidence_e<epochs>)")
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/nda_moco_evidence"),
-                        help="mmengine work folders and the annotation file (default: %(default)s)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "results",
+        help="folder of the JSON and the plot (default: docs/results)",
+    )
+    parser.add_argument(
+        "--name", default=None, help="file stem of the JSON and plot (default: moco_evidence_e<epochs>)"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("/tmp/nda_moco_evidence"),
+        help="mmengine work folders and the annotation file (default: %(default)s)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name_stem = args.name or f"moco_evidence_e{args.epochs}"
 
+    from _evidence import SCHEMA, command, machine, paired, plain_settings, spread
+
     import mmselfsup_nda  # noqa: F401
     import nda_core
-    from nda_core.data import cifar10_root, load_image_folder
     from mmselfsup_nda.data import write_ann_file
     from nda_core import metrics
+    from nda_core.data import cifar10_root, load_image_folder
     from nda_core.metrics import cosine_distance, knn_accuracy, plot_histograms
-
-    from _evidence import SCHEMA, command, machine, paired, plain_settings, spread
 
     start = time.perf_counter()
     machine_facts = machine(args.threads)
@@ -123,14 +144,27 @@ def main() -> None:
     test_jigsaw = jigsaw(test_images, generator=generator)
 
     results: dict = {
-        "schema": SCHEMA, "script": "benchmarks/moco_evidence.py", "command": command("moco_evidence.py"),
-        "settings": {**plain_settings(vars(args)), "work_dir": "<temporary, not kept>",
-                     "train_images": len(train_images), "test_images": len(test_images),
-                     "knn": {"function": "nda_core.metrics.knn_accuracy", "k": metrics.KNN_K,
-                             "temperature": metrics.KNN_TEMPERATURE, "features": "global-average-pooled backbone output, L2-normalised"},
-                     "methods": {"plain": PLAIN, "nda": NDA},
-                     "configs": {name: config.relative_to(ROOT).as_posix() for name, config in CONFIGS.items()}},
-        "machine": machine_facts, "seeds": args.seeds, "runs": []}
+        "schema": SCHEMA,
+        "script": "benchmarks/moco_evidence.py",
+        "command": command("moco_evidence.py"),
+        "settings": {
+            **plain_settings(vars(args)),
+            "work_dir": "<temporary, not kept>",
+            "train_images": len(train_images),
+            "test_images": len(test_images),
+            "knn": {
+                "function": "nda_core.metrics.knn_accuracy",
+                "k": metrics.KNN_K,
+                "temperature": metrics.KNN_TEMPERATURE,
+                "features": "global-average-pooled backbone output, L2-normalised",
+            },
+            "methods": {"plain": PLAIN, "nda": NDA},
+            "configs": {name: config.relative_to(ROOT).as_posix() for name, config in CONFIGS.items()},
+        },
+        "machine": machine_facts,
+        "seeds": args.seeds,
+        "runs": [],
+    }
     distances: dict[str, torch.Tensor] = {}
     for seed in args.seeds:
         for name, config in CONFIGS.items():
@@ -165,37 +199,61 @@ def main() -> None:
             print(json.dumps(run), flush=True)
             results["runs"].append(run)
             distances[f"{name}, seed {seed}"] = distance
+
     def values(method: str, key: str) -> list[float]:
-        return [run[key] for seed in args.seeds for run in results["runs"] if run["method"] == method and run["seed"] == seed]
+        return [
+            run[key]
+            for seed in args.seeds
+            for run in results["runs"]
+            if run["method"] == method and run["seed"] == seed
+        ]
 
     summary = {name: {key: spread(values(name, key)) for key in METRICS} for name in CONFIGS}
     results["summary"] = summary
     results["paired"] = {key: paired(values(NDA, key), values(PLAIN, key), args.seeds) for key in METRICS}
     plot = args.out / f"{name_stem}_cos_dist.png"
-    plot_histograms({k: v.numpy() for k, v in distances.items()}, plot,
-                    "cosine distance between f(x) and f(jigsaw(x)), CIFAR-10 test", "cosine distance")
+    plot_histograms(
+        {k: v.numpy() for k, v in distances.items()},
+        plot,
+        "cosine distance between f(x) and f(jigsaw(x)), CIFAR-10 test",
+        "cosine distance",
+    )
     results["plots"] = [plot.name]
     results["machine"]["loadavg_end"] = list(os.getloadavg())
     results["wall_seconds"] = round(time.perf_counter() - start, 1)
     (args.out / f"{name_stem}.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\nmethod                  kNN top-1 (%)      cos dist x vs jigsaw(x)   cos dist x vs other image")
     for name, stats in summary.items():
-        print(f"{name:22s}  {stats['knn_top1']['mean']:6.2f} +- {stats['knn_top1']['std']:.2f}"
-              f"      {stats['cos_dist_x_jigsaw_mean']['mean']:.4f} +- {stats['cos_dist_x_jigsaw_mean']['std']:.4f}"
-              f"          {stats['cos_dist_x_other_mean']['mean']:.4f} +- {stats['cos_dist_x_other_mean']['std']:.4f}")
+        print(
+            f"{name:22s}  {stats['knn_top1']['mean']:6.2f} +- {stats['knn_top1']['std']:.2f}"
+            f"      {stats['cos_dist_x_jigsaw_mean']['mean']:.4f} +- {stats['cos_dist_x_jigsaw_mean']['std']:.4f}"
+            f"          {stats['cos_dist_x_other_mean']['mean']:.4f} +- {stats['cos_dist_x_other_mean']['std']:.4f}"
+        )
     print("relative jigsaw distance (x vs jigsaw(x)) / (x vs other image):")
     for name, stats in summary.items():
-        print(f"{name:22s}  {stats['relative_jigsaw_distance']['mean']:.4f} +- {stats['relative_jigsaw_distance']['std']:.4f}")
+        print(
+            f"{name:22s}  {stats['relative_jigsaw_distance']['mean']:.4f} +- "
+            f"{stats['relative_jigsaw_distance']['std']:.4f}"
+        )
     print("projection-head (neck) space:  cos dist x vs jigsaw(x)   cos dist x vs other image")
     for name, stats in summary.items():
-        print(f"{name:22s}  {stats['proj_cos_dist_x_jigsaw_mean']['mean']:.4f} +- {stats['proj_cos_dist_x_jigsaw_mean']['std']:.4f}"
-              f"          {stats['proj_cos_dist_x_other_mean']['mean']:.4f} +- {stats['proj_cos_dist_x_other_mean']['std']:.4f}")
+        print(
+            f"{name:22s}  {stats['proj_cos_dist_x_jigsaw_mean']['mean']:.4f} +- "
+            f"{stats['proj_cos_dist_x_jigsaw_mean']['std']:.4f}"
+            f"          {stats['proj_cos_dist_x_other_mean']['mean']:.4f} +- "
+            f"{stats['proj_cos_dist_x_other_mean']['std']:.4f}"
+        )
     for key in ("knn_top1", "relative_jigsaw_distance"):
         test = results["paired"][key]
-        print(f"NDA - MoCo {key} per seed: {', '.join(f'{d:+.4f}' for d in test['differences'])} (mean {test['mean']:+.4f}, "
-              f"paired t p {test['t_test_p']}, Wilcoxon p {test['wilcoxon_p']})")
-    print(f"seeds {args.seeds}, {args.epochs} epochs, {len(train_images)} train / {len(test_images)} test images; "
-          f"{results['wall_seconds']} s; results in {args.out / (name_stem + '.json')}")
+        print(
+            f"NDA - MoCo {key} per seed: {', '.join(f'{d:+.4f}' for d in test['differences'])} (mean "
+            f"{test['mean']:+.4f}, "
+            f"paired t p {test['t_test_p']}, Wilcoxon p {test['wilcoxon_p']})"
+        )
+    print(
+        f"seeds {args.seeds}, {args.epochs} epochs, {len(train_images)} train / {len(test_images)} test images; "
+        f"{results['wall_seconds']} s; results in {args.out / (name_stem + '.json')}"
+    )
 
 
 if __name__ == "__main__":

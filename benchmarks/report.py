@@ -25,9 +25,10 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from nda_core import stats
 
@@ -78,7 +79,7 @@ def step_verdict(step: dict[str, Any]) -> str:
     return words
 
 
-def render_rule(results: "Results", argument: str) -> str:
+def render_rule(results: Results, argument: str) -> str:
     import textwrap
 
     from nda_core.benchmark import STEP_TARGET
@@ -89,12 +90,14 @@ def render_rule(results: "Results", argument: str) -> str:
         "and budget). It is **seen** when their mean lies in the direction tested (the paper's prediction, for NDA "
         f"against plain) and the two-sided paired t-test (`scipy.stats.ttest_rel`) gives p < {SIGNIFICANCE}; "
         "**suggestive** when the mean lies in that direction but p is larger (or undefined); **not seen** when the "
-        "mean is zero or against that direction. The Wilcoxon signed-rank p (`scipy.stats.wilcoxon`, exact) is shown beside it; with "
+        "mean is zero or against that direction. The Wilcoxon signed-rank p (`scipy.stats.wilcoxon`, exact) "
+        "is shown beside it; with "
         "few seeds it cannot become small. A step time is **met** when the median over timing rounds of "
         f"(NDA step / floor), both timed back to back in each round, is at most {STEP_TARGET}, else **missed**; "
         "the interquartile range of the per-round ratios is shown with it, and when it contains the target the "
         "verdict is marked **not settled** (the rounds disagree about the side of the target the step lies on).",
-        width=100, break_on_hyphens=False,
+        width=100,
+        break_on_hyphens=False,
     )
 
 
@@ -149,20 +152,42 @@ class Comparison:
 
     def row(self) -> list[str]:
         p = self.paired
-        return [self.measure, self.prediction, fmt_spread(self.plain, self.digits), fmt_spread(self.nda, self.digits),
-                fmt_values(p["differences"], self.digits, sign=True), f"{p['nda_higher']}/{p['n']}",
-                fmt_p(p.get("t_test_p")), fmt_p(p.get("wilcoxon_p")), f"**{self.verdict}**"]
+        return [
+            self.measure,
+            self.prediction,
+            fmt_spread(self.plain, self.digits),
+            fmt_spread(self.nda, self.digits),
+            fmt_values(p["differences"], self.digits, sign=True),
+            f"{p['nda_higher']}/{p['n']}",
+            fmt_p(p.get("t_test_p")),
+            fmt_p(p.get("wilcoxon_p")),
+            f"**{self.verdict}**",
+        ]
 
     def summary_row(self) -> list[str]:
         p = self.paired
-        return [self.experiment, self.measure, self.prediction,
-                f"{self.plain_label} {fmt_spread(self.plain, self.digits)}, {self.nda_label} {fmt_spread(self.nda, self.digits)}; "
-                f"{self.nda_label} higher in {p['nda_higher']}/{p['n']} seeds; p = {fmt_p(p.get('t_test_p'))}",
-                f"**{self.verdict}**"]
+        return [
+            self.experiment,
+            self.measure,
+            self.prediction,
+            f"{self.plain_label} {fmt_spread(self.plain, self.digits)}, {self.nda_label} "
+            f"{fmt_spread(self.nda, self.digits)}; "
+            f"{self.nda_label} higher in {p['nda_higher']}/{p['n']} seeds; p = {fmt_p(p.get('t_test_p'))}",
+            f"**{self.verdict}**",
+        ]
 
 
-COMPARISON_HEADER = ("measure", "direction tested", "plain (mean +- std)", "NDA (mean +- std)", "NDA - plain per seed",
-                     "NDA higher", "paired t-test p", "Wilcoxon p", "verdict")
+COMPARISON_HEADER = (
+    "measure",
+    "direction tested",
+    "plain (mean +- std)",
+    "NDA (mean +- std)",
+    "NDA - plain per seed",
+    "NDA higher",
+    "paired t-test p",
+    "Wilcoxon p",
+    "verdict",
+)
 
 
 def comparison_table(comparisons: Sequence[Comparison]) -> str:
@@ -196,14 +221,18 @@ class Results:
         if name not in self._cache:
             path = self.path(name)
             if not path.is_file():
-                raise ReportError(f"{path.relative_to(self.root)} does not exist; run the command shown above the block to make it.")
+                raise ReportError(
+                    f"{path.relative_to(self.root)} does not exist; run the command shown above the block to make it."
+                )
             self._cache[name] = json.loads(path.read_text())
         return self._cache[name]
 
 
 def missing(results: Results, name: str, what: str) -> str:
-    return (f"*Not rendered: `{RESULTS.as_posix()}/{name}.json` is not in the repository yet ({what}). "
-            "Published numbers come only from artifacts; run the command above to make it.*")
+    return (
+        f"*Not rendered: `{RESULTS.as_posix()}/{name}.json` is not in the repository yet ({what}). "
+        "Published numbers come only from artifacts; run the command above to make it.*"
+    )
 
 
 # ------------------------------------------------------------------ evidence (schema nda-evidence/1)
@@ -231,8 +260,19 @@ def evidence_comparisons(data: dict[str, Any], experiment: str, metrics: Sequenc
         if key not in data["paired"]:
             continue
         label, digits, higher = EVIDENCE_METRICS[key]
-        found.append(Comparison(experiment, label, data["summary"][plain][key], data["summary"][nda][key],
-                                data["paired"][key], digits, higher, "plain", "NDA"))
+        found.append(
+            Comparison(
+                experiment,
+                label,
+                data["summary"][plain][key],
+                data["summary"][nda][key],
+                data["paired"][key],
+                digits,
+                higher,
+                "plain",
+                "NDA",
+            )
+        )
     return found
 
 
@@ -258,7 +298,10 @@ def machine_line(data: dict[str, Any]) -> str:
         parts.append(f"{machine['cpu_count']} CPU cores, shared with other jobs")
     if "loadavg_start" in machine:
         end = machine.get("loadavg_end")
-        parts.append(f"load average {machine['loadavg_start'][0]:.1f} at the start" + (f", {end[0]:.1f} at the end" if end else ""))
+        parts.append(
+            f"load average {machine['loadavg_start'][0]:.1f} at the start"
+            + (f", {end[0]:.1f} at the end" if end else "")
+        )
     if "torch" in machine:
         parts.append(f"torch {machine['torch']}")
     if "wall_seconds" in data:
@@ -277,8 +320,12 @@ def render_evidence(results: Results, name: str, experiment: str, metrics: Seque
     lines += [per_seed_table(data, metrics), "", comparison_table(evidence_comparisons(data, experiment, metrics))]
     baseline = untrained_comparisons(data, experiment, metrics)
     if baseline:
-        lines += ["", "The plain run against the same backbone before training (its seed's initial weights):", "",
-                  comparison_table(baseline)]
+        lines += [
+            "",
+            "The plain run against the same backbone before training (its seed's initial weights):",
+            "",
+            comparison_table(baseline),
+        ]
     return "\n".join(lines + plot_lines(results, data))
 
 
@@ -301,8 +348,19 @@ def untrained_comparisons(data: dict[str, Any], experiment: str, metrics: Sequen
         key = "knn_top1"  # training should raise it; no direction is predicted for the distances
         if key in metrics and key in data[block]:
             label, digits, _ = EVIDENCE_METRICS[key]
-            found.append(Comparison(experiment, f"{label}: trained - untrained", data["summary"][untrained][key],
-                                    data["summary"][plain][key], data[block][key], digits, True, "untrained", plain))
+            found.append(
+                Comparison(
+                    experiment,
+                    f"{label}: trained - untrained",
+                    data["summary"][untrained][key],
+                    data["summary"][plain][key],
+                    data[block][key],
+                    digits,
+                    True,
+                    "untrained",
+                    plain,
+                )
+            )
     return found
 
 
@@ -316,7 +374,9 @@ def lightly_name(results: Results) -> str:
 
 
 def render_lightly(results: Results, argument: str) -> str:
-    return render_evidence(results, lightly_name(results), "lightly MoCo vs NDA-MoCo (jigsaw), CIFAR-10", LIGHTLY_METRICS)
+    return render_evidence(
+        results, lightly_name(results), "lightly MoCo vs NDA-MoCo (jigsaw), CIFAR-10", LIGHTLY_METRICS
+    )
 
 
 def render_moco(results: Results, argument: str) -> str:
@@ -336,8 +396,19 @@ def dpc_comparisons(data: dict[str, Any]) -> list[Comparison]:
     found = []
     for block, nda, plain in (("paired_dpc_minus_random", "DPC", "random init"), ("paired", "NDA-DPC", "DPC")):
         for key, label in DPC_METRICS:
-            found.append(Comparison(f"DPC on moving-MNIST, {steps} steps", f"{label}: {nda} - {plain}",
-                                    data["summary"][plain][key], data["summary"][nda][key], data[block][key], 2, True, plain, nda))
+            found.append(
+                Comparison(
+                    f"DPC on moving-MNIST, {steps} steps",
+                    f"{label}: {nda} - {plain}",
+                    data["summary"][plain][key],
+                    data["summary"][nda][key],
+                    data[block][key],
+                    2,
+                    True,
+                    plain,
+                    nda,
+                )
+            )
     return found
 
 
@@ -353,9 +424,13 @@ def render_dpc(results: Results, argument: str) -> str:
         rows.append(row)
     header = ["seed"] + [f"{label.split(' (')[0]}: {method}" for _, label in DPC_METRICS for method in DPC_METHODS]
     test_videos = data["runs"][0].get("test_videos")
-    lines = [f"Artifact: `{RESULTS.as_posix()}/{argument}.json` ({data['settings']['steps']} pre-training steps, seeds "
-             f"{', '.join(map(str, data['seeds']))}; N = {test_videos} test videos), made by", "",
-             f"    {data['command']}", ""]
+    lines = [
+        f"Artifact: `{RESULTS.as_posix()}/{argument}.json` ({data['settings']['steps']} pre-training steps, seeds "
+        f"{', '.join(map(str, data['seeds']))}; N = {test_videos} test videos), made by",
+        "",
+        f"    {data['command']}",
+        "",
+    ]
     machine = machine_line(data)
     if machine:
         lines += [f"Machine: {machine}.", ""]
@@ -376,8 +451,17 @@ def studiogan_comparisons(data: dict[str, Any]) -> list[Comparison]:
     found = []
     for key in data["sets"]:
         label = "mean of the corruptions" if key == "mean_corruption_auroc" else key.replace("_", " ")
-        found.append(Comparison("StudioGAN DCGAN, CIFAR-10: per-image D AUROC", f"AUROC clean vs {label}",
-                                data["summary"][plain][key], data["summary"][nda][key], data["paired"][key], 3, True))
+        found.append(
+            Comparison(
+                "StudioGAN DCGAN, CIFAR-10: per-image D AUROC",
+                f"AUROC clean vs {label}",
+                data["summary"][plain][key],
+                data["summary"][nda][key],
+                data["paired"][key],
+                3,
+                True,
+            )
+        )
     return found
 
 
@@ -390,8 +474,15 @@ def render_studiogan(results: Results, argument: str) -> str:
     for key in data["sets"]:
         label = "mean of the corruptions" if key == "mean_corruption_auroc" else key.replace("_", " ")
         rows.append([label] + [fmt(runs[(m, s)][key], 3) for m in (plain, nda) for s in data["seeds"]])
-    return "\n".join([f"Artifact: `{RESULTS.as_posix()}/{STUDIOGAN_NAME}.json` (gathered from the runs' `auroc.json`).", "",
-                      table(header, rows), "", comparison_table(studiogan_comparisons(data))])
+    return "\n".join(
+        [
+            f"Artifact: `{RESULTS.as_posix()}/{STUDIOGAN_NAME}.json` (gathered from the runs' `auroc.json`).",
+            "",
+            table(header, rows),
+            "",
+            comparison_table(studiogan_comparisons(data)),
+        ]
+    )
 
 
 # ------------------------------------------------------------------ numerosity (nda_demo merge)
@@ -406,18 +497,27 @@ NUMEROSITY_METRICS = {
 
 
 def _scaled(s: dict[str, Any], scale: float) -> dict[str, Any]:
-    return {**s, **{k: s[k] * scale for k in ("mean", "std", "min", "max") if k in s},
-            **({"differences": [d * scale for d in s["differences"]]} if "differences" in s else {}),
-            **({"values": [v * scale for v in s["values"]]} if "values" in s else {})}
+    return {
+        **s,
+        **{k: s[k] * scale for k in ("mean", "std", "min", "max") if k in s},
+        **({"differences": [d * scale for d in s["differences"]]} if "differences" in s else {}),
+        **({"values": [v * scale for v in s["values"]]} if "values" in s else {}),
+    }
 
 
 def _demo_paired(block: dict[str, Any]) -> dict[str, Any]:
     """nda_demo's per-measure statistics (``nda_demo.paired.paired_statistics``) in the keys of the
     evidence scripts' ``paired`` block."""
     difference = block["difference"]
-    return {"differences": difference["values"], "mean": difference["mean"], "std": difference["std"] or 0.0,
-            "n": difference["seeds"], "nda_higher": difference["nda_higher"],
-            "t_test_p": block["paired_t_test"]["pvalue"], "wilcoxon_p": block["wilcoxon"]["pvalue"]}
+    return {
+        "differences": difference["values"],
+        "mean": difference["mean"],
+        "std": difference["std"] or 0.0,
+        "n": difference["seeds"],
+        "nda_higher": difference["nda_higher"],
+        "t_test_p": block["paired_t_test"]["pvalue"],
+        "wilcoxon_p": block["wilcoxon"]["pvalue"],
+    }
 
 
 def _demo_spread(block: dict[str, Any]) -> dict[str, Any]:
@@ -427,23 +527,35 @@ def _demo_spread(block: dict[str, Any]) -> dict[str, Any]:
 def numerosity_comparisons(data: dict[str, Any], experiment: str) -> list[Comparison]:
     """Comparisons of a merged ``nda demo`` JSON, from the ``statistics`` block its merge computed."""
     if "statistics" not in data:
-        raise ReportError("the numerosity artifact has no 'statistics' block; write it with `nda demo` or `nda demo merge`")
+        raise ReportError(
+            "the numerosity artifact has no 'statistics' block; write it with `nda demo` or `nda demo merge`"
+        )
     found = []
     for key, (label, digits, scale, higher) in NUMEROSITY_METRICS.items():
         block = data["statistics"].get(key)
         if higher is None or block is None:
             continue
-        found.append(Comparison(experiment, label, _scaled(_demo_spread(block["plain"]), scale),
-                                _scaled(_demo_spread(block["NDA"]), scale), _scaled(_demo_paired(block), scale),
-                                digits, higher))
+        found.append(
+            Comparison(
+                experiment,
+                label,
+                _scaled(_demo_spread(block["plain"]), scale),
+                _scaled(_demo_spread(block["NDA"]), scale),
+                _scaled(_demo_paired(block), scale),
+                digits,
+                higher,
+            )
+        )
     return found
 
 
 def numerosity_setting(data: dict[str, Any]) -> str:
     config = data["config"]
-    return (f"target {config['target']} dots, NDA negatives {', '.join(map(str, config['negatives']))}, "
-            f"never-seen counts {', '.join(map(str, config['heldout']))}, {config['steps']} generator steps, "
-            f"{config['eval_samples']} samples counted per run")
+    return (
+        f"target {config['target']} dots, NDA negatives {', '.join(map(str, config['negatives']))}, "
+        f"never-seen counts {', '.join(map(str, config['heldout']))}, {config['steps']} generator steps, "
+        f"{config['eval_samples']} samples counted per run"
+    )
 
 
 def render_numerosity(results: Results, argument: str) -> str:
@@ -456,10 +568,19 @@ def render_numerosity(results: Results, argument: str) -> str:
     for seed in seeds:
         plain = next(r for r in runs if r["seed"] == seed and not r["nda"])
         nda = next(r for r in runs if r["seed"] == seed and r["nda"])
-        rows.append([str(seed)] + [f"{fmt(run[key] * NUMEROSITY_METRICS[key][2], NUMEROSITY_METRICS[key][1])}"
-                                   for key in ("fraction_target", "mean_count", "auroc_heldout") for run in (plain, nda)])
-    header = ["seed"] + [f"{NUMEROSITY_METRICS[key][0]}: {label}" for key in ("fraction_target", "mean_count", "auroc_heldout")
-                         for label in ("plain", "NDA")]
+        rows.append(
+            [str(seed)]
+            + [
+                f"{fmt(run[key] * NUMEROSITY_METRICS[key][2], NUMEROSITY_METRICS[key][1])}"
+                for key in ("fraction_target", "mean_count", "auroc_heldout")
+                for run in (plain, nda)
+            ]
+        )
+    header = ["seed"] + [
+        f"{NUMEROSITY_METRICS[key][0]}: {label}"
+        for key in ("fraction_target", "mean_count", "auroc_heldout")
+        for label in ("plain", "NDA")
+    ]
     lines = [f"Artifact: `{RESULTS.as_posix()}/{argument}.json` ({numerosity_setting(data)})."]
     if data.get("command"):
         lines += ["", f"    {data['command']}"]
@@ -481,16 +602,34 @@ def step_row(results: Results, adapter: str) -> list[str] | None:
     s, machine = data["statistics"], data["machine"]
     load = f"{machine['loadavg_start'][0]:.1f} -> {machine['loadavg_end'][0]:.1f}"
     plain = data["times_s"][STEP_PLAIN[adapter]]
-    return [STEP_ADAPTERS[adapter], f"`{data['command']}`", f"{s['plain_ms_median']:.1f}", f"{s['nda_ms_median']:.1f}",
-            f"{s['floor_ms_median']:.1f}", f"{max(plain) / min(plain):.2f}", f"{s['nda_over_plain_median']:.3f}",
-            f"{s['floor_over_plain_median']:.3f}",
-            f"{s['nda_over_floor_median']:.3f} ({s['nda_over_floor_q1']:.3f}-{s['nda_over_floor_q3']:.3f})",
-            f"{s['rounds']} rounds, {machine['torch_threads']} threads, load {load}", step_verdict(s)]
+    return [
+        STEP_ADAPTERS[adapter],
+        f"`{data['command']}`",
+        f"{s['plain_ms_median']:.1f}",
+        f"{s['nda_ms_median']:.1f}",
+        f"{s['floor_ms_median']:.1f}",
+        f"{max(plain) / min(plain):.2f}",
+        f"{s['nda_over_plain_median']:.3f}",
+        f"{s['floor_over_plain_median']:.3f}",
+        f"{s['nda_over_floor_median']:.3f} ({s['nda_over_floor_q1']:.3f}-{s['nda_over_floor_q3']:.3f})",
+        f"{s['rounds']} rounds, {machine['torch_threads']} threads, load {load}",
+        step_verdict(s),
+    ]
 
 
-STEP_HEADER = ("adapter", "command", "plain (ms)", "NDA (ms)", "floor (ms)", "plain: slowest / fastest round",
-               "NDA / plain", "floor / plain",
-               "NDA / floor, median (IQR)", "rounds, threads, load average start -> end", "verdict")
+STEP_HEADER = (
+    "adapter",
+    "command",
+    "plain (ms)",
+    "NDA (ms)",
+    "floor (ms)",
+    "plain: slowest / fastest round",
+    "NDA / plain",
+    "floor / plain",
+    "NDA / floor, median (IQR)",
+    "rounds, threads, load average start -> end",
+    "verdict",
+)
 
 
 def render_steps(results: Results, argument: str) -> str:
@@ -501,12 +640,26 @@ def render_steps(results: Results, argument: str) -> str:
         (rows.append(row) if row else absent.append(adapter))
     lines = [table(STEP_HEADER, rows)] if rows else []
     if absent:
-        lines += ["", "Not rendered (no artifact yet): " + ", ".join(f"`{RESULTS.as_posix()}/step_{a}.json`" for a in absent) + "."]
+        lines += [
+            "",
+            "Not rendered (no artifact yet): "
+            + ", ".join(f"`{RESULTS.as_posix()}/step_{a}.json`" for a in absent)
+            + ".",
+        ]
     if rows:
-        lines += ["", "Floors: " + "; ".join(f"{STEP_ADAPTERS[a]}: {results.load(f'step_{a}')['floor']}" for a in adapters if a not in absent) + "."]
-        lines += ["Times are medians over the rounds; the machine was shared with other jobs, so the load average "
-                  "at the start and the end of each run is given beside it, and how much the step without NDA "
-                  "itself varied between the rounds of the run."]
+        lines += [
+            "",
+            "Floors: "
+            + "; ".join(
+                f"{STEP_ADAPTERS[a]}: {results.load(f'step_{a}')['floor']}" for a in adapters if a not in absent
+            )
+            + ".",
+        ]
+        lines += [
+            "Times are medians over the rounds; the machine was shared with other jobs, so the load average "
+            "at the start and the end of each run is given beside it, and how much the step without NDA "
+            "itself varied between the rounds of the run."
+        ]
     return "\n".join(lines)
 
 
@@ -520,11 +673,13 @@ def render_transforms(results: Results, argument: str) -> str:
 
     data = results.load("transforms")
     settings, machine = data["settings"], data["machine"]
-    header = (f"`{data['command']}`: {machine['device']} ({machine['device_name']}), torch {machine['torch']}, "
-              f"{settings['threads']} threads, clock {settings['clock']}, compile {settings['compile']}, median of "
-              f"{settings['rounds']} rounds of >= {settings['min_run_time']:g} s, float32; {machine['cpu_count']} CPU cores "
-              f"shared with other jobs, load average {machine['loadavg_start'][0]:.1f} at the start, "
-              f"{machine['loadavg_end'][0]:.1f} at the end.")
+    header = (
+        f"`{data['command']}`: {machine['device']} ({machine['device_name']}), torch {machine['torch']}, "
+        f"{settings['threads']} threads, clock {settings['clock']}, compile {settings['compile']}, median of "
+        f"{settings['rounds']} rounds of >= {settings['min_run_time']:g} s, float32; {machine['cpu_count']} CPU cores "
+        f"shared with other jobs, load average {machine['loadavg_start'][0]:.1f} at the start, "
+        f"{machine['loadavg_end'][0]:.1f} at the end."
+    )
     lines = [header, "", format_table(data["rows"])]
     if data.get("notes"):
         lines += [""] + [f"Note: {note}" for note in data["notes"]]
@@ -538,8 +693,13 @@ def transforms_summary(data: dict[str, Any]) -> str:
     for shape in dict.fromkeys(r["shape"] for r in data["rows"]):
         group = [r for r in data["rows"] if r["shape"] == shape]
         missed = [r["nda"] for r in group if r["vs_clone"] > r["target_vs_clone"]]
-        rows.append([shape, f"{min(r['vs_clone'] for r in group):.2f}-{max(r['vs_clone'] for r in group):.2f}",
-                     ", ".join(missed) if missed else "none"])
+        rows.append(
+            [
+                shape,
+                f"{min(r['vs_clone'] for r in group):.2f}-{max(r['vs_clone'] for r in group):.2f}",
+                ", ".join(missed) if missed else "none",
+            ]
+        )
     return table(["batch", "ours / clone over the NDAs", "NDAs above their target"], rows)
 
 
@@ -550,20 +710,35 @@ def render_summary(results: Results, argument: str) -> str:
     comparisons: list[Comparison] = []
     notes = []
     if results.has("numerosity_default"):
-        comparisons += numerosity_comparisons(results.load("numerosity_default"), "`nda demo` (default): numerosity GAN")
+        comparisons += numerosity_comparisons(
+            results.load("numerosity_default"), "`nda demo` (default): numerosity GAN"
+        )
     else:
         notes.append("`nda demo` numerosity: artifact `docs/results/numerosity_default.json` not yet in the repository")
     name = lightly_name(results)
     if results.has(name):
-        comparisons += evidence_comparisons(results.load(name), "lightly MoCo vs NDA-MoCo (jigsaw), CIFAR-10", ("knn_top1", "relative_jigsaw_distance"))
-    for name, label in (("moco_evidence_e6", "6 epochs"), ("moco_evidence_e12", "12 epochs"), ("moco_evidence_e6_5seeds", "6 epochs, 5 seeds")):
+        comparisons += evidence_comparisons(
+            results.load(name), "lightly MoCo vs NDA-MoCo (jigsaw), CIFAR-10", ("knn_top1", "relative_jigsaw_distance")
+        )
+    for name, label in (
+        ("moco_evidence_e6", "6 epochs"),
+        ("moco_evidence_e12", "12 epochs"),
+        ("moco_evidence_e6_5seeds", "6 epochs, 5 seeds"),
+    ):
         if results.has(name):
-            comparisons += evidence_comparisons(results.load(name), f"mmselfsup MoCo-v2 vs NDA-MoCo-v2 ({label})", ("knn_top1", "relative_jigsaw_distance"))
+            comparisons += evidence_comparisons(
+                results.load(name),
+                f"mmselfsup MoCo-v2 vs NDA-MoCo-v2 ({label})",
+                ("knn_top1", "relative_jigsaw_distance"),
+            )
     if not results.has("moco_evidence_e6") and not results.has("moco_evidence_e12"):
         notes.append("mmselfsup MoCo-v2 evidence: not yet re-run since the configs were restructured")
     if results.has(STUDIOGAN_NAME):
-        comparisons += [c for c in studiogan_comparisons(results.load(STUDIOGAN_NAME))
-                        if c.measure.endswith(("jigsaw", "corruptions"))]
+        comparisons += [
+            c
+            for c in studiogan_comparisons(results.load(STUDIOGAN_NAME))
+            if c.measure.endswith(("jigsaw", "corruptions"))
+        ]
     for name in ("dpc_evidence_300", "dpc_evidence_600"):
         if results.has(name):
             comparisons += [c for c in dpc_comparisons(results.load(name)) if c.measure.startswith("linear")]
@@ -571,9 +746,17 @@ def render_summary(results: Results, argument: str) -> str:
     for adapter, label in STEP_ADAPTERS.items():
         if results.has(f"step_{adapter}"):
             s = results.load(f"step_{adapter}")["statistics"]
-            rows.append([f"{label}: step time", "NDA step / floor (median over rounds)", f"our target: <= {s['target']}",
-                         f"{s['nda_over_floor_median']:.3f} (IQR {s['nda_over_floor_q1']:.3f}-{s['nda_over_floor_q3']:.3f}), "
-                         f"{s['rounds']} rounds", step_verdict(s)])
+            rows.append(
+                [
+                    f"{label}: step time",
+                    "NDA step / floor (median over rounds)",
+                    f"our target: <= {s['target']}",
+                    f"{s['nda_over_floor_median']:.3f} (IQR "
+                    f"{s['nda_over_floor_q1']:.3f}-{s['nda_over_floor_q3']:.3f}), "
+                    f"{s['rounds']} rounds",
+                    step_verdict(s),
+                ]
+            )
     text = table(["experiment", "measure", "direction tested", "result", "verdict"], rows)
     if notes:
         text += "\n\nNot in the table: " + "; ".join(notes) + "."
@@ -604,6 +787,7 @@ def render(results: Results, name: str) -> str:
 
 def rewrite(text: str, results: Results) -> str:
     """``text`` with every block replaced by what its renderer writes now."""
+
     def block(match: re.Match[str]) -> str:
         name = match.group("name")
         body = render(results, name).strip("\n")
@@ -630,17 +814,27 @@ def run(root: Path, check: bool) -> int:
             continue
         differing.append(document)
         if check:
-            sys.stdout.writelines(difflib.unified_diff(
-                old.splitlines(keepends=True), new.splitlines(keepends=True),
-                f"{document} (in the repository)", f"{document} (from docs/results/*.json)"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    f"{document} (in the repository)",
+                    f"{document} (from docs/results/*.json)",
+                )
+            )
         else:
             path.write_text(new)
     if check and differing:
-        print(f"benchmarks.report: {', '.join(map(str, differing))} differ from their JSON artifacts; "
-              "run `python -m benchmarks.report` and commit the result.", file=sys.stderr)
+        print(
+            f"benchmarks.report: {', '.join(map(str, differing))} differ from their JSON artifacts; "
+            "run `python -m benchmarks.report` and commit the result.",
+            file=sys.stderr,
+        )
         return 1
-    print(f"benchmarks.report: {'checked' if check else 'wrote'} {len(DOCUMENTS)} documents"
-          + ("" if check or not differing else f" ({', '.join(map(str, differing))} changed)"))
+    print(
+        f"benchmarks.report: {'checked' if check else 'wrote'} {len(DOCUMENTS)} documents"
+        + ("" if check or not differing else f" ({', '.join(map(str, differing))} changed)")
+    )
     return 0
 
 
@@ -669,10 +863,16 @@ def legacy(root: Path) -> None:
             data["paths"] = "checkpoint is relative to the training run's -save folder; config is the leaf YAML's name"
             auroc.write_text(json.dumps(data, indent=2) + "\n")
         seed_text, _, config = auroc.parent.name.partition("-")
-        runs.append({"method": "NDA" if "NDA" in config else "plain", "seed": int(seed_text.removeprefix("seed")),
-                     "run": auroc.parent.relative_to(folder).as_posix(), "config": data["config"],
-                     **{key: value["auroc"] for key, value in data["sets"].items()},
-                     "mean_corruption_auroc": data["mean_corruption_auroc"]})
+        runs.append(
+            {
+                "method": "NDA" if "NDA" in config else "plain",
+                "seed": int(seed_text.removeprefix("seed")),
+                "run": auroc.parent.relative_to(folder).as_posix(),
+                "config": data["config"],
+                **{key: value["auroc"] for key, value in data["sets"].items()},
+                "mean_corruption_auroc": data["mean_corruption_auroc"],
+            }
+        )
     if runs:
         seeds = sorted({r["seed"] for r in runs})
         sets = [k for k in runs[0] if k not in ("method", "seed", "run", "config")]
@@ -681,21 +881,41 @@ def legacy(root: Path) -> None:
             return [next(r[key] for r in runs if r["seed"] == s and r["method"] == method) for s in seeds]
 
         gathered = {
-            "schema": EVIDENCE_SCHEMA, "script": "benchmarks/report.py", "command": "python benchmarks/report.py --legacy",
-            "settings": {"methods": {"plain": "plain", "nda": "NDA"}, "n_clean": 1000, "anomaly_seed": 0, "training_steps": 121},
-            "seeds": seeds, "sets": sets, "runs": runs,
+            "schema": EVIDENCE_SCHEMA,
+            "script": "benchmarks/report.py",
+            "command": "python benchmarks/report.py --legacy",
+            "settings": {
+                "methods": {"plain": "plain", "nda": "NDA"},
+                "n_clean": 1000,
+                "anomaly_seed": 0,
+                "training_steps": 121,
+            },
+            "seeds": seeds,
+            "sets": sets,
+            "runs": runs,
             "summary": {m: {k: spread(aurocs(m, k)) for k in sets} for m in ("plain", "NDA")},
             "paired": {k: paired_statistics(aurocs("NDA", k), aurocs("plain", k), seeds) for k in sets},
-            "statistics_note": "gathered from studiogan_nda.anomaly's auroc.json files; paired statistics computed with scipy.stats from the per-run AUROCs",
+            "statistics_note": (
+                "gathered from studiogan_nda.anomaly's auroc.json files; paired statistics computed with "
+                "scipy.stats from the per-run AUROCs"
+            ),
         }
         (folder / f"{STUDIOGAN_NAME}.json").write_text(json.dumps(gathered, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 with a diff when a block differs")
-    parser.add_argument("--legacy", action="store_true", help="StudioGAN's auroc.json: relative paths, gathered into studiogan_anomaly.json")
-    parser.add_argument("--root", type=Path, default=ROOT, help="repository root holding README.md and docs/ (default: this checkout)")
+    parser.add_argument(
+        "--check", action="store_true", help="compare instead of writing; exit 1 with a diff when a block differs"
+    )
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="StudioGAN's auroc.json: relative paths, gathered into studiogan_anomaly.json",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="repository root holding README.md and docs/ (default: this checkout)"
+    )
     args = parser.parse_args(argv)
     if args.check and args.legacy:
         parser.error("--check compares only; run --legacy on its own")

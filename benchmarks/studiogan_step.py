@@ -29,7 +29,6 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch.utils import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "plugins" / "studiogan" / "configs" / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml"
@@ -38,16 +37,34 @@ DEFAULT_JSON = ROOT / "docs" / "results" / "step_studiogan.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studiogan-root", default=os.environ.get("STUDIOGAN_ROOT"), help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)")
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="a StudioGAN YAML with apply_nda: True (default: %(default)s)")
+    parser.add_argument(
+        "--studiogan-root",
+        default=os.environ.get("STUDIOGAN_ROOT"),
+        help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)",
+    )
+    parser.add_argument(
+        "--config", default=str(DEFAULT_CONFIG), help="a StudioGAN YAML with apply_nda: True (default: %(default)s)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
-    parser.add_argument("--min-run-time", type=float, default=2.0, help="seconds per Timer measurement (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the three measurements (default: %(default)s)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_studiogan.json)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
-    parser.add_argument("--autocast", choices=("off", "bf16"), default="off",
-                        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)")
+    parser.add_argument(
+        "--min-run-time", type=float, default=2.0, help="seconds per Timer measurement (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of the three measurements (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help="JSON artifact (default: docs/results/step_studiogan.json)"
+    )
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--autocast",
+        choices=("off", "bf16"),
+        default="off",
+        help="bf16: every timed call inside torch.autocast(device, bfloat16) (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -103,7 +120,13 @@ def _bench_sections(config: Path, batch_size: int) -> dict:
 def _run(args: argparse.Namespace, work: Path) -> int:
     """Build the worker in ``work``, time the three calls round by round, print and write the statistics."""
     from nda_core.benchmark import (
-        Clock, command_line, print_step_verdict, step_statistics, timed_rounds, under_autocast, write_step_record,
+        Clock,
+        command_line,
+        print_step_verdict,
+        step_statistics,
+        timed_rounds,
+        under_autocast,
+        write_step_record,
     )
     from nda_core.data import cifar10_root
     from studiogan_nda.build import build_worker
@@ -161,24 +184,46 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     for fn in calls.values():  # warm-up
         fn()
     times = timed_rounds(
-        calls, args.rounds, Clock(args.threads, args.min_run_time),
-        progress=lambda index, t: print(f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1] * 1e3:.0f} ms" for n, v in t.items()), flush=True),
+        calls,
+        args.rounds,
+        Clock(args.threads, args.min_run_time),
+        progress=lambda index, t: print(
+            f"round {index + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1] * 1e3:.0f} ms" for n, v in t.items()),
+            flush=True,
+        ),
     )
     use(False)
     worker.Dis.zero_grad(set_to_none=True)
     floor = [p + e for p, e in zip(times["plain"], times["extra"])]
     stats = step_statistics(times["nda"], floor, times["plain"])
-    print(f"StudioGAN D step ({Path(args.config).name}, batch {args.batch_size}, {updates} D update(s) per step, "
-          f"{args.device}, autocast {args.autocast}, {args.threads} thread(s), NDA {objective.settings.spec}): plain {stats['plain_ms_median']:.1f} ms, "
-          f"NDA {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)")
-    settings = {key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root", "argv")}
-    settings.update(config=Path(args.config).resolve().relative_to(ROOT).as_posix() if Path(args.config).resolve().is_relative_to(ROOT) else Path(args.config).name,
-                    d_updates_per_step=updates, nda=str(objective.settings.spec), studiogan_root="$STUDIOGAN_ROOT (StudioGAN 947b35e from ../shared/vendor)")
+    print(
+        f"StudioGAN D step ({Path(args.config).name}, batch {args.batch_size}, {updates} D update(s) per step, "
+        f"{args.device}, autocast {args.autocast}, {args.threads} thread(s), NDA {objective.settings.spec}): "
+        f"plain {stats['plain_ms_median']:.1f} ms, "
+        f"NDA {stats['nda_ms_median']:.1f} ms, floor {stats['floor_ms_median']:.1f} ms (medians)"
+    )
+    settings = {
+        key: value for key, value in vars(args).items() if key not in ("json", "machine", "studiogan_root", "argv")
+    }
+    settings.update(
+        config=Path(args.config).resolve().relative_to(ROOT).as_posix()
+        if Path(args.config).resolve().is_relative_to(ROOT)
+        else Path(args.config).name,
+        d_updates_per_step=updates,
+        nda=str(objective.settings.spec),
+        studiogan_root="$STUDIOGAN_ROOT (StudioGAN 947b35e from ../shared/vendor)",
+    )
     # $SG: the extracted StudioGAN checkout (docs/results.md says how to make it)
     command = "STUDIOGAN_ROOT=$SG " + command_line("python benchmarks/studiogan_step.py", args.argv)
     write_step_record(
-        args.json, "studiogan", command, settings, args.machine, times,
-        f"plain D step + {updates} x one D forward and backward over a batch of the same size", stats,
+        args.json,
+        "studiogan",
+        command,
+        settings,
+        args.machine,
+        times,
+        f"plain D step + {updates} x one D forward and backward over a batch of the same size",
+        stats,
     )
     print_step_verdict(stats, args.json)
     return 0

@@ -36,8 +36,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -93,7 +93,9 @@ def source_frames(size: tuple[int, int]) -> list[np.ndarray]:
     import av
 
     with av.open(str(shared_data_dir() / "videos" / "demo.mp4")) as container:
-        return [f.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray() for f in container.decode(video=0)]
+        return [
+            f.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray() for f in container.decode(video=0)
+        ]
 
 
 def make_long_video(path: Path, seconds: float, fps: int, size: tuple[int, int]) -> dict:
@@ -117,9 +119,16 @@ def make_long_video(path: Path, seconds: float, fps: int, size: tuple[int, int])
         packets = [(p.pts, p.dts, p.is_keyframe) for p in container.demux(video=0) if p.size > 0]
     keys = [i for i, p in enumerate(packets) if p[2]]
     return {
-        "frames": len(packets), "fps": fps, "width": size[0], "height": size[1], "codec": "h264 (libx264, PyAV defaults)",
-        "container": "mp4", "key_frames": len(keys), "longest_gop": int(max(np.diff(keys + [len(packets)]))),
-        "b_frames": any(p[0] != p[1] for p in packets), "bytes": path.stat().st_size,
+        "frames": len(packets),
+        "fps": fps,
+        "width": size[0],
+        "height": size[1],
+        "codec": "h264 (libx264, PyAV defaults)",
+        "container": "mp4",
+        "key_frames": len(keys),
+        "longest_gop": int(max(np.diff(keys + [len(packets)]))),
+        "b_frames": any(p[0] != p[1] for p in packets),
+        "bytes": path.stat().st_size,
     }
 
 
@@ -131,7 +140,9 @@ def extract_frames(video: Path, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with av.open(str(video)) as container:
         for index, frame in enumerate(container.decode(video=0), 1):
-            Image.fromarray(frame.to_ndarray(format="rgb24")).save(folder / f"image_{index:05d}.jpg", quality=DPC_JPEG_QUALITY)
+            Image.fromarray(frame.to_ndarray(format="rgb24")).save(
+                folder / f"image_{index:05d}.jpg", quality=DPC_JPEG_QUALITY
+            )
 
 
 def decile_starts(num_frames: int, per_decile: int, generator: np.random.Generator) -> list[tuple[int, int]]:
@@ -145,7 +156,9 @@ def decile_starts(num_frames: int, per_decile: int, generator: np.random.Generat
     return starts
 
 
-def time_clips(readers: dict[str, Callable[[list[int]], torch.Tensor]], starts: list[tuple[int, int]]) -> dict[str, dict[str, list[list[float]]]]:
+def time_clips(
+    readers: dict[str, Callable[[list[int]], torch.Tensor]], starts: list[tuple[int, int]]
+) -> dict[str, dict[str, list[list[float]]]]:
     """Seconds per clip (wall and this process's CPU time, FFmpeg's threads included) for each clock,
     reader and decile; readers interleaved, their order rotated from clip to clip."""
     costs = {clock: {name: [[] for _ in range(DECILES)] for name in readers} for clock in CLOCKS}
@@ -153,13 +166,15 @@ def time_clips(readers: dict[str, Callable[[list[int]], torch.Tensor]], starts: 
     for number, (decile, start) in enumerate(starts):
         indices = DPC_LAYOUT.indices(start).ravel().tolist()
         results = {}
-        for name in names[number % len(names):] + names[: number % len(names)]:
+        for name in names[number % len(names) :] + names[: number % len(names)]:
             wall, cpu = time.perf_counter(), time.process_time()
             results[name] = readers[name](indices)
             costs["cpu"][name][decile].append(time.process_time() - cpu)
             costs["wall"][name][decile].append(time.perf_counter() - wall)
         if not torch.equal(results["new"], results["old"]):
-            raise SystemExit(f"video_io benchmark: the seeking reader returned other frames than a full decode at start {start}")
+            raise SystemExit(
+                f"video_io benchmark: the seeking reader returned other frames than a full decode at start {start}"
+            )
     return costs
 
 
@@ -175,9 +190,15 @@ def summarise(costs: dict[str, list[list[float]]]) -> dict:
             "last_over_first_tenth": round(medians[-1] / medians[0], 3),
             "clips_timed": sum(len(c) for c in per_decile),
         }
-    out["speedup_new_over_old"] = round(out["old"]["mean_of_decile_medians_ms"] / out["new"]["mean_of_decile_medians_ms"], 2)
-    out["speedup_new_over_old_per_decile"] = [round(o / n, 2) for o, n in zip(out["old"]["decile_median_ms"], out["new"]["decile_median_ms"])]
-    out["frames_over_new"] = round(out["new"]["mean_of_decile_medians_ms"] / out["frames"]["mean_of_decile_medians_ms"], 2)
+    out["speedup_new_over_old"] = round(
+        out["old"]["mean_of_decile_medians_ms"] / out["new"]["mean_of_decile_medians_ms"], 2
+    )
+    out["speedup_new_over_old_per_decile"] = [
+        round(o / n, 2) for o, n in zip(out["old"]["decile_median_ms"], out["new"]["decile_median_ms"])
+    ]
+    out["frames_over_new"] = round(
+        out["new"]["mean_of_decile_medians_ms"] / out["frames"]["mean_of_decile_medians_ms"], 2
+    )
     return out
 
 
@@ -209,8 +230,18 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
 
     workers = load_config("pretrain", ["--config", str(ROOT / UCF_CONFIG)])["data"]["init_args"]["num_workers"]
     root, splits = ucf_tree(work, target, batch * (max(1, workers) + batches), source)
-    cli = build("pretrain", ["--config", str(ROOT / UCF_CONFIG), f"--data.root={root}", f"--data.splits={splits}",
-                             f"--data.source={source}", f"--data.batch_size={batch}"], instantiate=False)
+    cli = build(
+        "pretrain",
+        [
+            "--config",
+            str(ROOT / UCF_CONFIG),
+            f"--data.root={root}",
+            f"--data.splits={splits}",
+            f"--data.source={source}",
+            f"--data.batch_size={batch}",
+        ],
+        instantiate=False,
+    )
     data = cli.parser.instantiate_classes(cli.config).data  # the config's data module
     dataset = data.build("train", "train")
     cpu = time.process_time()
@@ -229,8 +260,14 @@ def loader_rate(work: Path, target: Path, source: str, batch: int, batches: int)
     elapsed = time.perf_counter() - first
     del iterator, loader
     return {
-        "source": source, "num_workers": workers, "batch_size": batch, "clip_shape": list(warm[0].shape[1:]),
-        "warmup_s": round(first - begin, 2), "clips_timed": clips, "clips_per_s": round(clips / elapsed, 2), "videos": len(dataset),
+        "source": source,
+        "num_workers": workers,
+        "batch_size": batch,
+        "clip_shape": list(warm[0].shape[1:]),
+        "warmup_s": round(first - begin, 2),
+        "clips_timed": clips,
+        "clips_per_s": round(clips / elapsed, 2),
+        "videos": len(dataset),
         "cpu_ms_per_clip": round(cpu_per_clip * 1e3, 1),
         "cores_for_gpu_rate": round(cpu_per_clip * needed_rate()["clips_per_s"], 1),
         "clips_per_s_if_each_worker_had_a_core": round(workers / cpu_per_clip, 1),
@@ -241,10 +278,13 @@ def needed_rate() -> dict:
     """Clips/s and steps/s DPC's own GPU training ran at, from the time its README reports."""
     clips_per_s = KINETICS400_TRAIN * DPC_README_EPOCHS / (DPC_README_DAYS * SECONDS_PER_DAY)
     return {
-        "source": "DPC README (github.com/TengdaHan/DPC, commit 1592e5f): 'more than 1 week to train the 3D-ResNet18 DPC "
-                  "model on Kinetics-400 with 128x128 resolution'; its example command: 300 epochs, batch 128; "
-                  "Kinetics-400 train split 246,535 videos. An upper bound (more than a week); the epochs are the README's example.",
-        "clips_per_s": round(clips_per_s, 1), "steps_per_s_batch_128": round(clips_per_s / DPC_README_BATCH, 3),
+        "source": "DPC README (github.com/TengdaHan/DPC, commit 1592e5f): 'more than 1 week to train the 3D-ResNet18 "
+        "DPC "
+        "model on Kinetics-400 with 128x128 resolution'; its example command: 300 epochs, batch 128; "
+        "Kinetics-400 train split 246,535 videos. An upper bound (more than a week); the epochs are the "
+        "README's example.",
+        "clips_per_s": round(clips_per_s, 1),
+        "steps_per_s_batch_128": round(clips_per_s / DPC_README_BATCH, 3),
     }
 
 
@@ -257,7 +297,11 @@ def plot(clips: dict, path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(CLOCKS), figsize=(10, 3.8), sharey=True)
     tenths = np.arange(1, DECILES + 1)
-    labels = {"old": "decode from frame 0 (old)", "new": "seek + decode (VideoFileReader)", "frames": "frame folder (JPEG, DPC)"}
+    labels = {
+        "old": "decode from frame 0 (old)",
+        "new": "seek + decode (VideoFileReader)",
+        "frames": "frame folder (JPEG, DPC)",
+    }
     for axis, clock in zip(axes, CLOCKS):
         for name, label in labels.items():
             axis.plot(tenths, clips[clock][name]["decile_median_ms"], marker="o", label=label)
@@ -279,11 +323,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the long video (default: %(default)s)")
     parser.add_argument("--fps", type=int, default=25, help="(default: %(default)s)")
     parser.add_argument("--per-decile", type=int, default=5, help="clip starts timed per tenth (default: %(default)s)")
-    parser.add_argument("--loader-batch", type=int, default=8, help="DataLoader batch (the config's 128 would take minutes per batch here; default: %(default)s)")
-    parser.add_argument("--loader-batches", type=int, default=8, help="batches timed after every worker's first (default: %(default)s)")
+    parser.add_argument(
+        "--loader-batch",
+        type=int,
+        default=8,
+        help="DataLoader batch (the config's 128 would take minutes per batch here; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--loader-batches", type=int, default=8, help="batches timed after every worker's first (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    parser.add_argument("--json", type=Path, default=ROOT / "docs/results/video_io.json", help="(default: docs/results/video_io.json)")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs/results/video_io_position.png", help="(default: docs/results/video_io_position.png)")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "docs/results/video_io.json", help="(default: docs/results/video_io.json)"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=ROOT / "docs/results/video_io_position.png",
+        help="(default: docs/results/video_io_position.png)",
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -319,21 +377,35 @@ def main() -> None:
         "benchmark": "video_io",
         "command": "OMP_NUM_THREADS=1 python benchmarks/video_io.py " + " ".join(sys.argv[1:]),
         "settings": {
-            "layout": {"num_seq": DPC_LAYOUT.num_seq, "seq_len": DPC_LAYOUT.seq_len, "ds": DPC_LAYOUT.ds, "span": DPC_LAYOUT.span},
-            "per_decile": args.per_decile, "seed": args.seed, "ffmpeg_threads": "AUTO (PyAV thread_type)",
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch_threads": torch.get_num_threads(),
-            "frame_folder_jpeg_quality": DPC_JPEG_QUALITY, "loader_config": UCF_CONFIG,
+            "layout": {
+                "num_seq": DPC_LAYOUT.num_seq,
+                "seq_len": DPC_LAYOUT.seq_len,
+                "ds": DPC_LAYOUT.ds,
+                "span": DPC_LAYOUT.span,
+            },
+            "per_decile": args.per_decile,
+            "seed": args.seed,
+            "ffmpeg_threads": "AUTO (PyAV thread_type)",
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "torch_threads": torch.get_num_threads(),
+            "frame_folder_jpeg_quality": DPC_JPEG_QUALITY,
+            "loader_config": UCF_CONFIG,
         },
         "machine": {
-            "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "torch": torch.__version__, "av": __import__("av").__version__, "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "av": __import__("av").__version__,
+            "platform": platform.platform(),
         },
         "video": info,
         "clips": clips,
         "targets": {
             "clock": VERDICT_CLOCK,
-            "position_ratio_max": TARGET_POSITION_RATIO, "speedup_min": TARGET_SPEEDUP,
+            "position_ratio_max": TARGET_POSITION_RATIO,
+            "speedup_min": TARGET_SPEEDUP,
             "position_ratio_met": summary["new"]["last_over_first_tenth"] <= TARGET_POSITION_RATIO,
             "speedup_met": summary["speedup_new_over_old"] >= TARGET_SPEEDUP,
         },
@@ -347,14 +419,27 @@ def main() -> None:
     for clock in CLOCKS:
         for name in ("old", "new", "frames"):
             row = clips[clock][name]
-            print(f"{clock:4s} {name:7s} {row['clips_per_s']:8.2f} clips/s  last/first tenth {row['last_over_first_tenth']:.2f}  deciles(ms) {row['decile_median_ms']}")
-        print(f"{clock:4s} new / old: {clips[clock]['speedup_new_over_old']}x (target >= {TARGET_SPEEDUP}); last/first tenth (new): "
-              f"{clips[clock]['new']['last_over_first_tenth']} (target <= {TARGET_POSITION_RATIO})")
+            print(
+                f"{clock:4s} {name:7s} {row['clips_per_s']:8.2f} clips/s  last/first tenth "
+                f"{row['last_over_first_tenth']:.2f}  deciles(ms) {row['decile_median_ms']}"
+            )
+        print(
+            f"{clock:4s} new / old: {clips[clock]['speedup_new_over_old']}x (target >= {TARGET_SPEEDUP}); "
+            "last/first tenth (new): "
+            f"{clips[clock]['new']['last_over_first_tenth']} (target <= {TARGET_POSITION_RATIO})"
+        )
     for row in loaders:
-        print(f"loader ({row['source']}, {row['num_workers']} workers): {row['clips_per_s']} clips/s; {row['cpu_ms_per_clip']} CPU-ms "
-              f"per clip: {row['cores_for_gpu_rate']} cores for DPC's GPU rate, {row['clips_per_s_if_each_worker_had_a_core']} "
-              f"clips/s if each worker had a core")
-    print(f"DPC's own GPU rate (README): about {need['clips_per_s']} clips/s = {need['steps_per_s_batch_128']} steps/s at batch 128")
+        print(
+            f"loader ({row['source']}, {row['num_workers']} workers): {row['clips_per_s']} clips/s; "
+            f"{row['cpu_ms_per_clip']} CPU-ms "
+            f"per clip: {row['cores_for_gpu_rate']} cores for DPC's GPU rate, "
+            f"{row['clips_per_s_if_each_worker_had_a_core']} "
+            f"clips/s if each worker had a core"
+        )
+    print(
+        f"DPC's own GPU rate (README): about {need['clips_per_s']} clips/s = {need['steps_per_s_batch_128']} "
+        "steps/s at batch 128"
+    )
     print(f"wrote {args.json} and {args.plot} in {result['runtime_s']} s")
 
 

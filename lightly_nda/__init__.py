@@ -32,7 +32,10 @@ def _missing(module: str) -> bool:
 
 _absent = [module for module in REQUIRED if _missing(module)]
 if _absent:
-    raise ImportError(f"lightly_nda needs {', '.join(_absent)} (lightly, pytorch-lightning, torchvision, jsonargparse[signatures]): {INSTALL_HINT}")
+    raise ImportError(
+        f"lightly_nda needs {', '.join(_absent)} (lightly, pytorch-lightning, torchvision, "
+        f"jsonargparse[signatures]): {INSTALL_HINT}"
+    )
 
 _EXPORTS = {
     "LOGIT_KEYS": "lightly_nda.loss",

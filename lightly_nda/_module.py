@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -22,9 +23,10 @@ __all__ = ["NDAContrastiveModule", "NDASpec", "BackboneSpec", "describe_nda", "i
 
 #: What an ``nda`` argument holds: an NDA's name, a spec dict (``{"type": "jigsaw", "k": 3}``), or None (no NDA).
 #: A string goes through ``nda_core.errors.parse_nda_argument``: ``"none"`` is None, JSON text is that spec.
-NDASpec = Union[str, dict, None]
-#: A ``backbone`` argument: a module, the name of one of lightly's CIFAR ResNets (``"resnet-9"``, ...), or None (ResNet-18).
-BackboneSpec = Union[nn.Module, str, None]
+NDASpec = str | dict | None
+#: A ``backbone`` argument: a module, the name of one of lightly's CIFAR ResNets (``"resnet-9"``, ...),
+#: or None (ResNet-18).
+BackboneSpec = nn.Module | str | None
 
 _TRAINING_VIEWS = 2  # (query, key) or (x0, x1); further views are NDA views from the pipeline
 _TOP5_MIN_CLASSES = 5
@@ -34,7 +36,11 @@ _SGD_MOMENTUM = 0.9
 
 def is_distributed() -> bool:
     """True inside a process group of more than one rank."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_world_size() > 1
+    )
 
 
 def _shapes(batch: Any) -> Any:
@@ -60,7 +66,10 @@ def nda_spec(nda: Any, where: str = "nda") -> Any:
 def describe_nda(nda: Any) -> Any:
     """A checkpoint-safe (primitive) description of an NDA spec."""
     if isinstance(nda, nda_core.NDATransform):
-        return {"type": nda.name, **{k: v for k, v in nda.config().items() if isinstance(v, (int, float, str, list, dict))}}
+        return {
+            "type": nda.name,
+            **{k: v for k, v in nda.config().items() if isinstance(v, (int, float, str, list, dict))},
+        }
     return nda
 
 
@@ -92,31 +101,45 @@ class NDAContrastiveModule(pl.LightningModule):
             backbone, default_dim = cifar_resnet(name, width)
             if feature_dim not in (None, default_dim):
                 raise UsageError(
-                    f"feature_dim={feature_dim} but the backbone {name!r} (lightly's CIFAR ResNet, width {width}) gives "
+                    f"feature_dim={feature_dim} but the backbone {name!r} (lightly's CIFAR ResNet, width "
+                    f"{width}) gives "
                     f"{default_dim}; leave feature_dim=None or pass your own backbone."
                 )
             feature_dim = default_dim
         elif width != 1.0:
-            raise UsageError(f"width={width} applies to a named backbone (e.g. backbone='resnet-9'), not to your own module; leave it at 1.0.")
+            raise UsageError(
+                f"width={width} applies to a named backbone (e.g. backbone='resnet-9'), not to your own "
+                "module; leave it at 1.0."
+            )
         if not isinstance(backbone, nn.Module):
             raise UsageTypeError(
-                f"backbone must be a torch.nn.Module or the name of lightly's CIFAR ResNet (resnet-9, resnet-18, resnet-34, "
+                "backbone must be a torch.nn.Module or the name of lightly's CIFAR ResNet (resnet-9, "
+                "resnet-18, resnet-34, "
                 f"resnet-50), got {type(backbone).__name__}."
             )
         self.feature_dim = check_int(
-            feature_dim, "feature_dim", 1, hint="pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18."
+            feature_dim,
+            "feature_dim",
+            1,
+            hint="pass the size of backbone(x).flatten(start_dim=1), e.g. 512 for a ResNet-18.",
         )
         self.backbone = backbone
         where = f"{type(self).__name__} nda"
         nda = nda_spec(nda, where)
         # a submodule without weights, so it follows the module across devices
         self.nda = None if nda is None else build_entry(nda, where)
-        self.num_nda_views = check_int(num_nda_views, "num_nda_views", 0, hint="the paper uses 2 (one NDA of each view).")
+        self.num_nda_views = check_int(
+            num_nda_views, "num_nda_views", 0, hint="the paper uses 2 (one NDA of each view)."
+        )
         self.nda_generator = RankGenerator()  # the global RNG in one process, seed + rank under DDP
         if self.nda is not None and self.num_nda_views == 0:
-            raise UsageError(f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None.")
+            raise UsageError(
+                f"num_nda_views=0 with nda={nda!r} would make no NDA images; set num_nda_views >= 1 or nda=None."
+            )
         self.nda_encoder = check_choice(nda_encoder, "nda_encoder", self.nda_encoders)
-        self.num_classes = None if num_classes is None else check_int(num_classes, "num_classes", 2, hint="or None without labels.")
+        self.num_classes = (
+            None if num_classes is None else check_int(num_classes, "num_classes", 2, hint="or None without labels.")
+        )
         self.lr = check_positive(lr, "lr")
         self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
         self.online_classifier = None
@@ -138,8 +161,10 @@ class NDAContrastiveModule(pl.LightningModule):
             views, targets = batch[0], batch[1] if isinstance(batch[1], torch.Tensor) else None
         else:
             views, targets = batch, None
-        valid = isinstance(views, (list, tuple)) and len(views) >= _TRAINING_VIEWS and all(
-            isinstance(v, torch.Tensor) and v.dim() == _IMAGE_RANK and v.shape == views[0].shape for v in views
+        valid = (
+            isinstance(views, (list, tuple))
+            and len(views) >= _TRAINING_VIEWS
+            and all(isinstance(v, torch.Tensor) and v.dim() == _IMAGE_RANK and v.shape == views[0].shape for v in views)
         )
         if not valid:
             raise UsageError(
@@ -210,7 +235,9 @@ class NDAContrastiveModule(pl.LightningModule):
         params = [p for module in self.trained_modules() for p in module.parameters() if p.requires_grad]
         groups = [{"name": "ssl", "params": params}]
         if self.online_classifier is not None:
-            groups.append({"name": "online_classifier", "params": list(self.online_classifier.parameters()), "weight_decay": 0.0})
+            groups.append(
+                {"name": "online_classifier", "params": list(self.online_classifier.parameters()), "weight_decay": 0.0}
+            )
         optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=_SGD_MOMENTUM, weight_decay=self.weight_decay)
         steps = self.total_steps()
         if steps is None:

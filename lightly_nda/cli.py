@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Negative Data Augmentation for the lightly SSL library (lightly_nda).",
-        epilog="The Lightning modules NDAMoCo / NDASimCLR and the loss NDANTXentLoss are documented in docs/lightly.md.",
+        epilog="The Lightning modules NDAMoCo / NDASimCLR and the loss NDANTXentLoss are documented in "
+        "docs/lightly.md.",
     )
     parser.add_argument("command", choices=sorted(_COMMANDS), help="; ".join(f"{k}: {v}" for k, v in _COMMANDS.items()))
     if not argv or argv[0] not in _COMMANDS:

@@ -82,7 +82,9 @@ class ImageFolderData(pl.LightningDataModule):
             check_int(per_class, "per_class", 1, hint="or None for every image.")
         self.per_class = per_class
         self.input_size = check_int(input_size, "input_size", 1, hint="32 for CIFAR-10.")
-        self.batch_size = check_int(batch_size, "batch_size", _MIN_BATCH, hint="MoCo needs at least 2 images per batch.")
+        self.batch_size = check_int(
+            batch_size, "batch_size", _MIN_BATCH, hint="MoCo needs at least 2 images per batch."
+        )
         self.num_workers = check_int(num_workers, "num_workers", 0)
         self.train_dir = self._train_dir(root, train_dir)
         self.val_dir = self._val_dir(root, val_dir)
@@ -100,7 +102,8 @@ class ImageFolderData(pl.LightningDataModule):
         folder = Path(root) / TRAIN_SPLIT
         if not folder.is_dir():
             raise UsageError(
-                f"root={root!r} holds no {TRAIN_SPLIT}/ folder; pass a dataset root with {TRAIN_SPLIT}/ and {VAL_SPLIT}/ "
+                f"root={root!r} holds no {TRAIN_SPLIT}/ folder; pass a dataset root with {TRAIN_SPLIT}/ and "
+                f"{VAL_SPLIT}/ "
                 f"image folders (--data.root), or the training image folder itself (--data.train_dir {root})."
             )
         return folder
@@ -117,7 +120,9 @@ class ImageFolderData(pl.LightningDataModule):
         if self.train_set is not None:
             return len(self.train_set.classes)
         if not self.train_dir.is_dir():
-            raise UsageError(f"train_dir {str(self.train_dir)!r} does not exist; pass a folder laid out as <class>/<image>.")
+            raise UsageError(
+                f"train_dir {str(self.train_dir)!r} does not exist; pass a folder laid out as <class>/<image>."
+            )
         from torchvision.datasets.folder import find_classes
 
         return len(find_classes(str(self.train_dir))[0])
@@ -129,13 +134,20 @@ class ImageFolderData(pl.LightningDataModule):
         from lightly.transforms import MoCoV2Transform
 
         # two augmented views per image (lightly's MoCo-v2 recipe; no blur on 32 px images)
-        self.train_set = image_folder(self.train_dir, MoCoV2Transform(input_size=self.input_size, gaussian_blur=0.0), self.per_class)
+        self.train_set = image_folder(
+            self.train_dir, MoCoV2Transform(input_size=self.input_size, gaussian_blur=0.0), self.per_class
+        )
         images = len(self.train_set)
         if images < self.batch_size:
             subset = f" (per_class={self.per_class})" if self.per_class is not None else ""
-            fix = f"pass batch_size={images} or fewer (--data.batch_size {images})" if images >= _MIN_BATCH else "add images"
+            fix = (
+                f"pass batch_size={images} or fewer (--data.batch_size {images})"
+                if images >= _MIN_BATCH
+                else "add images"
+            )
             raise UsageError(
-                f"train_dir {self.train_dir} gives {images} images{subset}, fewer than one batch of batch_size={self.batch_size}; "
+                f"train_dir {self.train_dir} gives {images} images{subset}, fewer than one batch of "
+                f"batch_size={self.batch_size}; "
                 f"the incomplete batch is dropped, so no step would be trained: {fix}, or more images."
             )
         if self.val_dir is not None:
@@ -146,11 +158,22 @@ class ImageFolderData(pl.LightningDataModule):
         from torchvision import transforms as T
 
         size = self.input_size
-        return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_NORMALIZE["mean"], IMAGENET_NORMALIZE["std"])])
+        return T.Compose(
+            [
+                T.Resize(size),
+                T.CenterCrop(size),
+                T.ToTensor(),
+                T.Normalize(IMAGENET_NORMALIZE["mean"], IMAGENET_NORMALIZE["std"]),
+            ]
+        )
 
     def _loader(self, dataset: ImageFolder, train: bool) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 

@@ -22,7 +22,8 @@ pointer are part of this module's ``state_dict``, so a Lightning checkpoint resu
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,11 @@ def _check_bank_size(memory_bank_size: Any) -> int | tuple[int, int]:
             )
         check_int(memory_bank_size, "memory_bank_size", 0, hint="pass 0 (no bank) or (num_features, dim).")
         return 0
-    if not isinstance(memory_bank_size, Sequence) or isinstance(memory_bank_size, str) or len(memory_bank_size) != _BANK_DIMS:
+    if (
+        not isinstance(memory_bank_size, Sequence)
+        or isinstance(memory_bank_size, str)
+        or len(memory_bank_size) != _BANK_DIMS
+    ):
         raise UsageTypeError(
             f"memory_bank_size must be 0 or a (num_features, dim) pair such as (4096, 128), got {memory_bank_size!r}."
         )
@@ -95,7 +100,9 @@ class NDANTXentLoss(NTXentLoss):
         temperature = check_positive(temperature, "temperature", "MoCo uses 0.1-0.2, SimCLR 0.5 (lightly's default).")
         memory_bank_size = _check_bank_size(memory_bank_size)
         check_bool(gather_distributed, "gather_distributed")
-        super().__init__(temperature=temperature, memory_bank_size=memory_bank_size, gather_distributed=gather_distributed)
+        super().__init__(
+            temperature=temperature, memory_bank_size=memory_bank_size, gather_distributed=gather_distributed
+        )
         self.track_logits = check_bool(track_logits, "track_logits")
         #: Detached mean logits of the last call (keys in ``LOGIT_KEYS``; ``logit_nda`` only with NDA).
         self.logit_means: dict[str, torch.Tensor] = {}
@@ -110,7 +117,8 @@ class NDANTXentLoss(NTXentLoss):
             check_tensor(value, name)
             if value.dim() != 2 or not value.is_floating_point():
                 raise UsageError(
-                    f"{name} must be a float tensor of shape (batch_size, dim), got {tuple(value.shape)} {value.dtype}; "
+                    f"{name} must be a float tensor of shape (batch_size, dim), got {tuple(value.shape)} "
+                    f"{value.dtype}; "
                     f"flatten the projections first, e.g. projection_head(backbone(x).flatten(start_dim=1))."
                 )
         if out1.shape != out0.shape:
@@ -118,22 +126,32 @@ class NDANTXentLoss(NTXentLoss):
         batch, dim = out0.shape
         if self.uses_memory_bank and self.memory_bank.size[1] != dim:
             raise UsageError(
-                f"the memory bank holds {self.memory_bank.size[1]}-d features (memory_bank_size={self.memory_bank.size}) "
+                f"the memory bank holds {self.memory_bank.size[1]}-d features "
+                f"(memory_bank_size={self.memory_bank.size}) "
                 f"but out0/out1 have {dim} features; set memory_bank_size=({self.memory_bank.size[0]}, {dim}) "
                 f"to match the projection head's output."
             )
         if nda is None:
             return
-        hint = f"pass the NDA embeddings of each sample as a ({batch}, M, {dim}) tensor, e.g. emb.view(M, {batch}, {dim}).transpose(0, 1)"
+        hint = (
+            f"pass the NDA embeddings of each sample as a ({batch}, M, {dim}) tensor, e.g. emb.view(M, {batch}, "
+            f"{dim}).transpose(0, 1)"
+        )
         if not isinstance(nda, torch.Tensor):
             raise UsageTypeError(
-                f"nda must be a torch.Tensor (batch_size, M, dim) of features, M per sample, got {type(nda).__name__}; {hint} "
+                "nda must be a torch.Tensor (batch_size, M, dim) of features, M per sample, got "
+                f"{type(nda).__name__}; {hint} "
                 f"(lightly_nda.nda_embeddings(encode, x_query, x_key) returns it)."
             )
         if nda.dim() != 3:
-            raise UsageError(f"nda must have rank 3 (batch_size, M, dim), got shape {tuple(nda.shape)} (rank {nda.dim()}); {hint}.")
+            raise UsageError(
+                f"nda must have rank 3 (batch_size, M, dim), got shape {tuple(nda.shape)} (rank {nda.dim()}); {hint}."
+            )
         if nda.shape[0] != batch:
-            raise UsageError(f"nda has batch size {nda.shape[0]} but out0 has {batch}: one row of M NDA embeddings per sample; {hint}.")
+            raise UsageError(
+                f"nda has batch size {nda.shape[0]} but out0 has {batch}: one row of M NDA embeddings per "
+                f"sample; {hint}."
+            )
         if nda.shape[2] != dim:
             raise UsageError(
                 f"nda has feature size {nda.shape[2]} but out0 has {dim}; embed the NDA images with the same "
@@ -145,7 +163,8 @@ class NDANTXentLoss(NTXentLoss):
             # lightly's NTXentLoss refuses mixed dtypes too (a RuntimeError deep in its einsum); name the fix here
             raise UsageTypeError(
                 f"nda has dtype {nda.dtype} but out0 has {out0.dtype}; the NDA embeddings must have the projections' "
-                f"dtype: cast them with nda.to(out0.dtype) (or embed the NDA images with the same encoder and precision)."
+                "dtype: cast them with nda.to(out0.dtype) (or embed the NDA images with the same encoder and "
+                "precision)."
             )
         if nda.device != out0.device:
             raise UsageError(
@@ -154,7 +173,9 @@ class NDANTXentLoss(NTXentLoss):
             )
 
     # ----------------------------------------------------------------------------- logits
-    def _in_batch(self, out0: torch.Tensor, out1: torch.Tensor, with_grad: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _in_batch(
+        self, out0: torch.Tensor, out1: torch.Tensor, with_grad: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The views gathered over ranks (as lightly gathers them) and this rank's first index."""
         if not (self.gather_distributed and dist.world_size() > 1):
             return out0, out1, 0
@@ -219,7 +240,9 @@ class NDANTXentLoss(NTXentLoss):
         if nda is None:
             if self.track_logits:  # before lightly's forward enqueues out1
                 with torch.no_grad():
-                    self._track(*self._logits(out0.detach(), out1.detach(), self._bank_negatives(), None, with_grad=False), 0)
+                    self._track(
+                        *self._logits(out0.detach(), out1.detach(), self._bank_negatives(), None, with_grad=False), 0
+                    )
             return super().forward(out0, out1)  # lightly's own NT-Xent, unchanged
         out0 = F.normalize(out0, dim=1)
         out1 = F.normalize(out1, dim=1)

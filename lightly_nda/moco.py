@@ -12,7 +12,8 @@ negatives of that sample only and never enter the memory bank.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from lightly.models.modules import MoCoProjectionHead
@@ -98,7 +99,8 @@ class NDAMoCo(NDAContrastiveModule):
         if self.criterion.memory_bank.size[1] != projection_dim:
             raise UsageError(
                 f"memory_bank_size={tuple(memory_bank_size)} stores {self.criterion.memory_bank.size[1]}-d keys but "
-                f"projection_dim={projection_dim}; use memory_bank_size=({self.criterion.memory_bank.size[0]}, {projection_dim})."
+                f"projection_dim={projection_dim}; use "
+                f"memory_bank_size=({self.criterion.memory_bank.size[0]}, {projection_dim})."
             )
 
     def check_resumable(self, checkpoint: Mapping[str, Any]) -> None:
@@ -120,8 +122,10 @@ class NDAMoCo(NDAContrastiveModule):
         if dim != own_dim:
             fixes.append(f"projection_dim={dim} (command line: --model.projection_dim {dim})")
         raise UsageError(
-            f"the checkpoint's memory bank holds {size} keys of {dim} features but this NDAMoCo has memory_bank_size={own_size} "
-            f"and projection_dim={own_dim}; resume with the run's own model options: {' and '.join(fixes)}, or start a new run "
+            f"the checkpoint's memory bank holds {size} keys of {dim} features but this NDAMoCo has "
+            f"memory_bank_size={own_size} "
+            f"and projection_dim={own_dim}; resume with the run's own model options: {' and '.join(fixes)}, "
+            "or start a new run "
             f"in another folder."
         )
 
@@ -146,7 +150,9 @@ class NDAMoCo(NDAContrastiveModule):
 
     def current_momentum(self) -> float:
         steps = self.total_steps()
-        return self.momentum if steps is None else cosine_schedule(min(self.global_step, steps), steps, self.momentum, 1.0)
+        return (
+            self.momentum if steps is None else cosine_schedule(min(self.global_step, steps), steps, self.momentum, 1.0)
+        )
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         views, targets = self.split_batch(batch)

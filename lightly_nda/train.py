@@ -25,7 +25,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
@@ -47,7 +47,8 @@ RESUME_LAST = "last"
 TRAINER_DEFAULTS: dict[str, Any] = {
     "default_root_dir": DEFAULT_ROOT_DIR,
     "max_steps": 1000,
-    "check_val_every_n_epoch": None,  # validation by steps: at the last step, or every --trainer.val_check_interval steps
+    # validation by steps: at the last step, or every --trainer.val_check_interval steps
+    "check_val_every_n_epoch": None,
     "num_sanity_val_steps": 0,
     "log_every_n_steps": 50,
 }
@@ -110,7 +111,9 @@ class TrainCLI(LightningCLI):
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
         parser.add_argument(
-            "--ckpt_path", type=Optional[str], default=None,
+            "--ckpt_path",
+            type=str | None,
+            default=None,
             help="resume from this checkpoint, or 'last' for CHECKPOINT_DIR/last.ckpt (default: a new run)",
         )
 
@@ -144,7 +147,8 @@ class TrainCLI(LightningCLI):
         if not path.is_file():
             option, value = self.checkpoint_option
             raise UsageError(
-                f"--ckpt_path {ckpt_path}: no checkpoint at {path}; train once without --ckpt_path (same {option} {value}) first."
+                f"--ckpt_path {ckpt_path}: no checkpoint at {path}; train once without --ckpt_path (same "
+                f"{option} {value}) first."
             )
         return str(path)
 
@@ -175,7 +179,10 @@ class TrainCLI(LightningCLI):
         # checkpoints hold tensors and primitive types only, so they load with weights_only=True
         trainer.fit(model, datamodule=data, ckpt_path=self.resume, weights_only=True if self.resume else None)
         refuse_idle_run(
-            start_step, trainer.global_step, trainer.max_steps, "--trainer.max_steps",
+            start_step,
+            trainer.global_step,
+            trainer.max_steps,
+            "--trainer.max_steps",
             f"{len(data.train_set)} images gave no full batch of --data.batch_size {data.batch_size} per device; "
             "lower --data.batch_size or add images",
         )

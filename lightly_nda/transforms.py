@@ -16,7 +16,8 @@ Where each NDA is offered:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,14 @@ from PIL import Image
 
 from nda_core._checks import check_int, check_tensor
 from nda_core.errors import UsageError, UsageTypeError
-from nda_core.transforms import CONTRASTIVE_NDA_VIEWS, apply_to_array, build_entry, build_single_image, nda_views, per_sample_views
+from nda_core.transforms import (
+    CONTRASTIVE_NDA_VIEWS,
+    apply_to_array,
+    build_entry,
+    build_single_image,
+    nda_views,
+    per_sample_views,
+)
 
 __all__ = ["NDAView", "add_nda_views", "nda_embeddings"]
 
@@ -50,8 +58,10 @@ class NDAView:
 
     def __init__(self, nda: Any = "jigsaw", generator: torch.Generator | None = None) -> None:
         self.nda = build_single_image(
-            nda, "NDAView nda",
-            f"NDAMoCo(nda={nda!r}) / NDASimCLR(nda={nda!r}), or lightly_nda.nda_embeddings(..., nda={nda!r}) inside training_step",
+            nda,
+            "NDAView nda",
+            f"NDAMoCo(nda={nda!r}) / NDASimCLR(nda={nda!r}), or lightly_nda.nda_embeddings(..., nda={nda!r}) "
+            "inside training_step",
         )
         self.generator = generator
 
@@ -133,10 +143,14 @@ def nda_embeddings(
     chunks = [nda_views(transform, views, num_views, generator)] if num_views else []
     for i, view in enumerate(extra_views):
         if check_tensor(view, f"extra_views[{i}]").shape[0] != batch:
-            raise UsageError(f"extra_views[{i}] has batch size {view.shape[0]} but x_query has {batch}; one NDA view per sample.")
+            raise UsageError(
+                f"extra_views[{i}] has batch size {view.shape[0]} but x_query has {batch}; one NDA view per sample."
+            )
         chunks.append(view)
     if not chunks:
-        raise UsageError("nda_embeddings got num_views=0 and no extra_views: there is nothing to embed; pass num_views >= 1.")
+        raise UsageError(
+            "nda_embeddings got num_views=0 and no extra_views: there is nothing to embed; pass num_views >= 1."
+        )
     embeddings = encode(torch.cat(chunks))
     if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 or embeddings.shape[0] % batch:
         got = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__

@@ -10,8 +10,8 @@ Importing this package registers ``NDAMoCo``, ``NDAContrastiveHead``, ``NDAView`
 ``FeatureBatchNorm`` into the registries of every installed framework (mmselfsup and/or
 mmpretrain), ``CIFAR10Folder`` (``CustomDataset`` with a clear error for a missing CIFAR-10 root)
 into mmcls's and/or mmpretrain's, and the ``CPUAwareDistributedDataParallel`` model wrapper into
-mmengine's, warning where a name already belongs to a component that is not ours. It applies the workarounds of upstream bugs
-that the installed versions show (``mmselfsup_nda._workarounds``), logs which once through
+mmengine's, warning where a name already belongs to a component that is not ours. It applies the
+workarounds of upstream bugs that the installed versions show (``mmselfsup_nda._workarounds``), logs which once through
 mmengine's logger, and applies none with ``NDA_WORKAROUNDS=off``.
 """
 

@@ -42,9 +42,10 @@ import logging
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from functools import wraps
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from mmengine.registry import Registry
@@ -248,7 +249,8 @@ def load_checkpoints_with_mmengine_types() -> Patch:
     def wrap(schemes: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
         # a copy in mmengine's order (longest prefix first); only the local ("") entry changes
         return type(schemes)(
-            (prefix, SafeCheckpointLoader(loader) if prefix == _LOCAL_PREFIX else loader) for prefix, loader in schemes.items()
+            (prefix, SafeCheckpointLoader(loader) if prefix == _LOCAL_PREFIX else loader)
+            for prefix, loader in schemes.items()
         )
 
     return patch(CheckpointLoader, "_schemes", wrap)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Callable
 from functools import update_wrapper
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from mmengine.logging import HistoryBuffer
@@ -67,7 +68,9 @@ def checkpoint_globals() -> list[Any]:
 
 def _refusal(filename: str, error: Exception) -> str:
     text = str(error)
-    detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\s+Please use|\s*\n\s*\nCheck the documentation|$)", text, re.S)
+    detail = re.search(
+        r"WeightsUnpickler error:\s*(.+?)(?:\s+Please use|\s*\n\s*\nCheck the documentation|$)", text, re.S
+    )
     what = " ".join((detail.group(1) if detail else text.splitlines()[0]).split())
     what = what if what.endswith(".") else what + "."
     return (

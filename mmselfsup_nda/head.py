@@ -34,7 +34,9 @@ def _check_loss_cfg(loss: Any) -> None:
     if loss is None:
         return
     loss_type = loss.get("type", "") if isinstance(loss, dict) else loss
-    options = {key: value for key, value in loss.items() if key not in ("type", "_scope_")} if isinstance(loss, dict) else {}
+    options = (
+        {key: value for key, value in loss.items() if key not in ("type", "_scope_")} if isinstance(loss, dict) else {}
+    )
     plain = options in ({}, {"loss_weight": _PLAIN_LOSS_WEIGHT})
     if not (isinstance(loss_type, str) and loss_type.endswith(_CROSS_ENTROPY_SUFFIX) and plain):
         raise UsageError(

@@ -9,7 +9,8 @@ Only the positive keys are enqueued; NDA features never are.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +83,9 @@ class NDAMoCoMixin:
         generator = self.nda_generator(im_q.device)
         return nda_views(self.nda, [im_q, im_k], self.num_nda_views, generator, named=f"model nda={self.nda_spec!r}")
 
-    def _nda_features(self, im_q: torch.Tensor, im_k: torch.Tensor, extra_views: list[torch.Tensor]) -> torch.Tensor | None:
+    def _nda_features(
+        self, im_q: torch.Tensor, im_k: torch.Tensor, extra_views: list[torch.Tensor]
+    ) -> torch.Tensor | None:
         """(B, M, D) normalised features of the NDA views, or None without NDA."""
         chunks = []
         if self.nda is not None:

@@ -8,9 +8,11 @@ The number checks share one signature: ``check_int(value, name, low, high, *, hi
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
+
 from nda_core.errors import UsageError, UsageTypeError
 
 IMAGE_RANK = 4  # (B, C, H, W)
@@ -117,7 +119,9 @@ def check_number(
     interval = ("(" if low_open or low is None else "[") + f"{'-inf' if low is None else f'{low:g}'}, "
     interval += f"{'inf' if high is None else f'{high:g}'}" + (")" if high_open or high is None else "]")
     if not _is_number(value):
-        raise UsageTypeError(f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__}).{_fix(hint)}")
+        raise UsageTypeError(
+            f"{name} must be a number in {interval}, got {value!r} ({type(value).__name__}).{_fix(hint)}"
+        )
     number = float(value)
     finite = -float("inf") < number < float("inf")
     low_ok = low is None or (number > low if low_open else number >= low)
@@ -127,7 +131,9 @@ def check_number(
     return number
 
 
-def check_probability(value: Any, name: str, *, low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
+def check_probability(
+    value: Any, name: str, *, low_open: bool = False, high_open: bool = False, hint: str = ""
+) -> float:
     """Check that ``value`` is a number in [0, 1] (ends open where asked)."""
     return check_number(value, name, 0.0, 1.0, low_open=low_open, high_open=high_open, hint=hint)
 
@@ -169,8 +175,7 @@ def check_weights(weights: Sequence[float], count: int, name: str = "weights") -
     weights = [float(w) for w in weights]
     if len(weights) != count:
         raise UsageError(
-            f"{name} has {len(weights)} entries but there are {count} transforms; "
-            f"give one weight per transform."
+            f"{name} has {len(weights)} entries but there are {count} transforms; give one weight per transform."
         )
     if any(not (w >= 0 and w < float("inf")) for w in weights) or sum(weights) <= 0:
         raise UsageError(

@@ -31,24 +31,43 @@ import json
 import math
 import os
 import platform
-import shlex
 import random
+import shlex
 import statistics
 import sys
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 import nda_core
-from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
 from nda_core.errors import UsageError
+from nda_core.transforms import MIXUP_ALPHA, NOISE_STD
 
 __all__ = [
-    "DEFAULT_SHAPES", "NAMES", "LOOPS", "STEP_TARGET", "Clock", "main", "run", "format_table", "parse_shape",
-    "target_vs_clone", "timed_rounds", "step_statistics", "machine_facts", "command_line", "write_step_record", "print_step_verdict",
-    "AUTOCAST_CHOICES", "under_autocast", "read_step_times", "add_step_shares", "STEP_SHARE_TARGET",
+    "DEFAULT_SHAPES",
+    "NAMES",
+    "LOOPS",
+    "STEP_TARGET",
+    "Clock",
+    "main",
+    "run",
+    "format_table",
+    "parse_shape",
+    "target_vs_clone",
+    "timed_rounds",
+    "step_statistics",
+    "machine_facts",
+    "command_line",
+    "write_step_record",
+    "print_step_verdict",
+    "AUTOCAST_CHOICES",
+    "under_autocast",
+    "read_step_times",
+    "add_step_shares",
+    "STEP_SHARE_TARGET",
 ]
 
 DEFAULT_SHAPES = ("256x3x32x32", "64x3x224x224", "8x3x16x112x112")
@@ -120,7 +139,7 @@ def loop_jigsaw(x: torch.Tensor, k: int = 2) -> torch.Tensor:
         while (order == np.arange(k * k)).all():
             order = np.random.permutation(k * k)
         shuffled = [patches[i] for i in order]
-        out.append(torch.cat([torch.cat(shuffled[r * k:(r + 1) * k], dim=-1) for r in range(k)], dim=-2))
+        out.append(torch.cat([torch.cat(shuffled[r * k : (r + 1) * k], dim=-1) for r in range(k)], dim=-2))
     return torch.stack(out)
 
 
@@ -130,9 +149,9 @@ def loop_stitch(x: torch.Tensor) -> torch.Tensor:
     for i in range(x.shape[0]):
         j = _other(i, x.shape[0])
         if random.random() < 0.5:
-            out[i, ..., :, width // 2:] = x[j, ..., :, width // 2:]
+            out[i, ..., :, width // 2 :] = x[j, ..., :, width // 2 :]
         else:
-            out[i, ..., height // 2:, :] = x[j, ..., height // 2:, :]
+            out[i, ..., height // 2 :, :] = x[j, ..., height // 2 :, :]
     return out
 
 
@@ -140,7 +159,7 @@ def loop_cutout(x: torch.Tensor) -> torch.Tensor:
     out = x.clone()
     for i in range(x.shape[0]):
         top, left, h, w = _box(*x.shape[-2:])
-        patch = out[i, ..., top:top + h, left:left + w]
+        patch = out[i, ..., top : top + h, left : left + w]
         patch[:] = patch.mean(dim=(-2, -1), keepdim=True)
     return out
 
@@ -150,7 +169,7 @@ def loop_cutmix(x: torch.Tensor) -> torch.Tensor:
     for i in range(x.shape[0]):
         j = _other(i, x.shape[0])
         top, left, h, w = _box(*x.shape[-2:])
-        out[i, ..., top:top + h, left:left + w] = x[j, ..., top:top + h, left:left + w]
+        out[i, ..., top : top + h, left : left + w] = x[j, ..., top : top + h, left : left + w]
     return out
 
 
@@ -243,7 +262,9 @@ class Clock:
         return Timer("call()", **options).blocked_autorange(min_run_time=self.min_run_time).median
 
 
-def under_autocast(calls: dict[str, Callable[[], Any]], device: str | torch.device, autocast: str) -> dict[str, Callable[[], Any]]:
+def under_autocast(
+    calls: dict[str, Callable[[], Any]], device: str | torch.device, autocast: str
+) -> dict[str, Callable[[], Any]]:
     """The step benchmarks' ``--autocast``: every call run inside ``torch.autocast(device type,
     bfloat16)`` for ``"bf16"``, the calls themselves for ``"off"``; the plain step, the NDA step
     and the floor are wrapped alike, so the ratios compare like with like."""
@@ -336,8 +357,13 @@ def machine_facts(threads: int, device: str = "cpu") -> dict[str, Any]:
     """Facts a timing depends on: threads, CPUs, load average now (1, 5, 15 min), torch, platform,
     and on a GPU its name and the CUDA version torch was built with."""
     facts: dict[str, Any] = {
-        "device": device, "torch_threads": threads, "cpu_count": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
-        "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+        "device": device,
+        "torch_threads": threads,
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": list(os.getloadavg()),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
     }
     if torch.device(device).type == "cuda" and torch.cuda.is_available():
         facts.update(device_name=torch.cuda.get_device_name(torch.device(device)), cuda=torch.version.cuda)
@@ -348,6 +374,7 @@ def command_line(program: str, argv: Sequence[str]) -> str:
     """The command (``program``, e.g. ``"python benchmarks/moco_step.py"`` or ``"nda bench"``, then
     ``argv``) that repeats a run from the repository root; paths inside the repository are written
     relative to it, so that no absolute folder of the machine is recorded."""
+
     def relative(argument: str) -> str:
         if os.path.isabs(argument) and os.path.commonpath([REPO_ROOT, os.path.abspath(argument)]) == REPO_ROOT:
             return os.path.relpath(argument, REPO_ROOT)
@@ -357,15 +384,27 @@ def command_line(program: str, argv: Sequence[str]) -> str:
 
 
 def write_step_record(
-    path: str | os.PathLike, adapter: str, command: str, settings: dict[str, Any], machine: dict[str, Any],
-    times_s: dict[str, list[float]], floor: str, stats: dict[str, Any],
+    path: str | os.PathLike,
+    adapter: str,
+    command: str,
+    settings: dict[str, Any],
+    machine: dict[str, Any],
+    times_s: dict[str, list[float]],
+    floor: str,
+    stats: dict[str, Any],
 ) -> None:
     """The step benchmark's JSON artifact (``docs/results/step_<adapter>.json``): settings, the
     machine and its load average at the start and the end, every per-round time and the statistics."""
     machine = {**machine, "loadavg_end": list(os.getloadavg())}
     record = {
-        "schema": "nda-step/1", "adapter": adapter, "command": command, "settings": settings, "machine": machine,
-        "floor": floor, "times_s": times_s, "statistics": stats,
+        "schema": "nda-step/1",
+        "adapter": adapter,
+        "command": command,
+        "settings": settings,
+        "machine": machine,
+        "floor": floor,
+        "times_s": times_s,
+        "statistics": stats,
     }
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as handle:
@@ -378,8 +417,8 @@ def print_step_verdict(stats: dict[str, Any], path: str | os.PathLike | None) ->
     print(
         f"NDA / floor: median over {stats['rounds']} rounds {stats['nda_over_floor_median']:.3f} "
         f"(IQR {stats['nda_over_floor_q1']:.3f}-{stats['nda_over_floor_q3']:.3f}); target <= {stats['target']:.2f}: "
-        f"{stats['verdict']}; NDA / plain {stats['nda_over_plain_median']:.3f}, floor / plain {stats['floor_over_plain_median']:.3f}"
-        + (f"; wrote {path}" if path else "")
+        f"{stats['verdict']}; NDA / plain {stats['nda_over_plain_median']:.3f}, floor / plain "
+        f"{stats['floor_over_plain_median']:.3f}" + (f"; wrote {path}" if path else "")
     )
 
 
@@ -411,13 +450,13 @@ def run(
         for name, transform in transforms.items():
             calls[f"clone/{name}"] = x.clone
             if name == "noise":
-                calls["randn"] = lambda: torch.randn(shape, device=device)
-            calls[name] = lambda t=transform: t(x)
+                calls["randn"] = lambda shape=shape: torch.randn(shape, device=device)
+            calls[name] = lambda t=transform, x=x: t(x)
             compiled, why = _compile(transform, backend, compile_mode)
             if compiled is not None:
                 try:
                     compiled(x)  # compiles now, not inside the timing
-                    calls[f"compiled/{name}"] = lambda f=compiled: f(x)
+                    calls[f"compiled/{name}"] = lambda f=compiled, x=x: f(x)
                 except Exception as error:
                     why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             if why and why != "not asked":
@@ -425,7 +464,7 @@ def run(
         _progress(f"{label}: timing ours, clone{' and compiled' if backend != 'none' else ''} ({rounds} rounds)")
         ours = _median_rounds(calls, clock, rounds)
         _progress(f"{label}: timing the per-sample loops" + (" and the libraries" if libraries else ""))
-        loops = _median_rounds({name: (lambda f=LOOPS[name]: f(x)) for name in names}, clock, loop_rounds)
+        loops = _median_rounds({name: (lambda f=LOOPS[name], x=x: f(x)) for name in names}, clock, loop_rounds)
         found = library_equivalents(x) if libraries else {name: {} for name in names}
         for name in names:
             lib_times = _median_rounds(found[name], clock, rounds) if found[name] else {}
@@ -498,18 +537,23 @@ def format_step_shares(rows: Sequence[dict[str, Any]], steps: dict[str, float]) 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     lines = [
-        "| batch | NDA | ours (ms) | clone (ms) | ours / clone (target) | compiled / clone | speed-up vs per-sample loop | vs kornia | vs torchvision v2 |",
+        "| batch | NDA | ours (ms) | clone (ms) | ours / clone (target) | compiled / clone | speed-up vs "
+        "per-sample loop | vs kornia | vs torchvision v2 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         libs = row["libraries"]
 
-        def lib(label: str) -> str:
+        def lib(label: str, libs: dict[str, Any] = libs) -> str:
             return f"{libs[label]['speedup']:.1f}x ({libs[label]['ms']:.2f} ms)" if label in libs else "n/a"
 
         ok = "ok" if row["vs_clone"] <= row["target_vs_clone"] else "MISSED"
         randn = f"; {row['vs_randn']:.2f} x randn" if row["vs_randn"] is not None else ""
-        compiled = "n/a" if row["compiled_vs_clone"] is None else f"{row['compiled_vs_clone']:.2f} ({row['compiled_ms']:.3f} ms)"
+        compiled = (
+            "n/a"
+            if row["compiled_vs_clone"] is None
+            else f"{row['compiled_vs_clone']:.2f} ({row['compiled_ms']:.3f} ms)"
+        )
         lines.append(
             f"| {row['shape']} | {row['nda']} | {row['ours_ms']:.3f} | {row['clone_ms']:.3f} "
             f"| {row['vs_clone']:.2f} (<= {row['target_vs_clone']:g}, {ok}{randn}) | {compiled} "
@@ -524,43 +568,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="cpu", help="device to time on, e.g. cuda (default: %(default)s)")
     parser.add_argument(
-        "--shapes", nargs="+", type=parse_shape, default=[parse_shape(s) for s in DEFAULT_SHAPES], metavar="BxCx[T]xHxW",
+        "--shapes",
+        nargs="+",
+        type=parse_shape,
+        default=[parse_shape(s) for s in DEFAULT_SHAPES],
+        metavar="BxCx[T]xHxW",
         help=f"batch shapes (default: {' '.join(DEFAULT_SHAPES)})",
     )
     parser.add_argument(
-        "--nda", nargs="+", choices=NAMES, default=list(NAMES), metavar="NAME",
+        "--nda",
+        nargs="+",
+        choices=NAMES,
+        default=list(NAMES),
+        metavar="NAME",
         help=f"NDAs to time, from {' '.join(NAMES)} (default: all)",
     )
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; each figure is the median over them (default: %(default)s)")
     parser.add_argument(
-        "--min-run-time", type=float, default=0.2,
+        "--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds; each figure is the median over them (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--min-run-time",
+        type=float,
+        default=0.2,
         help="seconds each measurement runs at least, in blocks whose median is taken (default: %(default)s)",
     )
-    parser.add_argument("--loop-rounds", type=int, default=1, help="rounds for the slow per-sample loops (default: %(default)s)")
     parser.add_argument(
-        "--compile", default="inductor", choices=COMPILE_BACKENDS,
+        "--loop-rounds", type=int, default=1, help="rounds for the slow per-sample loops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--compile",
+        default="inductor",
+        choices=COMPILE_BACKENDS,
         help="torch.compile backend of the compiled column, or none (default: %(default)s)",
     )
     parser.add_argument(
-        "--compile-mode", default="default", choices=COMPILE_MODES,
+        "--compile-mode",
+        default="default",
+        choices=COMPILE_MODES,
         help="torch.compile mode of the inductor backend; reduce-overhead runs the compiled transforms as CUDA "
         "graphs on a GPU (default: %(default)s)",
     )
     parser.add_argument(
-        "--libraries", action=argparse.BooleanOptionalAction, default=True,
+        "--libraries",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="also time kornia and torchvision v2 where installed (default: %(default)s)",
     )
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or this thread's CPU time (default: %(default)s)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time or this thread's CPU time (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the draws (default: %(default)s)")
     parser.add_argument(
-        "--steps", nargs="*", metavar="JSON",
-        default=[p for p in (os.path.join(REPO_ROOT, "docs", "results", n) for n in STEP_RESULTS_32) if os.path.isfile(p)],
+        "--steps",
+        nargs="*",
+        metavar="JSON",
+        default=[
+            p for p in (os.path.join(REPO_ROOT, "docs", "results", n) for n in STEP_RESULTS_32) if os.path.isfile(p)
+        ],
         help="step benchmark JSONs of 32x32 images; each 32x32 batch's NDA times are set beside their plain step times "
         "(default: docs/results/step_{moco,lightly,studiogan}.json where present; none: give --steps alone)",
     )
     parser.add_argument(
-        "--json", help="also write the settings, the machine (load average at start and end) and the rows to this "
+        "--json",
+        help="also write the settings, the machine (load average at start and end) and the rows to this "
         "JSON file, e.g. docs/results/transforms.json (default: none)",
     )
     return parser
@@ -579,7 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda asked, but torch sees no CUDA device here; use --device cpu")
     if args.compile_mode != "default" and args.compile != "inductor":
-        parser.error(f"--compile-mode {args.compile_mode} is a mode of the inductor backend; use --compile inductor or drop it")
+        parser.error(
+            f"--compile-mode {args.compile_mode} is a mode of the inductor backend; use --compile inductor or drop it"
+        )
     if args.clock == "cpu" and device.type != "cpu":
         parser.error("--clock cpu times this thread's CPU time and cannot see GPU work; use --clock wall")
     try:
@@ -593,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(
         f"device: {device} ({where}), torch {torch.__version__}, threads {args.threads}, clock {args.clock}, "
-        f"compile {args.compile}{'' if args.compile_mode == 'default' else ' ' + args.compile_mode}, median of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
+        f"compile {args.compile}{'' if args.compile_mode == 'default' else ' ' + args.compile_mode}, median "
+        f"of {args.rounds} rounds of >= {args.min_run_time:g} s, float32"
     )
     machine = machine_facts(args.threads, str(device))
     clock = Clock(args.threads, args.min_run_time, args.clock == "cpu")
@@ -602,8 +681,17 @@ def main(argv: list[str] | None = None) -> int:
     # Every transform shares NDATransform.forward, so each (transform, shape) is one more entry in
     # that code object's compile cache, beside whatever this process compiled before.
     with dynamo_config.patch(recompile_limit=RECOMPILE_LIMIT, accumulated_recompile_limit=RECOMPILE_LIMIT):
-        rows, notes = run(args.shapes, args.nda, device, clock, args.rounds, args.loop_rounds, args.compile, args.libraries,
-                         args.compile_mode)
+        rows, notes = run(
+            args.shapes,
+            args.nda,
+            device,
+            clock,
+            args.rounds,
+            args.loop_rounds,
+            args.compile,
+            args.libraries,
+            args.compile_mode,
+        )
     add_step_shares(rows, steps)
     print(format_table(rows))
     for line in format_step_shares(rows, steps):
@@ -616,9 +704,12 @@ def main(argv: list[str] | None = None) -> int:
         settings["step_ms"] = steps
         settings["shapes"] = ["x".join(map(str, shape)) for shape in args.shapes]
         record = {
-            "schema": "nda-bench/1", "command": command_line("nda bench", argv if argv is not None else sys.argv[1:]),
-            "settings": settings, "machine": {**machine, "device_name": where, "loadavg_end": list(os.getloadavg())},
-            "rows": rows, "notes": notes,
+            "schema": "nda-bench/1",
+            "command": command_line("nda bench", argv if argv is not None else sys.argv[1:]),
+            "settings": settings,
+            "machine": {**machine, "device_name": where, "loadavg_end": list(os.getloadavg())},
+            "rows": rows,
+            "notes": notes,
         }
         with open(args.json, "w") as handle:
             json.dump(record, handle, indent=1)

@@ -25,9 +25,9 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -49,7 +49,7 @@ EXIT_FAILURE = 1
 SHOW_DESCRIPTION = (
     "Apply NDAs to real CIFAR-10 test images (one per class, the same images in every row) and save the grid "
     "as a PNG: the first row holds the originals, each further row one NDA. Every image an NDA makes is a "
-    "negative. NDAs are given as in --nda elsewhere: a name, a JSON spec such as '{\"type\": \"jigsaw\", "
+    'negative. NDAs are given as in --nda elsewhere: a name, a JSON spec such as \'{"type": "jigsaw", '
     "\"k\": 4}', or 'all'."
 )
 #: What ``--data`` means across the project: a dataset root holding split folders.
@@ -116,15 +116,22 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from nda_core.data import load_image_folder
     from nda_core.metrics import pyplot
 
-    check_int(args.images, "--images", 1, SHOW_MAX_IMAGES,
-              hint=f"nda show reads one test image per CIFAR-10 class, so at most {SHOW_MAX_IMAGES} per row.")
+    check_int(
+        args.images,
+        "--images",
+        1,
+        SHOW_MAX_IMAGES,
+        hint=f"nda show reads one test image per CIFAR-10 class, so at most {SHOW_MAX_IMAGES} per row.",
+    )
     specs = _show_specs(args.nda)
     transforms = [nda_core.build(spec) for _, spec in specs]  # fails early on unknown names
     root = _show_root(args.data)
     images, _, _ = load_image_folder(root / "test", per_class=1, seed=args.seed)
     if images.shape[0] < args.images:
-        raise UsageError(f"--images {args.images}: {root / 'test'} holds only {images.shape[0]} classes (one image "
-                         f"each); ask for at most {images.shape[0]}.")
+        raise UsageError(
+            f"--images {args.images}: {root / 'test'} holds only {images.shape[0]} classes (one image "
+            f"each); ask for at most {images.shape[0]}."
+        )
     images = images[: args.images]
     generator = torch.Generator().manual_seed(args.seed)
     drawn = [(label, transform(images, generator=generator)) for (label, _), transform in zip(specs, transforms)]
@@ -204,14 +211,23 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("list", help="list every NDA").set_defaults(run=_cmd_list)
-    show = commands.add_parser("show", help="save a grid of NDAs applied to real CIFAR-10 images",
-                               description=SHOW_DESCRIPTION)
-    show.add_argument("nda", nargs="+", type=parse_nda_argument,
-                      help=f"NDA names or JSON specs, as --nda takes them, or 'all' for {SHOW_DEFAULT}")
+    show = commands.add_parser(
+        "show", help="save a grid of NDAs applied to real CIFAR-10 images", description=SHOW_DESCRIPTION
+    )
+    show.add_argument(
+        "nda",
+        nargs="+",
+        type=parse_nda_argument,
+        help=f"NDA names or JSON specs, as --nda takes them, or 'all' for {SHOW_DEFAULT}",
+    )
     show.add_argument("--data", help=SHOW_DATA_HELP)
     show.add_argument("--out", default="nda-grid.png", help="output PNG (default: %(default)s)")
-    show.add_argument("--images", type=int, default=SHOW_IMAGES,
-                      help=f"images per row, 1 to {SHOW_MAX_IMAGES} (one per class; default: %(default)s)")
+    show.add_argument(
+        "--images",
+        type=int,
+        default=SHOW_IMAGES,
+        help=f"images per row, 1 to {SHOW_MAX_IMAGES} (one per class; default: %(default)s)",
+    )
     show.add_argument("--seed", type=int, default=0, help="seed of the images and the NDA draws (default: %(default)s)")
     show.set_defaults(run=_cmd_show)
     data = commands.add_parser(
@@ -232,8 +248,9 @@ def build_parser(plugins: dict[str, EntryPoint] | None = None) -> argparse.Argum
         "../shared/data or $NDA_DATA where it exists, else the official archive downloaded through torchvision)",
     )
     data.add_argument(
-        "--force", action="store_true",
-        help="prepare again even if the root is ready (replaces only what nda wrote; default: %(default)s)"
+        "--force",
+        action="store_true",
+        help="prepare again even if the root is ready (replaces only what nda wrote; default: %(default)s)",
     )
     data.add_argument(
         "--print-root",

@@ -101,7 +101,8 @@ def copy_config(name: str, dest: str | Path, root: Path | None = None) -> list[P
     clashes = [
         dest / other
         for other in names
-        if (dest / other).exists() and (not (dest / other).is_file() or (dest / other).read_bytes() != (root / other).read_bytes())
+        if (dest / other).exists()
+        and (not (dest / other).is_file() or (dest / other).read_bytes() != (root / other).read_bytes())
     ]
     if clashes:
         raise UsageError(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from nda_core.errors import UsageError
 
 __all__ = [
@@ -287,7 +288,9 @@ def _cifar10_dataset() -> type:
     try:
         from torchvision.datasets import CIFAR10
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("reading or downloading CIFAR-10's python version needs torchvision: pip install torchvision") from error
+        raise ImportError(
+            "reading or downloading CIFAR-10's python version needs torchvision: pip install torchvision"
+        ) from error
     return CIFAR10
 
 
@@ -311,7 +314,8 @@ def _check_official(folder: Path, dataset: type, shown: Path | str) -> None:
         actual = calculate_md5(str(path))
         if actual != md5:
             raise UsageError(
-                f"refusing to read {name} of {str(shown)!r}: its MD5 is {actual}, not {md5} of the official CIFAR-10 file "
+                f"refusing to read {name} of {str(shown)!r}: its MD5 is {actual}, not {md5} of the official "
+                "CIFAR-10 file "
                 f"(unpickling an unverified file can run code); expected the official {names} "
                 f"({_OFFICIAL_SOURCES})."
             )
@@ -475,7 +479,11 @@ def prepare_cifar10(source: str | Path | None = None, dest: str | Path | None = 
         ValueError: ``source`` is missing or not CIFAR-10, or ``dest`` holds files the tool did not write.
         DownloadError: the download failed or did not match its checksum (an ``OSError``).
     """
-    fix = f"point {CIFAR10_ROOT_ENV} at a new folder for the prepared CIFAR-10" if dest is None else "pass a new folder as dest"
+    fix = (
+        f"point {CIFAR10_ROOT_ENV} at a new folder for the prepared CIFAR-10"
+        if dest is None
+        else "pass a new folder as dest"
+    )
     dest = Path(dest).expanduser() if dest is not None else cifar10_default_root()
     if source is None:
         if _is_ready(dest) and not force:

@@ -97,13 +97,15 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         path = Path(weights) if weights is not None else inception_weights_path()
         if not path.is_file():
-            raise UsageError(f"weights {str(path)!r} is not a file; pass the TorchScript FID Inception weights or None.")
+            raise UsageError(
+                f"weights {str(path)!r} is not a file; pass the TorchScript FID Inception weights or None."
+            )
         self.net = torch.jit.load(str(path), map_location="cpu").eval()
         for parameter in self.net.parameters():
             parameter.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> "InceptionFeatures":
+    def train(self, mode: bool = True) -> InceptionFeatures:
         super().train(False)  # the extractor is always in eval mode
         return self
 
@@ -143,7 +145,8 @@ def cached_features(
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Features of real ``images``, read from ``cache_dir/name-<pixel hash>.pt`` when present, else computed and saved."""
+    """Features of real ``images``, read from ``cache_dir/name-<pixel hash>.pt`` when present, else computed
+    and saved."""
     if cache_dir is None:
         from nda_core.data import cache_dir as default_cache
 
@@ -171,7 +174,9 @@ class _GivenFeatures(nn.Module):
 def _check_features(name: str, features: Any, minimum: int) -> torch.Tensor:
     if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[1] != FEATURE_DIM:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise UsageError(f"{name} must be Inception features (N, {FEATURE_DIM}), got {shape}; use InceptionFeatures.features().")
+        raise UsageError(
+            f"{name} must be Inception features (N, {FEATURE_DIM}), got {shape}; use InceptionFeatures.features()."
+        )
     if features.shape[0] < minimum:
         raise UsageError(f"{name} has {features.shape[0]} samples; FID/KID need at least {minimum}.")
     return features.double()
@@ -196,7 +201,9 @@ def fid_kid(
         from torchmetrics.image.kid import KernelInceptionDistance
     except ImportError as error:
         raise ImportError(f"FID/KID need torchmetrics: {_INSTALL}") from error
-    check_int(kid_subset_size, "kid_subset_size", 2, hint=f"KID needs pairs within a subset; {KID_SUBSET_SIZE} is standard.")
+    check_int(
+        kid_subset_size, "kid_subset_size", 2, hint=f"KID needs pairs within a subset; {KID_SUBSET_SIZE} is standard."
+    )
     check_int(kid_subsets, "kid_subsets", 1, hint=f"{KID_SUBSETS} subsets is standard.")
     check_int(seed, "seed", 0)
     check_bool(with_fid, "with_fid")

@@ -28,7 +28,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -92,7 +93,8 @@ def _blocked(x: torch.Tensor) -> bool:
     """Whether ``x`` is processed in cache-sized blocks: eager mode on a CPU, batches of more than
     ``_BLOCKED_MIN_BLOCKS`` blocks (a smaller batch is cheaper in one piece than in blocks)."""
     return (
-        x.device.type == "cpu" and not torch.compiler.is_compiling()
+        x.device.type == "cpu"
+        and not torch.compiler.is_compiling()
         and x.numel() * x.element_size() > _BLOCKED_MIN_BLOCKS * _block_bytes()
     )
 
@@ -123,8 +125,7 @@ def _per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _check_partner(partner: torch.Tensor, x: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     if partner.shape != (x.shape[0],):
         raise UsageError(
-            f"partner must have shape ({x.shape[0]},), one source index per sample, "
-            f"got {tuple(partner.shape)}."
+            f"partner must have shape ({x.shape[0]},), one source index per sample, got {tuple(partner.shape)}."
         )
     if source.shape[1:] != x.shape[1:]:
         raise UsageError(
@@ -167,9 +168,7 @@ def jigsaw(x: torch.Tensor, permutation: torch.Tensor, k: int = 2) -> torch.Tens
     spatial_multiple(width, k, "W", x.shape)
     batch = x.shape[0]
     if permutation.shape != (batch, k * k):
-        raise UsageError(
-            f"permutation must have shape ({batch}, {k * k}) for k={k}, got {tuple(permutation.shape)}."
-        )
+        raise UsageError(f"permutation must have shape ({batch}, {k * k}) for k={k}, got {tuple(permutation.shape)}.")
     permutation = permutation.to(device=x.device, dtype=torch.long)
     planes, ph, pw = _planes(x), height // k, width // k
     # View every sample as rows of pw contiguous pixels indexed (plane, patch_row i, r, patch_col j)
@@ -191,7 +190,11 @@ def _jigsaw_rows(per_patch: torch.Tensor, k: int, planes: int, height: int, samp
     batch, ph = per_patch.shape[0], height // k
     first_row = torch.arange(0, batch * sample_rows, sample_rows, device=per_patch.device).view(batch, 1)
     spread = (per_patch + first_row).view(batch, k, 1, k).expand(batch, k, ph, k).reshape(batch, 1, k * ph * k)
-    per_row = _constant(("jigsaw", k, planes, height), per_patch.device, lambda: _jigsaw_row_offsets(k, planes, height, per_patch.device))
+    per_row = _constant(
+        ("jigsaw", k, planes, height),
+        per_patch.device,
+        lambda: _jigsaw_row_offsets(k, planes, height, per_patch.device),
+    )
     return (spread + per_row).view(-1)
 
 
@@ -199,7 +202,7 @@ def _jigsaw_spread(k: int, planes: int, height: int, device: torch.device) -> tu
     """(k*k + 1, rows) float64 map from [per-patch offsets, first row] to every row of a sample, and
     the (rows,) per-row offsets: ``rows = [per_patch, first_row] @ map + offsets``."""
     ph = height // k
-    patch_of_row = (torch.arange(k, device=device).view(k, 1, 1) * k + torch.arange(k, device=device).view(1, 1, k))
+    patch_of_row = torch.arange(k, device=device).view(k, 1, 1) * k + torch.arange(k, device=device).view(1, 1, k)
     patch_of_row = patch_of_row.expand(k, ph, k).reshape(1, -1).repeat(1, planes)  # (1, rows): patch i*k+j
     spread = patch_of_row == torch.arange(k * k, device=device).view(k * k, 1)
     spread = torch.cat([spread, torch.ones_like(spread[:1])]).to(torch.float64)
@@ -228,10 +231,14 @@ def _stitch_keep_table(height: int, width: int, device: torch.device, dtype: tor
     return table.to(dtype).view(4, height * width)
 
 
-def _stitch_keep(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def _stitch_keep(
+    shape: Sequence[int], vertical: torch.Tensor, own_first: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
     """(B, H * W) in ``dtype``: 1 where the sample keeps its own pixel."""
     height, width, device = shape[-2], shape[-1], vertical.device
-    table = _constant(("stitch", height, width, dtype), device, lambda: _stitch_keep_table(height, width, device, dtype))
+    table = _constant(
+        ("stitch", height, width, dtype), device, lambda: _stitch_keep_table(height, width, device, dtype)
+    )
     return table.index_select(0, vertical.long() * 2 + own_first.long())
 
 
@@ -246,7 +253,9 @@ def stitch_mask(shape: Sequence[int], vertical: torch.Tensor, own_first: torch.T
     return keep.logical_not().view(-1, shape[-2], shape[-1])
 
 
-def _box_inside(shape: Sequence[int], boxes: torch.Tensor, dtype: torch.dtype, outside: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _box_inside(
+    shape: Sequence[int], boxes: torch.Tensor, dtype: torch.dtype, outside: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row (B, H, 1) and column (B, 1, W) indicators in ``dtype`` of the box ``[top, left, h, w]``
     of every sample (of everything outside it if ``outside``)."""
     height, width = shape[-2:]
@@ -343,7 +352,9 @@ def _stitch_unit_keep_table(height: int, device: torch.device) -> torch.Tensor:
     return torch.stack([second_cols, ~second_cols, second_rows, ~second_rows]).reshape(4, height * _HALVES)
 
 
-def _stitch_by_rows(x: torch.Tensor, partner: torch.Tensor, vertical: torch.Tensor, own_first: torch.Tensor) -> torch.Tensor:
+def _stitch_by_rows(
+    x: torch.Tensor, partner: torch.Tensor, vertical: torch.Tensor, own_first: torch.Tensor
+) -> torch.Tensor:
     """:func:`stitch` of a batch with even W as one gather of half rows (W // 2 contiguous pixels):
     every output half row is the half row at the same place of the sample or of its partner, so
     the data is read and written once, whatever the dtype."""
@@ -381,7 +392,9 @@ def _sums_by_rows(x: torch.Tensor) -> bool:
     """Whether :func:`cutout` sums its boxes row by row: eager mode on a CPU, float32/64, rows of at
     least ``_ROW_SUM_MIN_WIDTH`` pixels (narrower rows cost more per row than a pass over the batch)."""
     return (
-        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.shape[-1] >= _ROW_SUM_MIN_WIDTH
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and x.shape[-1] >= _ROW_SUM_MIN_WIDTH
         and not torch.compiler.is_compiling()
     )
 
@@ -402,7 +415,10 @@ def _box_sums_by_rows(x: torch.Tensor, boxes: torch.Tensor, in_cols: torch.Tenso
     first_rows = torch.arange(0, batch * planes * height, height, device=x.device).view(batch, planes, 1)
     indices = (first_rows + rows.view(batch, 1, window)).view(-1)
     row_sums = torch.nn.functional.embedding_bag(
-        indices, x.view(-1, width), torch.arange(0, indices.numel(), window, device=x.device), mode="sum",
+        indices,
+        x.view(-1, width),
+        torch.arange(0, indices.numel(), window, device=x.device),
+        mode="sum",
         per_sample_weights=weights.view(batch, 1, window).expand(batch, planes, window).reshape(-1),
     )
     return torch.bmm(row_sums.view(batch, planes, width), in_cols.view(batch, width, 1)).squeeze(2)

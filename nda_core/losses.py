@@ -23,7 +23,7 @@ its shape cannot tell (square, or (D, K) without the keyword) is refused.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -188,7 +188,9 @@ class NDADiscriminatorLoss(nn.Module):
 def _check_features(name: str, value: torch.Tensor, rank: int, shape_text: str) -> torch.Tensor:
     check_tensor(value, name)
     if value.dim() != rank or not value.is_floating_point():
-        raise UsageError(f"{name} must be a float tensor of shape {shape_text}, got {tuple(value.shape)} {value.dtype}.")
+        raise UsageError(
+            f"{name} must be a float tensor of shape {shape_text}, got {tuple(value.shape)} {value.dtype}."
+        )
     return value
 
 
@@ -216,7 +218,9 @@ def _queue_columns(queue: torch.Tensor, dim: int, layout: str | None) -> torch.T
                 f"(or queue.t() for the default (K, D))."
             )
         layout = "KD"
-    check_choice(layout, "queue_layout", QUEUE_LAYOUTS, "'KD': (K, D), a feature per row; 'DK': (D, K), a feature per column.")
+    check_choice(
+        layout, "queue_layout", QUEUE_LAYOUTS, "'KD': (K, D), a feature per row; 'DK': (D, K), a feature per column."
+    )
     feature_axis = 1 if layout == "KD" else 0
     if queue.shape[feature_axis] != dim:
         raise UsageError(
@@ -378,7 +382,9 @@ def nt_xent_logits(
             f"{tuple(z0_all.shape)} and {tuple(z1_all.shape)}."
         )
     total = z0_all.shape[0]
-    check_int(first_index, "first_index", 0, hint=f"it is rank * B, at most N - B = {total - batch}.", high=total - batch)
+    check_int(
+        first_index, "first_index", 0, hint=f"it is rank * B, at most N - B = {total - batch}.", high=total - batch
+    )
     gathered = z0_all is not z0
     z0, z1 = F.normalize(z0, dim=1), F.normalize(z1, dim=1)
     z0_all, z1_all = (F.normalize(z0_all, dim=1), F.normalize(z1_all, dim=1)) if gathered else (z0, z1)

@@ -83,7 +83,9 @@ def separation(d_real: Any, d_nda: Any) -> dict[str, float]:
     real = _as_1d("d_real", d_real)
     nda = _as_1d("d_nda", d_nda)
     if real.shape != nda.shape:
-        raise UsageError(f"d_real and d_nda must pair up sample by sample, got {real.numel()} and {nda.numel()} scores.")
+        raise UsageError(
+            f"d_real and d_nda must pair up sample by sample, got {real.numel()} and {nda.numel()} scores."
+        )
     gap = real - nda
     return {
         "mean": float(gap.mean()),
@@ -124,7 +126,9 @@ def knn_predict(
             f"{tuple(bank.shape)}; flatten or pool the representations first."
         )
     if bank_labels.shape != (bank.shape[0],):
-        raise UsageError(f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}.")
+        raise UsageError(
+            f"bank_labels must have shape ({bank.shape[0]},), one label per bank entry, got {tuple(bank_labels.shape)}."
+        )
     check_int(num_classes, "num_classes", 2)
     check_int(k, "k", 1, hint="use e.g. k=20 (or fewer than the bank size).")
     temperature = check_positive(temperature, "temperature", "the usual kNN monitor uses 0.1.")

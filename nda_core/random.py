@@ -18,8 +18,8 @@ import math
 
 import torch
 
-from nda_core.functional import _constant
 from nda_core.errors import UsageError
+from nda_core.functional import _constant
 
 #: Draws are exact unless every candidate of a sample is rejected, which has a probability
 #: below 2**-FALLBACK_BITS per sample.
@@ -147,8 +147,12 @@ def boxes(
         sides = torch.randint(*limits[0], (batch, 2), **rng(generator), device=device)
         corners = (u * (height + 1 - sides)).long()
     else:
-        sides = torch.stack([torch.randint(*limit, (batch,), **rng(generator), device=device) for limit in limits], dim=1)
-        corners = torch.stack([(u[:, axis] * (size + 1 - sides[:, axis])).long() for axis, size in enumerate((height, width))], dim=1)
+        sides = torch.stack(
+            [torch.randint(*limit, (batch,), **rng(generator), device=device) for limit in limits], dim=1
+        )
+        corners = torch.stack(
+            [(u[:, axis] * (size + 1 - sides[:, axis])).long() for axis, size in enumerate((height, width))], dim=1
+        )
     return torch.cat([corners, sides], dim=1)
 
 
@@ -196,7 +200,9 @@ def _log_gamma_core(
     return torch.where(found, log_v.gather(-1, first), 0.0).squeeze(-1)
 
 
-def _log_boost(shape: tuple[int, ...], concentration: float, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+def _log_boost(
+    shape: tuple[int, ...], concentration: float, generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
     """log U / a: Gamma(a) = Gamma(a + 1) * U**(1/a) for a < 1 (a fine uniform reaches the far tail)."""
     uniform = torch.rand(shape, **rng(generator), device=device, dtype=float_dtype(device))
     return (uniform.log_() / concentration).float()

@@ -21,10 +21,12 @@ Pure Python and torch (no Lightning import), used by ``lightly_nda`` and ``video
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
+
 from nda_core.errors import UsageError
 
 __all__ = [
@@ -35,7 +37,7 @@ __all__ = [
     "is_inside",
     "refuse_finished_run",
     "refuse_idle_run",
-    "RunCheckpoint",
+    "RunCheckpoint",  # noqa: F822 (provided lazily by the module __getattr__)
 ]
 
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -89,7 +91,10 @@ def refuse_idle_run(start_step: int, end_step: int, max_steps: int | None, max_o
     if end_step > start_step:
         return
     if max_steps is not None and max_steps >= 0 and start_step >= max_steps:
-        why = f"the resumed checkpoint is already at step {start_step} and {max_option} is {max_steps}; raise {max_option} to train further"
+        why = (
+            f"the resumed checkpoint is already at step {start_step} and {max_option} is {max_steps}; raise "
+            f"{max_option} to train further"
+        )
     else:
         why = otherwise
     raise UsageError(f"the run did no optimisation step (step {start_step} -> {end_step}): {why}.")

@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
+
 from nda_core.errors import UsageError
 
-__all__ = ["SIGNIFICANCE", "MIN_SEEDS", "SEEN", "SUGGESTIVE", "NOT_SEEN", "UNTESTED", "VERDICT_RULE",
-           "spread", "paired", "verdict"]
+__all__ = [
+    "SIGNIFICANCE",
+    "MIN_SEEDS",
+    "SEEN",
+    "SUGGESTIVE",
+    "NOT_SEEN",
+    "UNTESTED",
+    "VERDICT_RULE",
+    "spread",
+    "paired",
+    "verdict",
+]
 
 #: Two-sided p of the paired t-test below which a difference in the tested direction is "seen".
 SIGNIFICANCE = 0.05
@@ -39,8 +51,14 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
     values = [float(v) for v in values]
     if not values:
         raise UsageError("spread: values is empty; pass at least one value.")
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values), "n": len(values), "values": values}
+    return {
+        "mean": statistics.mean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+        "values": values,
+    }
 
 
 def paired(nda: Sequence[float], plain: Sequence[float], seeds: Sequence[int]) -> dict[str, Any]:
@@ -50,11 +68,18 @@ def paired(nda: Sequence[float], plain: Sequence[float], seeds: Sequence[int]) -
     from scipy import stats
 
     if not len(nda) == len(plain) == len(seeds) or not seeds:
-        raise UsageError(f"paired: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) must hold one "
-                         "value per seed each, for at least one seed.")
+        raise UsageError(
+            f"paired: nda ({len(nda)}), plain ({len(plain)}) and seeds ({len(seeds)}) must hold one "
+            "value per seed each, for at least one seed."
+        )
     differences = [float(a) - float(b) for a, b in zip(nda, plain)]
-    result: dict[str, Any] = {"seeds": list(seeds), **spread(differences),
-                              "nda_higher": sum(d > 0 for d in differences), "t_test_p": None, "wilcoxon_p": None}
+    result: dict[str, Any] = {
+        "seeds": list(seeds),
+        **spread(differences),
+        "nda_higher": sum(d > 0 for d in differences),
+        "t_test_p": None,
+        "wilcoxon_p": None,
+    }
     del result["values"]
     result["differences"] = differences
     if len(differences) > 1:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -175,7 +176,9 @@ def register(name: str | None = None) -> Callable[[_NDA], _NDA]:
                 f"@register({name!r}) decorates {cls!r}, which is not an NDATransform subclass; subclass "
                 f"nda_core.NDATransform and implement draw_params and replay."
             )
-        missing = [method for method in ("draw_params", "replay") if getattr(cls, method) is getattr(NDATransform, method)]
+        missing = [
+            method for method in ("draw_params", "replay") if getattr(cls, method) is getattr(NDATransform, method)
+        ]
         if missing:
             raise UsageTypeError(
                 f"@register({name!r}): {cls.__qualname__} does not implement {missing}; an NDA draws its "
@@ -490,7 +493,7 @@ class Mixture(NDATransform):
         total = sum(self.weights)
         cumulative = list(itertools.accumulate(self.weights))
         self._thresholds = [
-            value / total if any(self.weights[position + 1:]) else float("inf")
+            value / total if any(self.weights[position + 1 :]) else float("inf")
             for position, value in enumerate(cumulative[:-1])
         ]
 
@@ -509,7 +512,9 @@ class Mixture(NDATransform):
         choice = torch.zeros(batch, dtype=torch.long, device=device)
         for threshold in self._thresholds:
             choice += u >= threshold
-        components = [t.draw_params(shape, generator, self_index, source_size or batch, device) for t in self.transforms]
+        components = [
+            t.draw_params(shape, generator, self_index, source_size or batch, device) for t in self.transforms
+        ]
         return {"choice": choice, "components": components}
 
     def replay(self, x, params, source=None):
@@ -559,7 +564,10 @@ class Noisy(NDATransform):
         batch, device = shape[0], R.draw_device(generator, device)
         self_index = _self_index(batch, device, self_index)
         clean = R.bernoulli(batch, self.p_clean, generator, device)
-        return {"clean": clean, "params": self.nda.draw_params(shape, generator, self_index, source_size or batch, device)}
+        return {
+            "clean": clean,
+            "params": self.nda.draw_params(shape, generator, self_index, source_size or batch, device),
+        }
 
     def replay(self, x, params, source=None):
         clean = params["clean"].to(x.device)
@@ -567,7 +575,9 @@ class Noisy(NDATransform):
             out = x.clone()
             index = clean.logical_not().nonzero().flatten()
             if index.numel() > 0:
-                changed = self.nda.replay(x.index_select(0, index), _take(params["params"], index), x if source is None else source)
+                changed = self.nda.replay(
+                    x.index_select(0, index), _take(params["params"], index), x if source is None else source
+                )
                 out.index_copy_(0, index, changed)
             return out
         return torch.where(F._per_sample(clean, x), x, self.nda.replay(x, params["params"], source))
@@ -614,7 +624,9 @@ class DatasetNegatives(NDATransform):
 
     def draw_params(self, shape, generator=None, self_index=None, source_size=None, device=None) -> Params:
         bank = self.indices.device
-        picks = torch.randint(0, len(self.indices), (shape[0],), **R.rng(generator), device=R.draw_device(generator, bank))
+        picks = torch.randint(
+            0, len(self.indices), (shape[0],), **R.rng(generator), device=R.draw_device(generator, bank)
+        )
         return {"index": self.indices.index_select(0, picks.to(bank))}
 
     def _item(self, index: int) -> torch.Tensor:
@@ -663,14 +675,14 @@ class OtherClassNegatives(DatasetNegatives):
         if labels is None:
             labels = getattr(images, "targets", None)
         if labels is None:
-            raise UsageError(
-                "the 'other_classes' NDA needs labels= (one per image) when the dataset has no 'targets'."
-            )
+            raise UsageError("the 'other_classes' NDA needs labels= (one per image) when the dataset has no 'targets'.")
         self._labels = torch.as_tensor(labels).long().flatten().cpu()
         self._classes = [int(c) for c in classes]
         super().__init__(images)
         if len(self._labels) != len(images):
-            raise UsageError(f"labels has {len(self._labels)} entries but there are {len(images)} images; give one label per image.")
+            raise UsageError(
+                f"labels has {len(self._labels)} entries but there are {len(images)} images; give one label per image."
+            )
 
     def _candidate_indices(self) -> torch.Tensor:
         modelled = torch.isin(self._labels, torch.tensor(self._classes))
@@ -689,7 +701,9 @@ def build(spec: Any, **kwargs: Any) -> NDATransform:
     """
     if isinstance(spec, NDATransform):
         if kwargs:
-            raise UsageError(f"build() got an NDA module and arguments {sorted(kwargs)}; pass a name or a dict instead.")
+            raise UsageError(
+                f"build() got an NDA module and arguments {sorted(kwargs)}; pass a name or a dict instead."
+            )
         return spec
     if isinstance(spec, dict):
         spec = dict(spec)
@@ -728,7 +742,8 @@ def build_entry(spec: Any, where: str = "nda") -> NDATransform:
         >>> build_entry("jigsw", "model nda")
         Traceback (most recent call last):
         ...
-        nda_core.errors.UsageError: model nda='jigsw' is not a valid NDA: unknown NDA 'jigsw'; known NDAs: ['cutmix', 'cutout', 'jigsaw', 'mixture', 'mixup', 'noise', 'noisy', 'other_classes', 'other_dataset', 'stitch', 'vflip'].
+        nda_core.errors.UsageError: model nda='jigsw' is not a valid NDA: unknown NDA 'jigsw'; known NDAs: ['cutmix',
+            'cutout', 'jigsaw', 'mixture', 'mixup', 'noise', 'noisy', 'other_classes', 'other_dataset', 'stitch', 'vflip'].
     """
     try:
         return build(spec)
@@ -762,7 +777,9 @@ def nda_views(
         try:
             out.append(nda(source, generator=generator))
         except ValueError as error:
-            raise UsageError(f"{named or f'nda={nda!r}'} cannot be applied to the batch of shape {tuple(source.shape)}: {error}") from None
+            raise UsageError(
+                f"{named or f'nda={nda!r}'} cannot be applied to the batch of shape {tuple(source.shape)}: {error}"
+            ) from None
     if not out:
         return sources[0].new_empty((0,) + tuple(sources[0].shape[1:]))
     return torch.cat(out)

@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
 from nda_core.errors import UsageError, UsageTypeError
 
 __all__ = [
@@ -52,7 +54,7 @@ ENV_VAR = "NDA_WORKAROUNDS"
 _OFF = {"off", "0", "none", "false", "no"}
 _ON = {"", "on", "1", "all", "true", "yes"}
 
-_applied: dict[str, "Workaround"] = {}
+_applied: dict[str, Workaround] = {}
 _reported_off: set[str] = set()
 
 
@@ -114,7 +116,9 @@ def apply_workarounds(
         done.append(workaround)
     if done:
         lines = "".join(f"\n  - {w.name}: {w.reason}" for w in done)
-        logger.info(f"nda-plugins applied {len(done)} workaround(s) of upstream bugs (switch off: {ENV_VAR}=off):{lines}")
+        logger.info(
+            f"nda-plugins applied {len(done)} workaround(s) of upstream bugs (switch off: {ENV_VAR}=off):{lines}"
+        )
     return done
 
 
@@ -125,7 +129,7 @@ def applied() -> list[str]:
 
 # -- monkey patches: applied once, original kept, undone ------------------------------------------
 _ABSENT = object()  # the owner held no attribute of that name of its own (it was inherited or missing)
-_patches: dict[tuple[int, str], "Patch"] = {}  # (id(owner), attribute) -> our patch; Patch keeps owner alive
+_patches: dict[tuple[int, str], Patch] = {}  # (id(owner), attribute) -> our patch; Patch keeps owner alive
 
 
 def _describe(owner: Any) -> str:
@@ -208,7 +212,9 @@ def patch(owner: Any, attribute: str, wrap: Callable[[Any], Any]) -> Patch:
         41
     """
     if not isinstance(attribute, str) or not attribute.isidentifier():
-        raise UsageError(f"patch() needs attribute= an attribute name, got {attribute!r}; pass e.g. 'build_dataloader'.")
+        raise UsageError(
+            f"patch() needs attribute= an attribute name, got {attribute!r}; pass e.g. 'build_dataloader'."
+        )
     if not callable(wrap):
         raise UsageTypeError(
             f"patch() needs wrap= a function that takes the original and returns its replacement, got "

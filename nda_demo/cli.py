@@ -20,9 +20,10 @@ import importlib
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nda_core.errors import UsageError, report_usage_error
 from nda_demo.config import (
@@ -85,7 +86,10 @@ def _spread(values: Sequence[float], digits: int = 3) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f} (1 seed)"
     mean, std = statistics.fmean(values), statistics.stdev(values)
-    return f"{mean:.{digits}f} +- {std:.{digits}f} ({len(values)} seeds, min {min(values):.{digits}f}, max {max(values):.{digits}f})"
+    return (
+        f"{mean:.{digits}f} +- {std:.{digits}f} ({len(values)} seeds, min {min(values):.{digits}f}, max "
+        f"{max(values):.{digits}f})"
+    )
 
 
 def _label(nda: bool) -> str:
@@ -107,7 +111,8 @@ def command_folder(paths: Sequence[str | Path]) -> Path:
 
 
 def _command(words: Sequence[Any], paths: dict[str, str | Path | None]) -> str:
-    """``python -m nda_demo WORDS`` with ``paths`` (option or placeholder -> path) relative to :func:`command_folder`."""
+    """``python -m nda_demo WORDS`` with ``paths`` (option or placeholder -> path) relative to
+    :func:`command_folder`."""
     given = {key: path for key, path in paths.items() if path is not None}
     folder = command_folder(list(given.values()))
     relative = {key: relative_path(path, folder) for key, path in given.items()}
@@ -124,17 +129,34 @@ def _fixed_differ(config: GANBudget, fixed: Sequence[str]) -> bool:
     return any(getattr(config, name) != getattr(defaults, name) for name in fixed)
 
 
-def numerosity_command(config: NumerosityConfig, seeds: Sequence[int], threads: int | None,
-                       out: str | Path) -> str | None:
+def numerosity_command(
+    config: NumerosityConfig, seeds: Sequence[int], threads: int | None, out: str | Path
+) -> str | None:
     """The command that repeats a numerosity run from the repository root, every setting written out.
 
     None when ``config`` changes a setting the command line does not have (:data:`NUMEROSITY_FIXED`).
     """
     if _fixed_differ(config, NUMEROSITY_FIXED):
         return None
-    words: list[Any] = ["numerosity", "--steps", config.steps, "--seeds", *seeds, "--batch-size", config.batch_size,
-                        "--lam", config.lam, "--target", config.target, "--negatives", *config.negatives,
-                        "--heldout", *config.heldout, "--samples", config.eval_samples]
+    words: list[Any] = [
+        "numerosity",
+        "--steps",
+        config.steps,
+        "--seeds",
+        *seeds,
+        "--batch-size",
+        config.batch_size,
+        "--lam",
+        config.lam,
+        "--target",
+        config.target,
+        "--negatives",
+        *config.negatives,
+        "--heldout",
+        *config.heldout,
+        "--samples",
+        config.eval_samples,
+    ]
     words += ["--device", config.device] if config.device != "cpu" else []
     words += ["--threads", threads] if threads is not None else []
     return _command([*words, "--out", "OUT"], {"OUT": out})
@@ -147,9 +169,23 @@ def jigsaw_command(config: JigsawConfig, seeds: Sequence[int], threads: int | No
     """
     if _fixed_differ(config, JIGSAW_FIXED):
         return None
-    words: list[Any] = ["jigsaw", "--steps", config.steps, "--seeds", *seeds, "--batch-size", config.batch_size,
-                        "--lam", config.lam, "--train-per-class", config.train_per_class,
-                        "--eval-per-class", config.eval_per_class, "--fid-samples", config.fid_samples]
+    words: list[Any] = [
+        "jigsaw",
+        "--steps",
+        config.steps,
+        "--seeds",
+        *seeds,
+        "--batch-size",
+        config.batch_size,
+        "--lam",
+        config.lam,
+        "--train-per-class",
+        config.train_per_class,
+        "--eval-per-class",
+        config.eval_per_class,
+        "--fid-samples",
+        config.fid_samples,
+    ]
     words += ["--data", "DATA"] if config.data is not None else []
     words += ["--device", config.device] if config.device != "cpu" else []
     words += ["--threads", threads] if threads is not None else []
@@ -161,27 +197,47 @@ def _merge_command(folders: Sequence[str | Path], out: str | Path) -> str:
     return _command(["merge", *names, "--out", "OUT"], {"OUT": out, **dict(zip(names, folders))})
 
 
-def _artifact(experiment: str, config: dict[str, Any], seeds: list[int], runs: list[dict[str, Any]],
-              paired: dict[str, Any], provenance: dict[str, Any], files: list[str]) -> dict[str, Any]:
+def _artifact(
+    experiment: str,
+    config: dict[str, Any],
+    seeds: list[int],
+    runs: list[dict[str, Any]],
+    paired: dict[str, Any],
+    provenance: dict[str, Any],
+    files: list[str],
+) -> dict[str, Any]:
     """The results JSON of a run or a merge (``provenance``: command, threads, sources)."""
     from nda_demo.paired import EFFECT_RULE
 
-    return {"experiment": experiment, "format": FORMAT_VERSION, **provenance, "config": config, "seeds": seeds,
-            "runs": runs, "statistics": paired, "evidence_rule": EFFECT_RULE, "software": software_versions(),
-            "files": files}
+    return {
+        "experiment": experiment,
+        "format": FORMAT_VERSION,
+        **provenance,
+        "config": config,
+        "seeds": seeds,
+        "runs": runs,
+        "statistics": paired,
+        "evidence_rule": EFFECT_RULE,
+        "software": software_versions(),
+        "files": files,
+    }
 
 
 #: Where a recorded command runs from (see :func:`command_folder`).
-COMMAND_FOLDER_NOTE = ("run from the repository root; for output folders outside the repository, from the folder "
-                       "holding them")
+COMMAND_FOLDER_NOTE = (
+    "run from the repository root; for output folders outside the repository, from the folder holding them"
+)
 
 
-def _provenance(command: str | None, threads: int | None = None, sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _provenance(
+    command: str | None, threads: int | None = None, sources: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"command": command, "command_runs_from": COMMAND_FOLDER_NOTE, "threads": threads, "sources": sources}
 
 
-def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], out: Path,
-                      provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_numerosity(
+    config: NumerosityConfig, runs: Sequence[dict[str, Any]], out: Path, provenance: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Print the comparison of numerosity runs (``RunResult.summary()`` dicts) and save its plots and JSON.
 
     ``provenance`` holds the command, threads and (for a merge) the merged folders; a merge writes
@@ -210,8 +266,10 @@ def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], 
         "per seed",
     )
     measures = ["fraction_target", "auroc_negatives"] + (["auroc_heldout"] if config.heldout else [])
-    paired = {name: paired_statistics([r[name] for r in by_run["plain"]], [r[name] for r in by_run["NDA"]])
-              for name in measures}
+    paired = {
+        name: paired_statistics([r[name] for r in by_run["plain"]], [r[name] for r in by_run["NDA"]])
+        for name in measures
+    }
     if config.heldout:
         plot_paired(
             {label: [r["auroc_heldout"] for r in group] for label, group in by_run.items()},
@@ -219,26 +277,41 @@ def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], 
             f"D AUROC: {config.target} dots vs {list(config.heldout)}",
             "held-out counts, per seed",
         )
-    print(f"\nNumerosity: trained on {config.target} dots, NDA negatives {list(config.negatives)}, "
-          f"{config.steps} steps, seeds {seeds}, {config.eval_samples} samples per run")
+    print(
+        f"\nNumerosity: trained on {config.target} dots, NDA negatives {list(config.negatives)}, "
+        f"{config.steps} steps, seeds {seeds}, {config.eval_samples} samples per run"
+    )
     for label, group in by_run.items():
         print(f"  {label:5s} share with {config.target} dots: {_spread([r['fraction_target'] for r in group])}")
     for label, group in by_run.items():
-        print(f"  {label:5s} D AUROC {config.target} vs negatives {list(config.negatives)}: "
-              f"{_spread([r['auroc_negatives'] for r in group])}")
+        print(
+            f"  {label:5s} D AUROC {config.target} vs negatives {list(config.negatives)}: "
+            f"{_spread([r['auroc_negatives'] for r in group])}"
+        )
     if config.heldout:
         for label, group in by_run.items():
-            print(f"  {label:5s} D AUROC {config.target} vs held-out {list(config.heldout)}: "
-                  f"{_spread([r['auroc_heldout'] for r in group])}")
+            print(
+                f"  {label:5s} D AUROC {config.target} vs held-out {list(config.heldout)}: "
+                f"{_spread([r['auroc_heldout'] for r in group])}"
+            )
     differences = paired["fraction_target"]["difference"]
-    print(f"  NDA - plain share at {config.target}, per seed: {[round(d, 3) for d in differences['values']]} "
-          f"(NDA higher in {differences['nda_higher']}/{differences['seeds']} seeds)")
+    print(
+        f"  NDA - plain share at {config.target}, per seed: {[round(d, 3) for d in differences['values']]} "
+        f"(NDA higher in {differences['nda_higher']}/{differences['seeds']} seeds)"
+    )
     print(f"  evidence rule: {EFFECT_RULE}")
-    print("  evidence, count effect (Fig. 6): " + verdict_text(
-        paired["fraction_target"], f"share of generated samples with exactly {config.target} dots"))
+    print(
+        "  evidence, count effect (Fig. 6): "
+        + verdict_text(paired["fraction_target"], f"share of generated samples with exactly {config.target} dots")
+    )
     if config.heldout:
-        print("  evidence, discriminator effect: " + verdict_text(
-            paired["auroc_heldout"], f"D AUROC of {config.target}-dot images vs never-seen counts {list(config.heldout)}"))
+        print(
+            "  evidence, discriminator effect: "
+            + verdict_text(
+                paired["auroc_heldout"],
+                f"D AUROC of {config.target}-dot images vs never-seen counts {list(config.heldout)}",
+            )
+        )
     files = numerosity_files(seeds, bool(config.heldout), samples=provenance.get("sources") is None)
     summary = _artifact("numerosity", asdict(config), seeds, runs, paired, provenance, files)
     summary["difference_fraction_target"] = differences["values"]  # the first layout's key, kept for readers of it
@@ -248,7 +321,11 @@ def report_numerosity(config: NumerosityConfig, runs: Sequence[dict[str, Any]], 
 
 
 def numerosity_comparison(
-    config: NumerosityConfig, seeds: Sequence[int], out: Path, progress: bool = True, threads: int | None = None,
+    config: NumerosityConfig,
+    seeds: Sequence[int],
+    out: Path,
+    progress: bool = True,
+    threads: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Plain and NDA numerosity runs for every seed; prints and saves results, plots and samples.
@@ -290,8 +367,9 @@ def _numerosity_config(config: dict[str, Any]) -> NumerosityConfig:
         raise UsageError(f"the merged results hold settings this nda demo does not know ({error}).") from None
 
 
-def merge_folders(folders: Sequence[Path], out: Path, overwrite: bool = False,
-                  experiment: str | None = None) -> dict[str, Any]:
+def merge_folders(
+    folders: Sequence[Path], out: Path, overwrite: bool = False, experiment: str | None = None
+) -> dict[str, Any]:
     """Merge the results of runs made separately (numerosity or jigsaw, told by the files the folders hold).
 
     Refused with a ValueError before anything is written: a folder given twice, a seed in two
@@ -331,8 +409,14 @@ def _portable_jigsaw_config(config: dict[str, Any], out: Path) -> dict[str, Any]
     return config
 
 
-def jigsaw_comparison(config: JigsawConfig, seeds: Sequence[int], out: Path, progress: bool = True,
-                      threads: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+def jigsaw_comparison(
+    config: JigsawConfig,
+    seeds: Sequence[int],
+    out: Path,
+    progress: bool = True,
+    threads: int | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Plain and jigsaw-NDA GANs on CIFAR-10 for every seed, with KID/FID, Fig. 4 histogram and AUROCs.
 
     Refuses an ``out`` that holds a finished jigsaw run unless ``overwrite`` (see
@@ -382,8 +466,10 @@ def describe_jigsaw_run(summary: dict[str, Any], held_out: int) -> str:
     """One readable line for one jigsaw run (a ``JigsawResult.summary()`` dict)."""
     gap = summary["separation"]
     aurocs = ", ".join(f"{name} {value:.3f}" for name, value in summary["anomaly_auroc"].items())
-    line = (f"D(x) > D(jigsaw(x)) for {100 * gap['fraction_positive']:.0f}% of {held_out} held-out images "
-            f"(mean gap {gap['mean']:+.3f}); anomaly AUROC {aurocs}")
+    line = (
+        f"D(x) > D(jigsaw(x)) for {100 * gap['fraction_positive']:.0f}% of {held_out} held-out images "
+        f"(mean gap {gap['mean']:+.3f}); anomaly AUROC {aurocs}"
+    )
     fidkid = summary["fidkid"]
     if fidkid is not None:
         line += f"; KID {fidkid['kid_mean']:.4f} +- {fidkid['kid_std']:.4f}"
@@ -395,8 +481,10 @@ def describe_jigsaw_run(summary: dict[str, Any], held_out: int) -> str:
 
 def _jigsaw_measures(runs: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     """Every per-run number of a jigsaw run that is compared across seeds, by a dotted name."""
-    measures = {"separation.fraction_positive": [r["separation"]["fraction_positive"] for r in runs],
-                "separation.mean": [r["separation"]["mean"] for r in runs]}
+    measures = {
+        "separation.fraction_positive": [r["separation"]["fraction_positive"] for r in runs],
+        "separation.mean": [r["separation"]["mean"] for r in runs],
+    }
     for name in runs[0]["anomaly_auroc"]:
         if all(name in r["anomaly_auroc"] for r in runs):
             measures[f"anomaly_auroc.{name}"] = [r["anomaly_auroc"][name] for r in runs]
@@ -406,8 +494,9 @@ def _jigsaw_measures(runs: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
     return measures
 
 
-def report_jigsaw(config: dict[str, Any], runs: Sequence[dict[str, Any]], out: Path,
-                  provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_jigsaw(
+    config: dict[str, Any], runs: Sequence[dict[str, Any]], out: Path, provenance: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Print the comparison of jigsaw runs (``JigsawResult.summary()`` dicts) and save it as JSON.
 
     ``config`` is ``asdict(JigsawConfig)`` with its data path (if any) absolute or relative to the
@@ -431,16 +520,24 @@ def report_jigsaw(config: dict[str, Any], runs: Sequence[dict[str, Any]], out: P
             print(f"  {label:5s} anomaly AUROC {name:7s}: {_spread([r['anomaly_auroc'][name] for r in group])}")
         if group[0]["fidkid"] is not None:
             fidkid = group[0]["fidkid"]
-            print(f"  {label:5s} KID (N={fidkid['n_fake']} vs {fidkid['n_real']}): "
-                  f"{_spread([r['fidkid']['kid_mean'] for r in group], digits=4)}")
+            print(
+                f"  {label:5s} KID (N={fidkid['n_fake']} vs {fidkid['n_real']}): "
+                f"{_spread([r['fidkid']['kid_mean'] for r in group], digits=4)}"
+            )
             if fidkid.get("fid") is not None:
-                print(f"  {label:5s} FID (N={fidkid['n_fake']} vs {fidkid['n_real']}): "
-                      f"{_spread([r['fidkid']['fid'] for r in group], digits=1)}")
+                print(
+                    f"  {label:5s} FID (N={fidkid['n_fake']} vs {fidkid['n_real']}): "
+                    f"{_spread([r['fidkid']['fid'] for r in group], digits=1)}"
+                )
     plain, nda = _jigsaw_measures(by_run["plain"]), _jigsaw_measures(by_run["NDA"])
     paired = {name: paired_statistics(plain[name], nda[name]) for name in plain if name in nda}
     print(f"  evidence rule: {EFFECT_RULE}")
-    print("  evidence, Fig. 4: " + verdict_text(
-        paired["separation.fraction_positive"], f"share of {held_out} held-out images with D(x) > D(jigsaw(x))"))
+    print(
+        "  evidence, Fig. 4: "
+        + verdict_text(
+            paired["separation.fraction_positive"], f"share of {held_out} held-out images with D(x) > D(jigsaw(x))"
+        )
+    )
     files = jigsaw_files(seeds, samples=provenance.get("sources") is None)
     summary = _artifact("jigsaw", _portable_jigsaw_config(config, out), seeds, runs, paired, provenance, files)
     write_results(out / RESULTS_FILES["jigsaw"], summary)
@@ -467,25 +564,44 @@ def _integer(text: str) -> int:
 def _add_common(parser: argparse.ArgumentParser, steps: int, seeds: Sequence[int]) -> None:
     budget = GANBudget()
     parser.add_argument("--steps", type=int, default=steps, help="generator updates per run (default: %(default)s)")
-    parser.add_argument("--seeds", type=_integer, nargs="+", default=list(seeds),
-                        help="seeds; each trains one plain and one NDA run (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=budget.batch_size,
-                        help="real images per discriminator update (default: %(default)s)")
-    parser.add_argument("--lam", type=float, default=budget.lam,
-                        help="weight of G's samples in D's fake mixture; 1 - lam goes to the NDA images "
-                        "(default: %(default)s, the paper's value)")
+    parser.add_argument(
+        "--seeds",
+        type=_integer,
+        nargs="+",
+        default=list(seeds),
+        help="seeds; each trains one plain and one NDA run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=budget.batch_size,
+        help="real images per discriminator update (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lam",
+        type=float,
+        default=budget.lam,
+        help="weight of G's samples in D's fake mixture; 1 - lam goes to the NDA images "
+        "(default: %(default)s, the paper's value)",
+    )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="output folder (default: ./%(default)s)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="CPU threads (default: %(default)s)")
-    parser.add_argument("--device", choices=DEVICES, default=budget.device,
-                        help="where Lightning trains: cpu (as the published results), cuda (the GPU; float32 as on "
-                        "the CPU, but other random draws, so other numbers), or auto (cuda where torch sees one) "
-                        "(default: %(default)s)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=budget.device,
+        help="where Lightning trains: cpu (as the published results), cuda (the GPU; float32 as on "
+        "the CPU, but other random draws, so other numbers), or auto (cuda where torch sees one) "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars (default: %(default)s)")
     _add_overwrite(parser)
 
 
-OVERWRITE_HELP = ("replace a finished run in --out: removes the files that run listed as its own and nothing else "
-                  "(default: %(default)s, refuse)")
+OVERWRITE_HELP = (
+    "replace a finished run in --out: removes the files that run listed as its own and nothing else "
+    "(default: %(default)s, refuse)"
+)
 
 
 def _add_overwrite(parser: argparse.ArgumentParser) -> None:
@@ -495,14 +611,29 @@ def _add_overwrite(parser: argparse.ArgumentParser) -> None:
 def _add_numerosity(parser: argparse.ArgumentParser, steps: int, seeds: Sequence[int]) -> None:
     _add_common(parser, steps, seeds)
     defaults = NumerosityConfig()
-    parser.add_argument("--target", type=int, default=defaults.target,
-                        help="dots in every training image (default: %(default)s)")
-    parser.add_argument("--negatives", type=_integer, nargs="+", default=list(defaults.negatives),
-                        help="dot counts used as NDA negatives; the paper's Fig. 6 uses 4 5 7 (default: %(default)s)")
-    parser.add_argument("--heldout", type=_integer, nargs="*", default=list(defaults.heldout),
-                        help="counts never shown to either D, to test what D learned (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=defaults.eval_samples,
-                        help="generated samples counted per run (default: %(default)s)")
+    parser.add_argument(
+        "--target", type=int, default=defaults.target, help="dots in every training image (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--negatives",
+        type=_integer,
+        nargs="+",
+        default=list(defaults.negatives),
+        help="dot counts used as NDA negatives; the paper's Fig. 6 uses 4 5 7 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heldout",
+        type=_integer,
+        nargs="*",
+        default=list(defaults.heldout),
+        help="counts never shown to either D, to test what D learned (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=defaults.eval_samples,
+        help="generated samples counted per run (default: %(default)s)",
+    )
 
 
 NUMEROSITY_DESCRIPTION = (
@@ -536,25 +667,46 @@ def build_parser(show_defaults: bool = True) -> argparse.ArgumentParser:
     )
     _add_numerosity(parser, DEMO_STEPS, DEMO_SEEDS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    numerosity = sub.add_parser("numerosity", help=f"the numerosity experiment at {NUMEROSITY_STEPS} steps (Fig. 6)",
-                                description=NUMEROSITY_DESCRIPTION)
+    numerosity = sub.add_parser(
+        "numerosity",
+        help=f"the numerosity experiment at {NUMEROSITY_STEPS} steps (Fig. 6)",
+        description=NUMEROSITY_DESCRIPTION,
+    )
     _add_numerosity(numerosity, NUMEROSITY_STEPS, DEMO_SEEDS)
-    jigsaw = sub.add_parser("jigsaw", help="jigsaw-NDA GAN on CIFAR-10: KID/FID, D(x)-D(jigsaw(x)), anomaly AUROC",
-                            description=JIGSAW_DESCRIPTION)
+    jigsaw = sub.add_parser(
+        "jigsaw",
+        help="jigsaw-NDA GAN on CIFAR-10: KID/FID, D(x)-D(jigsaw(x)), anomaly AUROC",
+        description=JIGSAW_DESCRIPTION,
+    )
     defaults = JigsawConfig()
     _add_common(jigsaw, defaults.steps, JIGSAW_SEEDS)
-    jigsaw.add_argument("--data", default=defaults.data,
-                        help="CIFAR-10 dataset root holding train/ and test/, or cifar10-jpeg.tar.xz; None reads the "
-                        "root `nda data cifar10` prepares, preparing it on first use (default: %(default)s)")
-    jigsaw.add_argument("--train-per-class", type=int, default=defaults.train_per_class,
-                        help="training images per class (default: %(default)s)")
-    jigsaw.add_argument("--eval-per-class", type=int, default=defaults.eval_per_class,
-                        help="held-out test images per class, for D's scores and the real KID/FID set "
-                        "(default: %(default)s)")
-    jigsaw.add_argument("--fid-samples", type=int, default=defaults.fid_samples,
-                        help="generated images for KID/FID; 0 skips them (default: %(default)s)")
-    merge = sub.add_parser("merge", help="merge results of separate runs (e.g. one seed per process)",
-                           description=MERGE_DESCRIPTION)
+    jigsaw.add_argument(
+        "--data",
+        default=defaults.data,
+        help="CIFAR-10 dataset root holding train/ and test/, or cifar10-jpeg.tar.xz; None reads the "
+        "root `nda data cifar10` prepares, preparing it on first use (default: %(default)s)",
+    )
+    jigsaw.add_argument(
+        "--train-per-class",
+        type=int,
+        default=defaults.train_per_class,
+        help="training images per class (default: %(default)s)",
+    )
+    jigsaw.add_argument(
+        "--eval-per-class",
+        type=int,
+        default=defaults.eval_per_class,
+        help="held-out test images per class, for D's scores and the real KID/FID set (default: %(default)s)",
+    )
+    jigsaw.add_argument(
+        "--fid-samples",
+        type=int,
+        default=defaults.fid_samples,
+        help="generated images for KID/FID; 0 skips them (default: %(default)s)",
+    )
+    merge = sub.add_parser(
+        "merge", help="merge results of separate runs (e.g. one seed per process)", description=MERGE_DESCRIPTION
+    )
     merge.add_argument("folders", type=Path, nargs="+", help="folders holding results.json or cifar_results.json")
     merge.add_argument("--out", type=Path, required=True, help="folder for the merged results and plots (required)")
     _add_overwrite(merge)
@@ -639,17 +791,45 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "merge":
             merge_folders(args.folders, args.out, overwrite=args.overwrite)
         elif args.command == "jigsaw":
-            config = replace(JigsawConfig(), steps=args.steps, batch_size=args.batch_size, lam=args.lam, data=args.data,
-                             train_per_class=args.train_per_class, eval_per_class=args.eval_per_class,
-                             fid_samples=args.fid_samples, device=device)
-            jigsaw_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
-                              overwrite=args.overwrite)
+            config = replace(
+                JigsawConfig(),
+                steps=args.steps,
+                batch_size=args.batch_size,
+                lam=args.lam,
+                data=args.data,
+                train_per_class=args.train_per_class,
+                eval_per_class=args.eval_per_class,
+                fid_samples=args.fid_samples,
+                device=device,
+            )
+            jigsaw_comparison(
+                config,
+                args.seeds,
+                args.out,
+                progress=not args.no_progress,
+                threads=args.threads,
+                overwrite=args.overwrite,
+            )
         else:
-            config = replace(NumerosityConfig(), target=args.target, negatives=tuple(args.negatives),
-                             heldout=tuple(args.heldout), steps=args.steps, batch_size=args.batch_size,
-                             lam=args.lam, eval_samples=args.samples, device=device)
-            numerosity_comparison(config, args.seeds, args.out, progress=not args.no_progress, threads=args.threads,
-                                  overwrite=args.overwrite)
+            config = replace(
+                NumerosityConfig(),
+                target=args.target,
+                negatives=tuple(args.negatives),
+                heldout=tuple(args.heldout),
+                steps=args.steps,
+                batch_size=args.batch_size,
+                lam=args.lam,
+                eval_samples=args.samples,
+                device=device,
+            )
+            numerosity_comparison(
+                config,
+                args.seeds,
+                args.out,
+                progress=not args.no_progress,
+                threads=args.threads,
+                overwrite=args.overwrite,
+            )
     except UsageError as error:  # wrong input; every other exception keeps its traceback
         return report_usage_error(prog, error)
     finally:

@@ -7,8 +7,8 @@ that the command line can show them without importing the training stack.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -92,8 +92,12 @@ def resolve_device(device: str, name: str = "device") -> str:
     ``auto`` is ``cuda`` where torch sees a CUDA device, else ``cpu``; ``cuda`` without one is a
     ``UsageError`` (``name`` says how the caller spells the setting, e.g. ``--device``).
     """
-    check_choice(device, name, DEVICES, hint="cpu trains on the CPU (the published runs), cuda on the GPU, auto on "
-                 "the GPU where torch sees one.")
+    check_choice(
+        device,
+        name,
+        DEVICES,
+        hint="cpu trains on the CPU (the published runs), cuda on the GPU, auto on the GPU where torch sees one.",
+    )
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -108,8 +112,15 @@ def validate_budget(config: GANBudget) -> None:
     """Check the settings every experiment shares."""
     check_int(config.steps, "steps", 1, hint="steps counts generator updates per run.")
     check_int(config.batch_size, "batch_size", 2, hint="batch_size counts real images per D update.")
-    check_number(config.lam, "lam", 0.0, 1.0, low_open=True, high_open=True,
-                 hint=_LAM_HINT + " lam 1 gives the NDA images no weight, so the NDA run would repeat the plain one.")
+    check_number(
+        config.lam,
+        "lam",
+        0.0,
+        1.0,
+        low_open=True,
+        high_open=True,
+        hint=_LAM_HINT + " lam 1 gives the NDA images no weight, so the NDA run would repeat the plain one.",
+    )
     check_int(config.d_steps, "d_steps", 1, hint="d_steps counts D updates per G update.")
     check_choice(config.kind, "kind", ADVERSARIAL_KINDS)
     check_int(config.width, "width", 1, hint="width is the base channel width of G and D (16 in the demo).")

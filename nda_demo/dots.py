@@ -10,7 +10,8 @@ image is exact. :func:`count_dots` counts the dots of any image, real or generat
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -17,7 +17,6 @@ from nda_core._checks import check_choice, check_int, check_number, check_probab
 from nda_core.errors import UsageError, UsageTypeError
 from nda_core.losses import ADVERSARIAL_KINDS, generator_loss, nda_discriminator_loss
 from nda_core.transforms import NDATransform
-
 from nda_demo.config import EVAL_INSTALL
 
 try:
@@ -71,7 +70,9 @@ class NDAGAN(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_choice(kind, "kind", ADVERSARIAL_KINDS)
-        check_number(lam, "lam", 0.0, 1.0, low_open=True, hint="lam weights G's samples in D's fake mixture (paper: 0.25).")
+        check_number(
+            lam, "lam", 0.0, 1.0, low_open=True, hint="lam weights G's samples in D's fake mixture (paper: 0.25)."
+        )
         if negatives is None and lam != 1.0:
             raise UsageError(
                 f"lam={lam} weights NDA negatives but negatives is None; pass an NDA or set lam=1 (plain GAN)."

@@ -7,9 +7,10 @@ results listed their statistics and files): both hold ``config`` and ``runs``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 from nda_core.errors import UsageError
 from nda_demo.outputs import RESULTS_FILES, relative_path
@@ -70,8 +71,8 @@ def _experiment(folders: Sequence[Path]) -> str:
         kinds = ", ".join(f"{folder} {' and '.join(names)}" for folder, names in held.items())
         raise UsageError(f"the folders hold runs of different experiments ({kinds}); merge runs of one experiment.")
     raise UsageError(
-        f"every folder holds both a numerosity and a jigsaw run, so merge cannot tell which to pool; give "
-        f"folders that hold one experiment."
+        "every folder holds both a numerosity and a jigsaw run, so merge cannot tell which to pool; give "
+        "folders that hold one experiment."
     )
 
 
@@ -96,7 +97,9 @@ def _settings(config: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 def _difference(first: dict[str, Any], other: dict[str, Any]) -> str:
     keys = sorted(set(first) | set(other), key=str)
-    return ", ".join(f"{key} {other.get(key)!r} vs {first.get(key)!r}" for key in keys if first.get(key) != other.get(key))
+    return ", ".join(
+        f"{key} {other.get(key)!r} vs {first.get(key)!r}" for key in keys if first.get(key) != other.get(key)
+    )
 
 
 def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
@@ -141,6 +144,13 @@ def read_folders(folders: Sequence[str | Path], out: str | Path) -> MergeInput:
                 )
             seed_folder[seed] = folder
         runs += [run for pair in pairs for run in pair]
-        sources.append({"folder": relative_path(folder, out), "seeds": seeds, "command": data.get("command"),
-                        "threads": data.get("threads"), "format": data.get("format", 1)})
+        sources.append(
+            {
+                "folder": relative_path(folder, out),
+                "seeds": seeds,
+                "command": data.get("command"),
+                "threads": data.get("threads"),
+                "format": data.get("format", 1),
+            }
+        )
     return MergeInput(experiment, cast(dict, config), runs, sources)  # set: folders is not empty

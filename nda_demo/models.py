@@ -49,7 +49,9 @@ class Generator(nn.Module):
         self.latent_dim = latent_dim
         top = width * 2 ** (doublings - 1)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, top * START_SIDE * START_SIDE), nn.BatchNorm1d(top * START_SIDE * START_SIDE), nn.ReLU()
+            nn.Linear(latent_dim, top * START_SIDE * START_SIDE),
+            nn.BatchNorm1d(top * START_SIDE * START_SIDE),
+            nn.ReLU(),
         )
         self.top = top
         layers: list[nn.Module] = []

@@ -51,9 +51,7 @@ class RunResult:
         return out
 
 
-def run_numerosity(
-    config: NumerosityConfig, nda: bool, seed: int, progress: bool = True
-) -> RunResult:
+def run_numerosity(config: NumerosityConfig, nda: bool, seed: int, progress: bool = True) -> RunResult:
     """Train one GAN (plain or NDA) on target-count images and evaluate it."""
     dots = validate_numerosity(config)
     check_bool(nda, "nda", "True trains with the other counts as negatives, False the plain GAN.")
@@ -63,7 +61,9 @@ def run_numerosity(
     # fresh real images for scoring the discriminator (same for both runs of a seed)
     score_target = make_dots(config.target, config.score_images, dots, generator)
     score_negatives, _ = make_count_mixture(list(config.negatives), config.score_images, dots, generator)
-    score_heldout = make_count_mixture(list(config.heldout), config.score_images, dots, generator)[0] if config.heldout else None
+    score_heldout = (
+        make_count_mixture(list(config.heldout), config.score_images, dots, generator)[0] if config.heldout else None
+    )
     torch.manual_seed(seed)  # same initial weights for the plain and the NDA run
     module = NDAGAN(
         Generator(config.size, 1, width=config.width),

@@ -12,9 +12,10 @@ import json
 import os
 import platform
 import shlex
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nda_core.errors import UsageError
 
@@ -55,7 +56,9 @@ def jigsaw_files(seeds: Sequence[int], samples: bool) -> list[str]:
     """Files of a jigsaw run (``samples``: its histogram and sample grids, which a merge does not write)."""
     files = [RESULTS_FILES["jigsaw"]]
     if samples:
-        files += ["cifar_jigsaw_gap.png"] + [f"cifar_samples_{label}_seed{seed}.png" for seed in seeds for label in LABELS]
+        files += ["cifar_jigsaw_gap.png"] + [
+            f"cifar_samples_{label}_seed{seed}.png" for seed in seeds for label in LABELS
+        ]
     return files
 
 
@@ -71,8 +74,14 @@ def _own_files(results: Path) -> list[str]:
             f"{results} was written by an nda demo that did not list its files, so {OVERWRITE_FLAG} cannot tell "
             f"its files from others; give a new --out."
         )
-    own = [name for name in files if isinstance(name, str) and Path(name).name == name
-           and name not in ("", ".", "..") and name.endswith(OWN_SUFFIXES)]
+    own = [
+        name
+        for name in files
+        if isinstance(name, str)
+        and Path(name).name == name
+        and name not in ("", ".", "..")
+        and name.endswith(OWN_SUFFIXES)
+    ]
     if len(own) != len(files) or results.name not in own:
         raise UsageError(f"{results} lists files nda demo does not write ({files!r}); give a new --out.")
     return own

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from scipy import stats
 
@@ -65,13 +66,22 @@ def paired_statistics(plain: Sequence[float], nda: Sequence[float]) -> dict[str,
     result = {
         "plain": describe(plain),
         "NDA": describe(nda),
-        "difference": {**describe(differences), "nda_higher": sum(d > 0 for d in differences),
-                       "seeds": len(differences)},
-        "paired_t_test": {"call": "scipy.stats.ttest_rel(NDA, plain)", "statistic": _finite(t_test.statistic),
-                          "pvalue": _finite(t_test.pvalue), "df": int(t_test.df)},
-        "wilcoxon": {"call": "scipy.stats.wilcoxon(NDA, plain)",
-                     "statistic": None if wilcoxon is None else _finite(wilcoxon.statistic),
-                     "pvalue": None if wilcoxon is None else _finite(wilcoxon.pvalue)},
+        "difference": {
+            **describe(differences),
+            "nda_higher": sum(d > 0 for d in differences),
+            "seeds": len(differences),
+        },
+        "paired_t_test": {
+            "call": "scipy.stats.ttest_rel(NDA, plain)",
+            "statistic": _finite(t_test.statistic),
+            "pvalue": _finite(t_test.pvalue),
+            "df": int(t_test.df),
+        },
+        "wilcoxon": {
+            "call": "scipy.stats.wilcoxon(NDA, plain)",
+            "statistic": None if wilcoxon is None else _finite(wilcoxon.statistic),
+            "pvalue": None if wilcoxon is None else _finite(wilcoxon.pvalue),
+        },
     }
     result["effect"] = _verdict(result)
     return result
@@ -86,9 +96,11 @@ def verdict_text(result: dict[str, Any], what: str, digits: int = 3) -> str:
     """One line: what was measured, both means, the paired differences, the test and the verdict in words."""
     difference, pvalue = result["difference"], result["paired_t_test"]["pvalue"]
     spread = f" +- {difference['std']:.{digits}f}" if difference["std"] is not None else ""
-    line = (f"{what}: NDA {result['NDA']['mean']:.{digits}f} vs plain {result['plain']['mean']:.{digits}f}, "
-            f"NDA - plain {difference['mean']:+.{digits}f}{spread}, NDA higher in {difference['nda_higher']}/"
-            f"{difference['seeds']} seeds")
+    line = (
+        f"{what}: NDA {result['NDA']['mean']:.{digits}f} vs plain {result['plain']['mean']:.{digits}f}, "
+        f"NDA - plain {difference['mean']:+.{digits}f}{spread}, NDA higher in {difference['nda_higher']}/"
+        f"{difference['seeds']} seeds"
+    )
     if pvalue is not None:
         line += f", paired t-test p = {pvalue:.3g}"
     endings = {

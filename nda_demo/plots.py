@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,10 +39,22 @@ def plot_count_distributions(
     fig, ax = plt.subplots(figsize=WIDE_FIGURE)
     width = GROUP_WIDTH / max(1, len(counts))
     for index, (label, runs) in enumerate(counts.items()):
-        shares = np.stack([np.bincount(np.asarray(r, dtype=int), minlength=len(support))[: len(support)] / max(1, len(r)) for r in runs])
+        shares = np.stack(
+            [
+                np.bincount(np.asarray(r, dtype=int), minlength=len(support))[: len(support)] / max(1, len(r))
+                for r in runs
+            ]
+        )
         mean = shares.mean(0)
         spread = np.stack([mean - shares.min(0), shares.max(0) - mean])
-        ax.bar(support + (index - (len(counts) - 1) / 2) * width, mean, width, yerr=spread, capsize=CAP_SIZE, label=f"{label} ({len(runs)} seeds)")
+        ax.bar(
+            support + (index - (len(counts) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=spread,
+            capsize=CAP_SIZE,
+            label=f"{label} ({len(runs)} seeds)",
+        )
     ax.axvline(target, color="grey", linestyle=":", linewidth=1)
     ax.set_xticks(support)
     ax.set_xlabel("dots in generated image")

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Sequence
 
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from nda_core._checks import check_int
 from nda_demo.config import DEFAULT_THREADS, GANBudget, resolve_device
 from nda_demo.gan import NDAGAN  # before Lightning: its import guard names the install command
-
-import pytorch_lightning as pl
 
 __all__ = ["GANBudget", "fit_steps", "full_float32", "seed_all", "set_threads", "DEFAULT_THREADS"]
 
@@ -40,7 +38,7 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", ".*module\(s\) in eval mode.*")
+    warnings.filterwarnings("ignore", r".*module\(s\) in eval mode.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
 
 

@@ -59,9 +59,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="AUROC of a trained StudioGAN discriminator against NDA, CIFAR-10-C style corruptions and image folders.",
+        description="AUROC of a trained StudioGAN discriminator against NDA, CIFAR-10-C style corruptions and image "
+        "folders.",
     )
-    parser.add_argument("--studiogan-root", default=os.environ.get("STUDIOGAN_ROOT"), help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)")
+    parser.add_argument(
+        "--studiogan-root",
+        default=os.environ.get("STUDIOGAN_ROOT"),
+        help="StudioGAN checkout (default: $STUDIOGAN_ROOT = %(default)s)",
+    )
     parser.add_argument("-cfg", "--config", required=True, help="the run's StudioGAN YAML (required)")
     parser.add_argument(
         "-ckpt", "--checkpoint", required=True, help="the run's checkpoint folder or a model=D-...pth file (required)"
@@ -69,11 +74,22 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         default=None,
-        help="image-folder root holding the in-distribution SPLIT/<class>/* (default: %(default)s = CIFAR-10 from nda_core.data)",
+        help="image-folder root holding the in-distribution SPLIT/<class>/* (default: %(default)s = CIFAR-10 from "
+        "nda_core.data)",
     )
-    parser.add_argument("--split", default="test", help="folder of --data with the clean test images (default: %(default)s)")
-    parser.add_argument("--num-images", type=int, default=1000, help="clean images, spread over the classes (default: %(default)s)")
-    parser.add_argument("--ood", action="append", default=[], metavar="NAME=FOLDER", help="an extra OOD image folder (repeatable; default: %(default)s)")
+    parser.add_argument(
+        "--split", default="test", help="folder of --data with the clean test images (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--num-images", type=int, default=1000, help="clean images, spread over the classes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ood",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="an extra OOD image folder (repeatable; default: %(default)s)",
+    )
     parser.add_argument(
         "--corruptions",
         default="all",
@@ -85,9 +101,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=json.dumps(DEFAULT_NDA),
         help="NDA of Fig. 4: a name or an nda_core spec as JSON (default: %(default)s)",
     )
-    parser.add_argument("--batch-size", type=int, default=200, help="images per discriminator call (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=int, default=200, help="images per discriminator call (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="image choice, NDA and noise (default: %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)")
+    parser.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="(default: %(default)s)"
+    )
     parser.add_argument("--out", default="studiogan_nda_anomaly", help="output folder (default: %(default)s)")
     return parser
 
@@ -107,7 +127,9 @@ def _checkpoint_file(path: Path) -> Path:
     raise UsageError(f"no discriminator checkpoint (model=D-best-... or model=D-current-...pth) in {str(path)!r}.")
 
 
-def load_discriminator(root: str | None, config_file: str, checkpoint: str, device: str = "cpu") -> tuple[torch.nn.Module, Any, dict]:
+def load_discriminator(
+    root: str | None, config_file: str, checkpoint: str, device: str = "cpu"
+) -> tuple[torch.nn.Module, Any, dict]:
     """Build the run's D with StudioGAN's own model builder and load its weights (``weights_only``).
 
     Returns ``(discriminator, cfgs, info)``; ``info`` has the checkpoint path and step.
@@ -155,7 +177,9 @@ def load_discriminator(root: str | None, config_file: str, checkpoint: str, devi
 
 
 @torch.no_grad()
-def discriminator_scores(dis: torch.nn.Module, images: torch.Tensor, cfgs: Any, batch_size: int = 200, device: str = "cpu") -> torch.Tensor:
+def discriminator_scores(
+    dis: torch.nn.Module, images: torch.Tensor, cfgs: Any, batch_size: int = 200, device: str = "cpu"
+) -> torch.Tensor:
     """D's adversarial output for uint8 images (N, C, H, W); max over classes for label-dependent D."""
     size = cfgs.DATA.img_size
     conditional = cfgs.MODEL.d_cond_mtd not in LABEL_FREE and cfgs.DATA.num_classes > 1
@@ -166,7 +190,9 @@ def discriminator_scores(dis: torch.nn.Module, images: torch.Tensor, cfgs: Any, 
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         per_class = [
-            dis(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), eval=True)["adv_output"].reshape(-1).float()
+            dis(x, torch.full((x.shape[0],), c, dtype=torch.long, device=x.device), eval=True)["adv_output"]
+            .reshape(-1)
+            .float()
             for c in classes
         ]
         scores.append(torch.stack(per_class).amax(0).cpu())
@@ -184,8 +210,8 @@ def _load_images(folder: Path, limit: int, seed: int) -> torch.Tensor:
         classes = [p for p in folder.iterdir() if p.is_dir()]
         images, _, _ = load_image_folder(folder, per_class=max(1, math.ceil(limit / len(classes))), seed=seed)
     else:
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -240,7 +266,9 @@ def _build_nda(spec: Any) -> tuple[str, Any]:
     return str(name), transform
 
 
-def _plot_gap_grid(clean: torch.Tensor, paired: dict[str, torch.Tensor], stats: dict[str, dict[str, float]], path: Path) -> Path:
+def _plot_gap_grid(
+    clean: torch.Tensor, paired: dict[str, torch.Tensor], stats: dict[str, dict[str, float]], path: Path
+) -> Path:
     """Fig. 8: a histogram of D(clean) - D(corrupt) per corruption, titled with its ``separation`` ``stats``."""
     from nda_core.metrics import pyplot
 
@@ -251,7 +279,9 @@ def _plot_gap_grid(clean: torch.Tensor, paired: dict[str, torch.Tensor], stats: 
     for ax, (name, scores) in zip(axes.flat, paired.items()):
         ax.hist((clean - scores).numpy(), bins=40, color="tab:blue", alpha=0.8)
         ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_title(f"{name}\nAUROC {stats[name]['auroc']:.3f}, {100 * stats[name]['fraction_positive']:.0f}% > 0", fontsize=9)
+        ax.set_title(
+            f"{name}\nAUROC {stats[name]['auroc']:.3f}, {100 * stats[name]['fraction_positive']:.0f}% > 0", fontsize=9
+        )
     for ax in list(axes.flat)[len(paired) :]:
         ax.axis("off")
     fig.suptitle("D(clean) - D(corrupt), CIFAR-10-C style, severity 5 (paper Fig. 8)")
@@ -268,7 +298,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from nda_core.metrics import auroc, plot_histograms, plot_score_histogram, separation
     from studiogan_nda.corruptions import corrupt
 
-    check_int(args.num_images, "--num-images", 2, hint="score at least 2 images (the paper uses the 10,000 test images).")
+    check_int(
+        args.num_images, "--num-images", 2, hint="score at least 2 images (the paper uses the 10,000 test images)."
+    )
     check_int(args.batch_size, "--batch-size", 1)
     corruptions = _parse_corruptions(args.corruptions)
     ood_folders = _parse_ood(args.ood)
@@ -283,7 +315,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     start = time.perf_counter()
     clean = score(clean_images)
-    print(f"scored {clean.numel()} clean images of {data_root / args.split} ({time.perf_counter() - start:.1f} s)", flush=True)
+    print(
+        f"scored {clean.numel()} clean images of {data_root / args.split} ({time.perf_counter() - start:.1f} s)",
+        flush=True,
+    )
     paired = {nda_name: score(nda_transform(clean_images, generator=generator))}
     gaps = {nda_name: separation(clean, paired[nda_name])}
     for name in corruptions:
@@ -294,11 +329,26 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out)
     # paths relative to the output folder: an artifact names no folder of the machine it was made on
-    checkpoint, config_file = (os.path.relpath(Path(p).resolve(), out.resolve()) for p in (info["checkpoint"], args.config))
-    results: dict[str, Any] = {"checkpoint": checkpoint, "step": info["step"], "config": config_file, "n_clean": clean.numel(), "seed": args.seed, "sets": {}}
+    checkpoint, config_file = (
+        os.path.relpath(Path(p).resolve(), out.resolve()) for p in (info["checkpoint"], args.config)
+    )
+    results: dict[str, Any] = {
+        "checkpoint": checkpoint,
+        "step": info["step"],
+        "config": config_file,
+        "n_clean": clean.numel(),
+        "seed": args.seed,
+        "sets": {},
+    }
     for name, scores in paired.items():
         stats = gaps[name]
-        results["sets"][name] = {"auroc": stats["auroc"], "mean_gap": stats["mean"], "fraction_positive": stats["fraction_positive"], "n": scores.numel(), "paired": True}
+        results["sets"][name] = {
+            "auroc": stats["auroc"],
+            "mean_gap": stats["mean"],
+            "fraction_positive": stats["fraction_positive"],
+            "n": scores.numel(),
+            "paired": True,
+        }
     for name, scores in unpaired.items():
         results["sets"][name] = {"auroc": auroc(clean, scores), "n": scores.numel(), "paired": False}
     corrupted = [results["sets"][n]["auroc"] for n in corruptions]
@@ -314,13 +364,25 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if corrupted:
         lines.append(f"| mean of {len(corrupted)} corruptions | {results['mean_corruption_auroc']:.3f} | | |")
     table = "\n".join(lines)
-    (out / "auroc.md").write_text(f"D of {checkpoint} (step {info['step']}), {clean.numel()} clean images, seed {args.seed}\n\n{table}\n")
-    plot_score_histogram(clean, paired[nda_name], out / "fig4_nda_gap.png", title=f"D(x) - D({nda_name}(x)) (paper Fig. 4)")
+    (out / "auroc.md").write_text(
+        f"D of {checkpoint} (step {info['step']}), {clean.numel()} clean images, seed {args.seed}\n\n{table}\n"
+    )
+    plot_score_histogram(
+        clean, paired[nda_name], out / "fig4_nda_gap.png", title=f"D(x) - D({nda_name}(x)) (paper Fig. 4)"
+    )
     if corruptions:
         _plot_gap_grid(clean, {n: paired[n] for n in corruptions}, gaps, out / "fig8_corruption_gaps.png")
-    plot_histograms({"clean": clean, nda_name: paired[nda_name], **unpaired}, out / "scores.png", title="D(x)", xlabel="discriminator output")
+    plot_histograms(
+        {"clean": clean, nda_name: paired[nda_name], **unpaired},
+        out / "scores.png",
+        title="D(x)",
+        xlabel="discriminator output",
+    )
     print(table)
-    print(f"wrote {out}/auroc.json, auroc.md, fig4_nda_gap.png{', fig8_corruption_gaps.png' if corruptions else ''}, scores.png")
+    print(
+        f"wrote {out}/auroc.json, auroc.md, "
+        f"fig4_nda_gap.png{', fig8_corruption_gaps.png' if corruptions else ''}, scores.png"
+    )
     return results
 
 

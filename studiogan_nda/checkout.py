@@ -20,7 +20,18 @@ __all__ = ["ROOT_ENV", "TOP_LEVEL_MODULES", "REQUIRED_FILES", "find_root", "sour
 #: Environment variable naming the StudioGAN checkout (the folder holding ``src/main.py``).
 ROOT_ENV = "STUDIOGAN_ROOT"
 #: StudioGAN's flat top-level modules and packages under ``src/``.
-TOP_LEVEL_MODULES = ("config", "loader", "worker", "main", "evaluate", "data_util", "utils", "models", "metrics", "sync_batchnorm")
+TOP_LEVEL_MODULES = (
+    "config",
+    "loader",
+    "worker",
+    "main",
+    "evaluate",
+    "data_util",
+    "utils",
+    "models",
+    "metrics",
+    "sync_batchnorm",
+)
 #: Files that every StudioGAN checkout this adapter supports has under ``src/``.
 REQUIRED_FILES = ("main.py", "config.py", "loader.py", "worker.py", "utils/losses.py", "models/model.py")
 _CLONE_HINT = (

@@ -120,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one entry of the YAML, VALUE read as YAML, e.g. --set DATA.name=CIFAR10_images "
         "--set OPTIMIZATION.d_updates_per_step=4 (repeatable; default: %(default)s)",
     )
-    parser.add_argument("--studiogan-help", action="store_true", help="show StudioGAN's own main.py help and exit (default: %(default)s)")
+    parser.add_argument(
+        "--studiogan-help",
+        action="store_true",
+        help="show StudioGAN's own main.py help and exit (default: %(default)s)",
+    )
     return parser
 
 
@@ -170,7 +174,9 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
         )
         return
     if flags.data_dir is None:
-        raise UsageError(f"-data is missing: DATA.name {name!r} reads an image folder DATA_DIR/train/<class>/*; pass -data DATA_DIR.")
+        raise UsageError(
+            f"-data is missing: DATA.name {name!r} reads an image folder DATA_DIR/train/<class>/*; pass -data DATA_DIR."
+        )
     train = Path(flags.data_dir) / "train"
     if not train.is_dir():
         hint = (
@@ -182,7 +188,10 @@ def _check_dataset(flags: argparse.Namespace, sections: dict) -> None:
             f"`{_prog('data')} cifar10 --out DIR` and pass -data DIR."
         )
     if not any(p.is_dir() for p in train.iterdir()):
-        raise UsageError(f"{train} holds no class folders: put the images in {train}/<class>/ (one folder is fine for unlabelled data).")
+        raise UsageError(
+            f"{train} holds no class folders: put the images in {train}/<class>/ (one folder is fine for "
+            "unlabelled data)."
+        )
     size = data.get("img_size")
     image = _first_image(train)
     if image is not None and isinstance(size, int) and flags.pre_resizer == "wo_resize":
@@ -206,7 +215,9 @@ def _cpu_ddp(args: list[str], flags: argparse.Namespace, cpu_ranks: int) -> list
     """``--cpu -DDP``: check the ranks and the backend, add ``--backend gloo`` and a local rendezvous."""
     check_int(cpu_ranks, "--cpu-ranks", 2, hint="-DDP needs 2 or more ranks; drop -DDP to train in one process.")
     if flags.backend not in (None, CPU_DDP_BACKEND):
-        raise UsageError(f"--backend {flags.backend} needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend {CPU_DDP_BACKEND}.")
+        raise UsageError(
+            f"--backend {flags.backend} needs CUDA GPUs; --cpu -DDP runs on the CPU with --backend {CPU_DDP_BACKEND}."
+        )
     if flags.total_nodes != 1:
         raise UsageError(
             f"-tn {flags.total_nodes}: --cpu -DDP runs all {cpu_ranks} ranks on this machine; several nodes need GPUs "
@@ -289,7 +300,10 @@ def _check_run(
     if flags.distributed_data_parallel:
         args = _cpu_ddp(args, flags, cpu_ranks)
     if flags.mixed_precision:
-        logger.warning("studiogan_nda: -mpc (CUDA mixed precision) does nothing on the CPU; StudioGAN's autocast is disabled there.")
+        logger.warning(
+            "studiogan_nda: -mpc (CUDA mixed precision) does nothing on the CPU; StudioGAN's autocast is "
+            "disabled there."
+        )
     if flags.eval_metrics is None:
         args = [*args, "-metrics", "none"]
     if flags.num_workers is None:
@@ -345,7 +359,10 @@ def run_studiogan(
         sys.argv = saved_argv
         hooks.set_overrides([])
     if cpu:
-        print(f"studiogan_nda --cpu: StudioGAN's main.py finished in {time.perf_counter() - start:.0f} s.", file=sys.stderr)
+        print(
+            f"studiogan_nda --cpu: StudioGAN's main.py finished in {time.perf_counter() - start:.0f} s.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -402,7 +419,10 @@ def _cmd_data(argv: list[str]) -> int:
         if link.exists() or link.is_symlink():
             raise UsageError(f"{link} already exists and is not a link to {target}; choose an empty --out folder.")
         link.symlink_to(target.resolve(), target_is_directory=True)
-    print(f"StudioGAN CIFAR-10 view ready: {out}/train -> {root / 'train'}, {out}/valid -> {root / 'test'}; pass -data {out}")
+    print(
+        f"StudioGAN CIFAR-10 view ready: {out}/train -> {root / 'train'}, {out}/valid -> {root / 'test'}; "
+        f"pass -data {out}"
+    )
     return 0
 
 
@@ -447,7 +467,10 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
         if options.cpu_ranks != CPU_DDP_RANKS and not options.cpu:
-            raise UsageError(f"--cpu-ranks {options.cpu_ranks} applies to --cpu -DDP only; on GPUs StudioGAN spawns one rank per GPU.")
+            raise UsageError(
+                f"--cpu-ranks {options.cpu_ranks} applies to --cpu -DDP only; on GPUs StudioGAN spawns one "
+                "rank per GPU."
+            )
         settings = _settings(options)
         return run_studiogan(
             options.studiogan_root, studiogan_args, cpu=options.cpu, cpu_ranks=options.cpu_ranks, settings=settings

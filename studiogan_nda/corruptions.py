@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -193,7 +193,10 @@ def corrupt(images: torch.Tensor, name: str, generator: torch.Generator | None =
     """
     check_batch(images, "images")
     if images.dtype != torch.uint8 or images.dim() != 4:
-        raise UsageTypeError(f"images must be a uint8 batch (N, C, H, W), got {images.dtype} of shape {tuple(images.shape)}; pass the decoded images.")
+        raise UsageTypeError(
+            f"images must be a uint8 batch (N, C, H, W), got {images.dtype} of shape {tuple(images.shape)}; "
+            "pass the decoded images."
+        )
     check_choice(name, "name", available(), "CIFAR-10-C corruptions that need no external image assets.")
     check_generator(generator)
     device = images.device

@@ -37,9 +37,10 @@ import importlib
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nda_core.workarounds import Patch, patch, patched
 from studiogan_nda import INSTALL_HINT
@@ -202,8 +203,10 @@ def _save_after_last_step(last_when_d_first: bool) -> Callable[[Callable[..., An
             step = final_step(self, current_step) if ends_the_step else None
             if step is not None and self.global_rank == 0 and self.RUN.ckpt_dir:  # rank 0 holds the checkpoint folder
                 self.save(step=step, is_best=False)
-                message = (f"studiogan_nda: saved the final step {step} in {self.RUN.ckpt_dir} (StudioGAN itself saves every "
-                           f"--save_freq {self.RUN.save_freq} steps).")
+                message = (
+                    f"studiogan_nda: saved the final step {step} in {self.RUN.ckpt_dir} (StudioGAN itself saves every "
+                    f"--save_freq {self.RUN.save_freq} steps)."
+                )
                 logger.info(message)
                 if self.logger:
                     self.logger.info(message)
@@ -228,7 +231,9 @@ def install() -> None:
 def is_installed() -> bool:
     """True when the hooks are installed on the StudioGAN classes imported in this process."""
     config, worker = _studiogan_modules()
-    return patched(worker.WORKER, "__init__") is not None and patched(config.Configurations, "load_base_cfgs") is not None
+    return (
+        patched(worker.WORKER, "__init__") is not None and patched(config.Configurations, "load_base_cfgs") is not None
+    )
 
 
 def uninstall() -> None:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from functools import wraps
 from os.path import join
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -51,7 +52,7 @@ class _RecordingAugment:
     Attribute access goes to the wrapped augmentation (ADA reads and writes ``series_augment.p``).
     """
 
-    def __init__(self, augment: Callable[[torch.Tensor], torch.Tensor], objective: "NDADiscriminatorObjective") -> None:
+    def __init__(self, augment: Callable[[torch.Tensor], torch.Tensor], objective: NDADiscriminatorObjective) -> None:
         self.__dict__["augment"] = augment
         self.__dict__["objective"] = objective
 
@@ -76,7 +77,9 @@ class NDADiscriminatorObjective:
 
     def __init__(self, worker: Any, settings: NDASettings) -> None:
         if not settings.apply or settings.kind is None:
-            raise ValueError("NDADiscriminatorObjective needs settings with apply_nda True; leave StudioGAN's d_loss otherwise.")
+            raise ValueError(
+                "NDADiscriminatorObjective needs settings with apply_nda True; leave StudioGAN's d_loss otherwise."
+            )
         self.worker = worker
         self.settings = settings
         self.transform = nda_core.build(settings.spec)
@@ -116,7 +119,9 @@ class NDADiscriminatorObjective:
         self._calls += 1
         n_real, n_fake = d_logit_real.reshape(-1).shape[0], d_logit_fake.reshape(-1).shape[0]
         if not (real.shape[0] == labels.shape[0] == n_real) or fake.shape[0] != n_fake:
-            raise RuntimeError(_NOT_FOUND.format(why=f"batch sizes {real.shape[0]}, {labels.shape[0]}, {n_real} differ"))
+            raise RuntimeError(
+                _NOT_FOUND.format(why=f"batch sizes {real.shape[0]}, {labels.shape[0]}, {n_real} differ")
+            )
         return real.detach(), labels.to(real.device, non_blocking=True)
 
     # -- the loss ------------------------------------------------------------------------------
@@ -162,7 +167,9 @@ class NDADiscriminatorObjective:
             list_dict=self.history, value_dict=values, step=current_step + 1, interval=worker.RUN.print_freq
         )
         misc.save_dict_npy(
-            directory=join(worker.RUN.save_dir, "statistics", worker.run_name), name=STATISTICS_NAME, dictionary=self.history
+            directory=join(worker.RUN.save_dir, "statistics", worker.run_name),
+            name=STATISTICS_NAME,
+            dictionary=self.history,
         )
 
     def load_history(self) -> None:
@@ -212,9 +219,12 @@ def attach(worker: Any) -> NDADiscriminatorObjective | None:
             objective._end_step()
 
     worker.train_discriminator = train_discriminator_with_nda
-    worker.sample_data_basket = _wrap(worker.sample_data_basket, after=lambda basket, *_, **__: objective._new_basket(basket[1]))
+    worker.sample_data_basket = _wrap(
+        worker.sample_data_basket, after=lambda basket, *_, **__: objective._new_basket(basket[1])
+    )
     worker.log_train_statistics = _wrap(
-        worker.log_train_statistics, after=lambda _, *args, **kwargs: objective.log(kwargs.get("current_step", args[0] if args else 0))
+        worker.log_train_statistics,
+        after=lambda _, *args, **kwargs: objective.log(kwargs.get("current_step", args[0] if args else 0)),
     )
     if getattr(worker, "run_name", None) and getattr(worker.RUN, "save_dir", None):
         objective.load_history()

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import ast
 import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 import yaml
@@ -114,7 +115,8 @@ def check_keys(sections: Mapping[str, Mapping[str, Any]], known: Mapping[str, It
                 continue
             elsewhere = sorted(other for other, keys in known.items() if key in keys)
             hint = (
-                f"{key!r} belongs to {' or '.join(elsewhere)}." if elsewhere
+                f"{key!r} belongs to {' or '.join(elsewhere)}."
+                if elsewhere
                 else _did_you_mean(key, known[section]) or "see StudioGAN's src/config.py for its keys."
             )
             raise UsageError(f"{source}: StudioGAN has no key {section}.{key}; {hint}")
@@ -131,8 +133,11 @@ def declared_keys(config_py: str | Path) -> dict[str, set[str]]:
     """
     tree = ast.parse(Path(config_py).read_text(encoding="utf-8"), filename=str(config_py))
     methods = [
-        node for cls in tree.body if isinstance(cls, ast.ClassDef) and cls.name == "Configurations"
-        for node in cls.body if isinstance(node, ast.FunctionDef) and node.name == "load_base_cfgs"
+        node
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef) and cls.name == "Configurations"
+        for node in cls.body
+        if isinstance(node, ast.FunctionDef) and node.name == "load_base_cfgs"
     ]
     known: dict[str, set[str]] = {}
     for node in ast.walk(methods[0]) if methods else ():
@@ -209,7 +214,9 @@ def _spec_error(spec: Any, error: Exception) -> UsageError:
     return (UsageTypeError if isinstance(error, TypeError) else UsageError)(message)
 
 
-def check_nda_settings(loss: Mapping[str, Any], model: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> NDASettings:
+def check_nda_settings(
+    loss: Mapping[str, Any], model: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None
+) -> NDASettings:
     """Check the NDA keys of a LOSS section (with StudioGAN's defaults for missing keys).
 
     Args:
@@ -221,7 +228,9 @@ def check_nda_settings(loss: Mapping[str, Any], model: Mapping[str, Any] | None 
         UsageError, UsageTypeError: naming the key, the value and the fix.
     """
     model, data = model or {}, data or {}
-    apply = check_bool(loss.get("apply_nda", NDA_KEYS["apply_nda"]), "LOSS.apply_nda", "write apply_nda: True or False.")
+    apply = check_bool(
+        loss.get("apply_nda", NDA_KEYS["apply_nda"]), "LOSS.apply_nda", "write apply_nda: True or False."
+    )
     lam = check_lambda(loss.get("nda_lambda", NDA_KEYS["nda_lambda"]), "LOSS.nda_lambda")
     spec = loss.get("nda", NDA_KEYS["nda"])
     try:

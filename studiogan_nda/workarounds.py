@@ -52,9 +52,10 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
 from os.path import join
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -63,8 +64,15 @@ from nda_core.workarounds import Patch, Workaround, apply_workarounds, numpy_saf
 from nda_core.workarounds import applied as applied_names
 
 __all__ = [
-    "CudaToCpuMode", "numpy_safe_types", "upstream_workarounds", "cpu_workarounds", "cpu_ddp_workarounds", "apply",
-    "applied_for_spawn", "filtered_stdout", "ONE_GPU_MESSAGE",
+    "CudaToCpuMode",
+    "numpy_safe_types",
+    "upstream_workarounds",
+    "cpu_workarounds",
+    "cpu_ddp_workarounds",
+    "apply",
+    "applied_for_spawn",
+    "filtered_stdout",
+    "ONE_GPU_MESSAGE",
 ]
 
 logger = logging.getLogger("studiogan_nda")
@@ -126,13 +134,16 @@ def _keep_weights_without_best_checkpoint() -> Patch:
         @wraps(original)
         def load_best_model(ckpt_dir: str, *args: Any, **kwargs: Any) -> Any:
             folder = glob.escape(str(ckpt_dir))
-            if glob.glob(join(folder, "model=G-best-weights-step*.pth")) and glob.glob(join(folder, "model=D-best-weights-step*.pth")):
+            if glob.glob(join(folder, "model=G-best-weights-step*.pth")) and glob.glob(
+                join(folder, "model=D-best-weights-step*.pth")
+            ):
                 return original(ckpt_dir, *args, **kwargs)
             saved = glob.glob(join(folder, "model=D-current-weights-step=*.pth"))
             steps = [int(m.group(1)) for m in (_CKPT_STEP.search(os.path.basename(p)) for p in saved) if m]
             step = max(steps, default=0)
             logger.warning(
-                f"studiogan_nda: no best checkpoint in {ckpt_dir} (StudioGAN writes one only when it evaluates metrics; "
+                f"studiogan_nda: no best checkpoint in {ckpt_dir} (StudioGAN writes one only when it "
+                "evaluates metrics; "
                 f"this run has -metrics none): keeping the weights in memory; last saved checkpoint: step {step}."
             )
             return step
@@ -288,7 +299,8 @@ def upstream_workarounds() -> list[Workaround]:
     return [
         Workaround(
             "wandb-image-batch",
-            "wandb.Image rejects StudioGAN's (N, C, H, W) canvas batch; it is logged as one make_grid image, as older wandb did.",
+            "wandb.Image rejects StudioGAN's (N, C, H, W) canvas batch; it is logged as one make_grid image, "
+            "as older wandb did.",
             _wandb_image_rejects_batches,
             _wandb_accepts_batches,
         ),
@@ -327,7 +339,8 @@ def cpu_workarounds(devices: int = 1) -> list[Workaround]:
         ),
         Workaround(
             "cuda-tensors-on-cpu",
-            "CPU smoke mode: a torch function mode maps StudioGAN's CUDA devices (.to(0), device=0, .cuda()) to the CPU.",
+            "CPU smoke mode: a torch function mode maps StudioGAN's CUDA devices (.to(0), device=0, .cuda()) "
+            "to the CPU.",
             lambda: True,
             _enter_cpu_mode,
         ),

@@ -53,7 +53,12 @@ def write_python_version(folder: Path) -> dict[str, list[tuple[np.ndarray, int]]
         for index, name in enumerate(names):
             rows = rng.integers(0, 256, (PER_BATCH, SIDE * SIDE * 3), dtype=np.uint8)
             labels = [(index * PER_BATCH + i) % len(CLASSES) for i in range(PER_BATCH)]
-            batch = {"batch_label": name, "labels": labels, "data": rows, "filenames": [f"{name}_{i}.png" for i in range(PER_BATCH)]}
+            batch = {
+                "batch_label": name,
+                "labels": labels,
+                "data": rows,
+                "filenames": [f"{name}_{i}.png" for i in range(PER_BATCH)],
+            }
             (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
             images[split] += list(zip(rows, labels))
     return images
@@ -67,7 +72,9 @@ def write_archive(folder: Path, archive: Path) -> Path:
     return archive
 
 
-def dataset_with_checksums_of(folder: Path, archive: Path | None = None, url: str = "http://127.0.0.1:1/none.tar.gz") -> type:
+def dataset_with_checksums_of(
+    folder: Path, archive: Path | None = None, url: str = "http://127.0.0.1:1/none.tar.gz"
+) -> type:
     """torchvision's CIFAR10 with the MD5s of the files in ``folder`` (and of ``archive``) and ``url``."""
     from torchvision.datasets import CIFAR10
 
@@ -148,7 +155,9 @@ def nda(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run the installed ``nda`` console command (``python -m nda_core.cli`` where it is not installed)."""
     script = Path(sys.executable).parent / "nda"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "nda_core.cli"]
-    return subprocess.run(command + args, check=False, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    return subprocess.run(
+        command + args, check=False, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+    )
 
 
 @contextmanager

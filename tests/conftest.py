@@ -113,7 +113,12 @@ def nda_moco_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     seen = record_head_and_queue(runner.model)
     runner.train()
     return SimpleNamespace(
-        work_dir=folder / "work", ann_file=ann_file, iters=runner.iter, model=runner.model, queue_before=queue_before, seen=seen
+        work_dir=folder / "work",
+        ann_file=ann_file,
+        iters=runner.iter,
+        model=runner.model,
+        queue_before=queue_before,
+        seen=seen,
     )
 
 
@@ -123,5 +128,7 @@ def quiet_lightning():
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*(does not have many workers|LeafSpec|no `val_dataloader`|litlogger|Checkpoint directory).*")
+        warnings.filterwarnings(
+            "ignore", ".*(does not have many workers|LeafSpec|no `val_dataloader`|litlogger|Checkpoint directory).*"
+        )
         yield

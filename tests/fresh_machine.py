@@ -12,7 +12,13 @@ from nda_core.data import shared_data_dir
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the environment's `nda` and `mim`
 # Variables that would point a fresh machine at data or settings of this one.
-HOST_ONLY = ("NDA_CIFAR10_ROOT", "NDA_PRETRAINED", "NDA_WORKAROUNDS", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "STUDIOGAN_ROOT")
+HOST_ONLY = (
+    "NDA_CIFAR10_ROOT",
+    "NDA_PRETRAINED",
+    "NDA_WORKAROUNDS",
+    "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+    "STUDIOGAN_ROOT",
+)
 
 
 def fresh_machine(tmp: Path, folders: tuple[str, ...] = ("plugins",)) -> tuple[Path, dict[str, str]]:

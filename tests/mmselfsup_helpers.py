@@ -24,8 +24,8 @@ THREADS = 2
 
 def write_subset(path: Path, split: str = "train", per_class: int = IMAGES_PER_CLASS) -> Path:
     """An mmcls ann file with the first ``per_class`` real CIFAR-10 images of each class."""
-    from nda_core.data import cifar10_root
     from mmselfsup_nda.data import write_ann_file
+    from nda_core.data import cifar10_root
 
     return write_ann_file(cifar10_root() / split, per_class, path)
 
@@ -33,6 +33,7 @@ def write_subset(path: Path, split: str = "train", per_class: int = IMAGES_PER_C
 def tiny_config(config: Path, work_dir: Path, ann_file: Path, max_epochs: int = 1, **options: Any):
     """Load ``config`` and shrink it to a few real iterations: batch 8, width 8, queue 32."""
     from mmengine.config import Config
+
     from nda_core.data import cifar10_root
 
     torch.set_num_threads(THREADS)
@@ -68,7 +69,9 @@ def record_head_and_queue(model) -> dict:
     """Observe (not replace) the head's inputs/outputs and every batch of enqueued keys."""
     seen: dict = {"head": [], "enqueued": []}
     model.head.register_forward_hook(
-        lambda module, args, out: seen["head"].append(([a.detach().clone() if a is not None else None for a in args], out))
+        lambda module, args, out: seen["head"].append(
+            ([a.detach().clone() if a is not None else None for a in args], out)
+        )
     )
     original = model._dequeue_and_enqueue
 
@@ -119,8 +122,9 @@ def gloo_worker(rank: int, world_size: int, port: int, config: str, work_dir: st
 
 def tiny_nda_moco(**overrides: Any) -> torch.nn.Module:
     """An ``NDAMoCo`` with a 4-channel CIFAR ResNet-18, built by mmselfsup's registry (jigsaw unless overridden)."""
-    import mmselfsup_nda  # noqa: F401  (registers NDAMoCo)
     from mmselfsup.registry import MODELS
+
+    import mmselfsup_nda  # noqa: F401  (registers NDAMoCo)
 
     cfg = dict(
         type="NDAMoCo",

@@ -13,9 +13,10 @@ import logging
 import os
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -94,8 +95,16 @@ def studiogan(studiogan_root: Path) -> Iterator[SimpleNamespace]:
         import worker
 
         yield SimpleNamespace(
-            root=studiogan_root, src=src, config=config, worker=worker, model=model, losses=losses, misc=misc,
-            data_util=data_util, main=studiogan_main, hooks=hooks,
+            root=studiogan_root,
+            src=src,
+            config=config,
+            worker=worker,
+            model=model,
+            losses=losses,
+            misc=misc,
+            data_util=data_util,
+            main=studiogan_main,
+            hooks=hooks,
         )
     finally:
         hooks.uninstall()

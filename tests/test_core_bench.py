@@ -14,8 +14,8 @@ import torch
 
 import nda_core
 from nda_core import benchmark
-from nda_core.transforms import NOISE_STD
 from nda_core.cli import main
+from nda_core.transforms import NOISE_STD
 
 TINY = ["--shapes", "4x3x8x8", "--rounds", "1", "--min-run-time", "0.001", "--threads", "1"]
 
@@ -52,8 +52,12 @@ def test_a_tiny_run_prints_and_saves_the_ratios_of_its_own_times(capsys, tmp_pat
         assert r["compiled_vs_clone"] == pytest.approx(r["compiled_ms"] / r["clone_ms"], rel=1e-9), r
         assert r["speedup_vs_loop"] == pytest.approx(r["loop_ms"] / r["ours_ms"], rel=1e-9), r
         assert r["target_vs_clone"] == benchmark.target_vs_clone((4, 3, 8, 8), r["nda"])
-        assert float(row[2]) == pytest.approx(r["ours_ms"], abs=6e-4) and float(row[3]) == pytest.approx(r["clone_ms"], abs=6e-4)
-        assert _ratio(row[4]) == pytest.approx(r["vs_clone"], abs=6e-3) and _ratio(row[5]) == pytest.approx(r["compiled_vs_clone"], abs=6e-3)
+        assert float(row[2]) == pytest.approx(r["ours_ms"], abs=6e-4) and float(row[3]) == pytest.approx(
+            r["clone_ms"], abs=6e-4
+        )
+        assert _ratio(row[4]) == pytest.approx(r["vs_clone"], abs=6e-3) and _ratio(row[5]) == pytest.approx(
+            r["compiled_vs_clone"], abs=6e-3
+        )
         assert _ratio(row[6].rstrip("x")) == pytest.approx(r["speedup_vs_loop"], abs=0.06)
         assert ("ok" in row[4]) == (r["vs_clone"] <= r["target_vs_clone"])
 
@@ -71,12 +75,24 @@ def test_help_names_every_option_with_its_default(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: nda bench")
-    for option in ("--device", "--shapes", "--nda", "--threads", "--rounds", "--min-run-time", "--compile", "--clock", "--json"):
+    for option in (
+        "--device",
+        "--shapes",
+        "--nda",
+        "--threads",
+        "--rounds",
+        "--min-run-time",
+        "--compile",
+        "--clock",
+        "--json",
+    ):
         assert option in text
     assert "(default: cpu)" in text and "(default: inductor)" in text and "256x3x32x32" in text
 
 
-@pytest.mark.parametrize("bad", [["--shapes", "3x32x32"], ["--shapes", "1x3x8x8"], ["--rounds", "0"], ["--clock", "cpu", "--device", "meta"]])
+@pytest.mark.parametrize(
+    "bad", [["--shapes", "3x32x32"], ["--shapes", "1x3x8x8"], ["--rounds", "0"], ["--clock", "cpu", "--device", "meta"]]
+)
 def test_bad_options_are_refused(bad, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", *bad])
@@ -100,7 +116,10 @@ def _changed_box(before: torch.Tensor, after: torch.Tensor) -> tuple[slice, slic
     outside[box] = False
     assert torch.equal(before[:, outside], after[:, outside])
     height, width = before.shape[-2:]
-    assert height // 3 <= box[0].stop - box[0].start <= height // 2 and width // 3 <= box[1].stop - box[1].start <= width // 2
+    assert (
+        height // 3 <= box[0].stop - box[0].start <= height // 2
+        and width // 3 <= box[1].stop - box[1].start <= width // 2
+    )
     return box
 
 
@@ -115,8 +134,12 @@ def _is_jigsaw(image, out):
 
 
 def _is_stitch(image, out, others):
-    halves = [(..., slice(None), slice(HALF, None)), (..., slice(None), slice(0, HALF)),
-              (..., slice(HALF, None), slice(None)), (..., slice(0, HALF), slice(None))]
+    halves = [
+        (..., slice(None), slice(HALF, None)),
+        (..., slice(None), slice(0, HALF)),
+        (..., slice(HALF, None), slice(None)),
+        (..., slice(0, HALF), slice(None)),
+    ]
     for half in halves:
         own = torch.ones_like(image, dtype=torch.bool)
         own[half] = False
@@ -166,7 +189,9 @@ def test_each_per_sample_loop_makes_the_same_nda_as_ours(name):
         assert out.shape == x.shape and out.dtype == x.dtype, label
         if name == "noise":  # N(0, NOISE_STD) added to every pixel (ours: one field per image, as the loop)
             residual = out - x
-            assert residual.std().item() == pytest.approx(NOISE_STD, rel=0.15) and abs(residual.mean().item()) < 0.05, label
+            assert residual.std().item() == pytest.approx(NOISE_STD, rel=0.15) and abs(residual.mean().item()) < 0.05, (
+                label
+            )
             continue
         for i in range(len(x)):
             assert CHECKS[name](x[i], out[i], _others(x, i)), (label, i)
@@ -181,9 +206,28 @@ def _step_json(path, adapter: str, plain_ms: float) -> str:
 def test_32x32_batches_are_set_beside_every_adapters_step(capsys, tmp_path):
     steps = [_step_json(tmp_path / "a.json", "fast", 2.0), _step_json(tmp_path / "b.json", "slow", 50.0)]
     report = tmp_path / "bench.json"
-    argv = ["bench", "--shapes", "4x3x32x32", "4x3x8x8", "--rounds", "1", "--min-run-time", "0.001", "--threads", "1",
-            "--compile", "none", "--no-libraries", "--nda", "jigsaw", "cutout", "--steps", *steps,
-            "--json", str(report)]
+    argv = [
+        "bench",
+        "--shapes",
+        "4x3x32x32",
+        "4x3x8x8",
+        "--rounds",
+        "1",
+        "--min-run-time",
+        "0.001",
+        "--threads",
+        "1",
+        "--compile",
+        "none",
+        "--no-libraries",
+        "--nda",
+        "jigsaw",
+        "cutout",
+        "--steps",
+        *steps,
+        "--json",
+        str(report),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     rows = json.loads(report.read_text())["rows"]

@@ -64,8 +64,17 @@ def test_show_refuses_more_images_than_one_per_class(tmp_path, cifar_root, capsy
 
 def test_show_takes_json_specs_as_every_nda_option_does(tmp_path, cifar_root, capsys):
     out = tmp_path / "grid.png"
-    argv = ["show", '{"type": "jigsaw", "k": 4}', "cutout", "--data", str(cifar_root), "--out", str(out),
-            "--images", "2"]
+    argv = [
+        "show",
+        '{"type": "jigsaw", "k": 4}',
+        "cutout",
+        "--data",
+        str(cifar_root),
+        "--out",
+        str(out),
+        "--images",
+        "2",
+    ]
     assert main(argv) == 0
     assert out.read_bytes()[:4] == b"\x89PNG" and "2 NDAs x 2 images" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:  # argparse's own error

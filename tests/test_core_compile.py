@@ -48,7 +48,11 @@ HOST_OPS = ("_local_scalar_dense", "nonzero", "masked_select", "unique", "_uniqu
 def _batch(kind: str, device: str = "cpu", seed: int = 0) -> torch.Tensor:
     shape, dtype = INPUTS[kind]
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8) if dtype == torch.uint8 else torch.rand(shape, generator=g)
+    x = (
+        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        if dtype == torch.uint8
+        else torch.rand(shape, generator=g)
+    )
     return x.to(device)
 
 

@@ -6,12 +6,13 @@ commands from a built wheel, where the configs live in nda_core/_configs.
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+import tomllib
 
 import nda_core.cli as cli
 from nda_core import configs
@@ -47,6 +48,7 @@ def _load(path: Path) -> dict[str, Any]:
         import io
 
         import yaml
+
         from lightly_nda.train import main
 
         out = io.StringIO()
@@ -63,8 +65,10 @@ def _load(path: Path) -> dict[str, Any]:
     from video_dpc.cli import load_config
 
     if "nda" in path.parent.name:  # a stackable NDA file: on top of the CPU pre-training leaf
-        return load_config("pretrain", ["--config", str(PLUGINS / "video_dpc" / "cpu" / "dpc_moving-mnist.yaml"),
-                                        "--config", str(path)])
+        return load_config(
+            "pretrain",
+            ["--config", str(PLUGINS / "video_dpc" / "cpu" / "dpc_moving-mnist.yaml"), "--config", str(path)],
+        )
     command = "pretrain" if "pred_step" in yaml.safe_load(path.read_text())["model"] else "finetune"
     return load_config(command, ["--config", str(path)])
 

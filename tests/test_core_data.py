@@ -126,7 +126,10 @@ def test_a_folder_of_an_older_version_is_read_but_never_replaced(tmp_path, monke
 
 def test_missing_data_names_the_command_that_prepares_it(tmp_path, monkeypatch):
     monkeypatch.setenv("NDA_DATA", str(tmp_path / "no-offline-data"))
-    with pytest.raises(ValueError, match="CIFAR-10 is not prepared at .*run `nda data cifar10 --from PATH`.*`nda data cifar10` to download"):
+    with pytest.raises(
+        ValueError,
+        match="CIFAR-10 is not prepared at .*run `nda data cifar10 --from PATH`.*`nda data cifar10` to download",
+    ):
         D.cifar10_root()
     monkeypatch.setenv(D.CIFAR10_ROOT_ENV, str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="NDA_CIFAR10_ROOT=.*holds no train/ and test/.*`nda data cifar10`"):

@@ -28,7 +28,10 @@ def test_jigsaw_size_not_divisible_by_k(size, axis):
         nda_core.build({"type": "jigsaw", "k": 4})(torch.rand(2, 3, *size))
 
 
-@pytest.mark.parametrize("k, error", [(1, ValueError), (0, ValueError), (-2, ValueError), (2.0, TypeError), ("2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "k, error",
+    [(1, ValueError), (0, ValueError), (-2, ValueError), (2.0, TypeError), ("2", TypeError), (True, TypeError)],
+)
 def test_jigsaw_bad_k(k, error):
     with pytest.raises(error, match="k must"):
         nda_core.build({"type": "jigsaw", "k": k})
@@ -89,7 +92,10 @@ def test_bad_spec_shapes():
         ({"type": "stitch", "orientation": "diagonal"}, "orientation must be one of"),
         ({"type": "other_dataset"}, "needs images="),
         ({"type": "other_classes", "images": torch.rand(4, 3, 2, 2), "labels": [0, 1, 0, 1]}, "needs classes="),
-        ({"type": "other_classes", "images": torch.rand(4, 3, 2, 2), "labels": [0, 0, 0, 0], "classes": [0]}, "no images"),
+        (
+            {"type": "other_classes", "images": torch.rand(4, 3, 2, 2), "labels": [0, 0, 0, 0], "classes": [0]},
+            "no images",
+        ),
     ],
 )
 def test_bad_construction_arguments(spec, match):
@@ -120,7 +126,9 @@ def test_functional_checks_parameter_shapes():
 
 @pytest.mark.parametrize("name", ["jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise"])
 def test_a_channels_last_image_batch_is_named_as_such(name):
-    with pytest.raises(ValueError, match=r"\(8, 32, 32, 3\), which looks channels-last \(B, H, W, C\).*x\.permute\(0, 3, 1, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"\(8, 32, 32, 3\), which looks channels-last \(B, H, W, C\).*x\.permute\(0, 3, 1, 2\)"
+    ):
         nda_core.build(name)(torch.rand(8, 32, 32, 3))
 
 
@@ -133,7 +141,10 @@ def test_a_channels_last_clip_batch_is_named_as_such():
 
 def test_a_jigsaw_remainder_on_a_batch_that_may_be_channels_last_says_both():
     """Too small to be sure (2 'channels', 8 x 3 pixels): the error names both readings."""
-    with pytest.raises(ValueError, match=r"looks channels-last.*permute\(0, 3, 1, 2\).*Read as channels-first: jigsaw needs W divisible by k"):
+    with pytest.raises(
+        ValueError,
+        match=r"looks channels-last.*permute\(0, 3, 1, 2\).*Read as channels-first: jigsaw needs W divisible by k",
+    ):
         nda_core.build("jigsaw")(torch.rand(2, 2, 8, 3))
 
 

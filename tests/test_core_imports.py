@@ -62,8 +62,10 @@ def test_nda_core_module_level_imports_are_torch_numpy_and_stdlib():
 
 
 def test_importing_nda_core_loads_no_project_package():
-    code = "import sys, nda_core, nda_core.cli, nda_core.data, nda_core.metrics, nda_core.workarounds; " \
-           f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(PROJECT_PACKAGES)!r}))"
+    code = (
+        "import sys, nda_core, nda_core.cli, nda_core.data, nda_core.metrics, nda_core.workarounds; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(PROJECT_PACKAGES)!r}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -105,7 +107,11 @@ def wheel_site(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     # Build from a copy of the sources without build/ and egg-info: setuptools would package stale files from them.
     source = work / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "docs", "tests"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "docs", "tests"),
+    )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(source)],
         check=True,
@@ -121,9 +127,7 @@ def wheel_site(tmp_path_factory) -> Path:
 def test_nda_bench_help_works_from_an_installed_wheel(wheel_site, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(wheel_site)}
     code = (
-        "import nda_core, nda_core.cli, sys; "
-        "print(nda_core.__file__); "
-        "sys.exit(nda_core.cli.main(['bench', '--help']))"
+        "import nda_core, nda_core.cli, sys; print(nda_core.__file__); sys.exit(nda_core.cli.main(['bench', '--help']))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
@@ -175,12 +179,19 @@ def test_nda_configs_from_a_wheel_lists_and_copies_a_loadable_config(wheel_site,
     assert leaf in listed and all(name.startswith("mmselfsup/cpu/") for name in listed[:-1])
     config = Config.fromfile(str(dest / leaf), import_custom_modules=False)
     assert config.model.nda == {"type": "jigsaw", "k": 2}
-    assert Path(config.train_dataloader.dataset.ann_file).resolve() == dest / "mmselfsup" / "data" / "cifar10_train_500.txt"
+    assert (
+        Path(config.train_dataloader.dataset.ann_file).resolve()
+        == dest / "mmselfsup" / "data" / "cifar10_train_500.txt"
+    )
 
     # A second copy over a file the user changed is refused, and the file is kept.
     runtime = dest / "mmselfsup" / "_base_" / "default_runtime.py"
     runtime.write_text("# edited by the user\n")
-    again = _run_from_wheel(wheel_site, tmp_path, f"import sys, nda_core.configs; sys.exit(nda_core.configs.main(['copy', {leaf!r}, {str(dest)!r}]))")
+    again = _run_from_wheel(
+        wheel_site,
+        tmp_path,
+        f"import sys, nda_core.configs; sys.exit(nda_core.configs.main(['copy', {leaf!r}, {str(dest)!r}]))",
+    )
     assert again.returncode == 2 and str(runtime) in again.stderr and "error:" in again.stderr
     assert runtime.read_text() == "# edited by the user\n"
 

@@ -72,14 +72,22 @@ def test_discriminator_loss_matches_the_equation(kind, lam):
 @pytest.mark.parametrize("kind", losses.ADVERSARIAL_KINDS)
 def test_generator_loss_is_unchanged_by_nda(kind):
     fake = torch.tensor([-1.5, 0.0, 0.7, 3.0], dtype=torch.float64)
-    assert float(generator_loss(fake, kind)) == pytest.approx(_mean([REF_GEN[kind](d) for d in fake.tolist()]), rel=1e-12)
+    assert float(generator_loss(fake, kind)) == pytest.approx(
+        _mean([REF_GEN[kind](d) for d in fake.tolist()]), rel=1e-12
+    )
 
 
 def test_known_values_hinge():
     # real 2 -> relu(1-2)=0; fake 0 -> relu(1+0)=1; nda -2 -> relu(1-2)=0: 0 + 0.25 * 1 + 0.75 * 0
-    assert float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([-2.0]), "hinge", 0.25)) == 0.25
+    assert (
+        float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([-2.0]), "hinge", 0.25))
+        == 0.25
+    )
     # nda 1 -> relu(2) = 2: 0 + 0.25 * 1 + 0.75 * 2 = 1.75
-    assert float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([1.0]), "hinge", 0.25)) == 1.75
+    assert (
+        float(nda_discriminator_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([1.0]), "hinge", 0.25))
+        == 1.75
+    )
 
 
 def test_known_values_vanilla_at_zero_logits():
@@ -149,8 +157,13 @@ def test_info_nce_matches_the_equation(temperature, with_queue, with_nda):
     queue = torch.randn(11, 8, generator=g, dtype=torch.float64) if with_queue else None
     nda = torch.randn(5, 3, 8, generator=g, dtype=torch.float64) if with_nda else None
     got = float(nda_info_nce(q, k, queue, nda, temperature))
-    expected = ref_info_nce(q.tolist(), k.tolist(), queue.tolist() if with_queue else [],
-                            nda.tolist() if with_nda else [[] for _ in range(5)], temperature)
+    expected = ref_info_nce(
+        q.tolist(),
+        k.tolist(),
+        queue.tolist() if with_queue else [],
+        nda.tolist() if with_nda else [[] for _ in range(5)],
+        temperature,
+    )
     assert got == pytest.approx(expected, rel=1e-10)
     assert float(NDAInfoNCELoss(temperature)(q, k, queue, nda)) == pytest.approx(got, rel=1e-12)
 
@@ -195,7 +208,9 @@ def test_info_nce_bad_shapes():
 @pytest.mark.parametrize("shape", [(4, 2), (4, 1, 1), (), (4, 3)])
 def test_discriminator_scores_must_be_one_per_image(shape):
     good = torch.zeros(4)
-    with pytest.raises(ValueError, match=r"d_real must hold one discriminator score per image, shape \(B,\) or \(B, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"d_real must hold one discriminator score per image, shape \(B,\) or \(B, 1\)"
+    ):
         nda_discriminator_loss(torch.zeros(shape), good, good)
     with pytest.raises(ValueError, match=r"d_nda must hold one discriminator score per image"):
         nda_discriminator_loss(good, good, torch.zeros(shape))
@@ -261,7 +276,9 @@ def ref_nt_xent(z0_all, z1_all, nda, temperature, first: int = 0) -> float:
         for i, own in enumerate(nda):
             anchor = views[view][first + i]
             logits = [_dot(anchor, views[1 - view][first + i]) / temperature]
-            logits += [_dot(anchor, views[v][j]) / temperature for v in (0, 1) for j in range(len(z0_all)) if j != first + i]
+            logits += [
+                _dot(anchor, views[v][j]) / temperature for v in (0, 1) for j in range(len(z0_all)) if j != first + i
+            ]
             logits += [_dot(anchor, _normalise(n)) / temperature for n in own]  # its own NDA features only
             total += -logits[0] + math.log(sum(math.exp(x) for x in logits))
     return total / (2 * len(nda))

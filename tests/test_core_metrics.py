@@ -60,7 +60,9 @@ def test_cosine_distance():
 
 def test_score_histogram_is_saved(tmp_path):
     g = torch.Generator().manual_seed(0)
-    path = metrics.plot_score_histogram(torch.randn(200, generator=g) + 1, torch.randn(200, generator=g), tmp_path / "h" / "gap.png")
+    path = metrics.plot_score_histogram(
+        torch.randn(200, generator=g) + 1, torch.randn(200, generator=g), tmp_path / "h" / "gap.png"
+    )
     assert path.is_file() and path.read_bytes()[:4] == b"\x89PNG"
 
 

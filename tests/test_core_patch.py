@@ -12,7 +12,6 @@ import types
 import numpy as np
 import pytest
 import torch
-
 from studiogan_helpers import studiogan, studiogan_root  # noqa: F401 - fixtures
 
 from nda_core.workarounds import numpy_safe_globals, patch, patched
@@ -59,7 +58,7 @@ def test_applying_twice_is_one_patch():
 
 
 REPLACEMENTS = {
-    "method": lambda raw: (lambda self: "patched"),
+    "method": lambda raw: lambda self: "patched",
     "static": lambda raw: staticmethod(lambda: "patched"),
     "klass": lambda raw: classmethod(lambda cls: "patched"),
 }
@@ -90,14 +89,17 @@ def test_undo_refuses_to_discard_a_later_patch_by_someone_else():
     """Chosen behaviour: a RuntimeError that says what happened and what to do; theirs stays."""
     host = types.SimpleNamespace(answer=lambda: 41)
     original = host.answer
-    ours = patch(host, "answer", lambda o: (lambda: o() + 1))
+    ours = patch(host, "answer", lambda o: lambda: o() + 1)
 
     def theirs():
         return 0
 
     host.answer = theirs
     assert patched(host, "answer") is None
-    with pytest.raises(RuntimeError, match=r"cannot undo nda-plugins' patch of .*answer: it now holds .*theirs.*Undo that other patch first"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"cannot undo nda-plugins' patch of .*answer: it now holds .*theirs.*Undo that other patch first",
+    ):
         ours.undo()
     assert host.answer is theirs
     host.answer = ours.replacement  # they undo theirs
@@ -132,8 +134,13 @@ def _load(data: bytes):
 
 
 def test_numpy_arrays_scalars_and_dtypes_load_weights_only_under_numpy_2_and_1_names():
-    state = {"p": np.float64(0.25), "n": np.int64(3), "hist": np.arange(6, dtype=np.float32).reshape(2, 3),
-             "mask": np.array([True, False]), "kind": np.dtype("uint8")}
+    state = {
+        "p": np.float64(0.25),
+        "n": np.int64(3),
+        "hist": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "mask": np.array([True, False]),
+        "kind": np.dtype("uint8"),
+    }
     numpy2 = _saved(state, legacy=True)  # a plain pickle stream: its global names can be rewritten
     core = np.ndarray((0,)).__reduce__()[0].__module__.encode()  # numpy._core.multiarray under numpy 2
     numpy1 = numpy2.replace(core, b"numpy.core.multiarray")
@@ -205,7 +212,9 @@ def test_mmselfsup_checkpoint_patch_undoes_to_mmengines_loader(mmselfsup_workaro
 
     W = mmselfsup_workarounds
     fix = W.load_checkpoints_with_mmengine_types()
-    assert fix is patched(CheckpointLoader, "_schemes") and isinstance(CheckpointLoader._schemes[""], SafeCheckpointLoader)
+    assert fix is patched(CheckpointLoader, "_schemes") and isinstance(
+        CheckpointLoader._schemes[""], SafeCheckpointLoader
+    )
     assert safe_checkpoint_loader(CheckpointLoader._schemes[""]) is CheckpointLoader._schemes[""]  # never wrapped twice
     assert list(CheckpointLoader._schemes) == list(fix.original)  # mmengine's order (longest prefix first) kept
     original = fix.original
@@ -253,7 +262,9 @@ def test_studiogan_best_checkpoint_patch_undoes_to_studiogans_loader(studiogan, 
 
 def test_studiogan_hooks_uninstall_to_studiogans_methods(studiogan):
     hooks = studiogan.hooks
-    owners = [(studiogan.config.Configurations, name) for name in ("load_base_cfgs", "_overwrite_cfgs", "check_compatability")]
+    owners = [
+        (studiogan.config.Configurations, name) for name in ("load_base_cfgs", "_overwrite_cfgs", "check_compatability")
+    ]
     owners.append((studiogan.worker.WORKER, "__init__"))
     hooks.install()  # again: still one patch each
     fixes = [patched(cls, name) for cls, name in owners]

@@ -51,7 +51,7 @@ def loop_cutmix(x: torch.Tensor, boxes, partner, source: torch.Tensor) -> torch.
     out = x.clone()
     for i in range(x.shape[0]):
         top, left, h, w = (int(v) for v in boxes[i])
-        out[i, ..., top:top + h, left:left + w] = source[int(partner[i])][..., top:top + h, left:left + w]
+        out[i, ..., top : top + h, left : left + w] = source[int(partner[i])][..., top : top + h, left : left + w]
     return out
 
 
@@ -61,7 +61,9 @@ def loop_jigsaw(x: torch.Tensor, permutation, k: int) -> torch.Tensor:
     for i in range(x.shape[0]):
         for p, src in enumerate(permutation[i].tolist()):
             (oi, oj), (si, sj) = divmod(p, k), divmod(src, k)
-            out[i, ..., oi * ph:(oi + 1) * ph, oj * pw:(oj + 1) * pw] = x[i, ..., si * ph:(si + 1) * ph, sj * pw:(sj + 1) * pw]
+            out[i, ..., oi * ph : (oi + 1) * ph, oj * pw : (oj + 1) * pw] = x[
+                i, ..., si * ph : (si + 1) * ph, sj * pw : (sj + 1) * pw
+            ]
     return out
 
 
@@ -114,7 +116,9 @@ def test_cutmix_and_mixup_match_the_loop(shape, dtype):
         assert torch.equal(F.mixup(x, params["weight"], params["partner"]), expected)
 
 
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s[-1] % 2 == 0 and s[-2] % 2 == 0], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape", [s for s in SHAPES if s[-1] % 2 == 0 and s[-2] % 2 == 0], ids=lambda s: "x".join(map(str, s))
+)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_jigsaw_matches_the_loop(shape, dtype):
     x = _batch(shape, dtype, 4)
@@ -184,8 +188,8 @@ def loop_cutout(x: torch.Tensor, boxes) -> torch.Tensor:
     out = x.clone()
     for i in range(x.shape[0]):
         top, left, h, w = (int(v) for v in boxes[i])
-        region = x[i, ..., top:top + h, left:left + w]
-        out[i, ..., top:top + h, left:left + w] = region.double().mean(dim=(-2, -1), keepdim=True).to(x.dtype)
+        region = x[i, ..., top : top + h, left : left + w]
+        out[i, ..., top : top + h, left : left + w] = region.double().mean(dim=(-2, -1), keepdim=True).to(x.dtype)
     return out
 
 
@@ -205,5 +209,5 @@ def test_cutout_sums_wide_rows_by_rows_and_matches_the_loop(dtype):
         torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
     for b, (top, left, h, w) in enumerate(boxes.tolist()):  # everything outside the box untouched
         outside = torch.ones(30, 70, dtype=torch.bool)
-        outside[top:top + h, left:left + w] = False
+        outside[top : top + h, left : left + w] = False
         assert torch.equal(out[b][..., outside], x[b][..., outside])

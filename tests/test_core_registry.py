@@ -47,8 +47,12 @@ def _define_user_nda() -> type:
         def replay(self, x, params, source=None):
             quadrant = params["quadrant"].to(x.device)
             height, width = x.shape[-2:]
-            bottom = (torch.arange(height, device=x.device) >= height // 2)[None, :, None] == (quadrant // 2)[:, None, None].bool()
-            right = (torch.arange(width, device=x.device) >= width // 2)[None, None, :] == (quadrant % 2)[:, None, None].bool()
+            bottom = (torch.arange(height, device=x.device) >= height // 2)[None, :, None] == (quadrant // 2)[
+                :, None, None
+            ].bool()
+            right = (torch.arange(width, device=x.device) >= width // 2)[None, None, :] == (quadrant % 2)[
+                :, None, None
+            ].bool()
             mask = (bottom & right)[:, None]  # (B, 1, H, W)
             top = 255 if x.dtype == torch.uint8 else 1
             return torch.where(mask, top - x, x)
@@ -95,17 +99,26 @@ def test_a_user_nda_goes_through_lightly_nda_embeddings():
 
     cls = _define_user_nda()
     x_query, x_key = torch.rand(BATCH, 3, 8, 8), torch.rand(BATCH, 3, 8, 8)
-    got = nda_embeddings(lambda images: images.flatten(1), x_query, x_key, nda={"type": USER_NDA}, num_views=2,
-                         generator=torch.Generator().manual_seed(1))
+    got = nda_embeddings(
+        lambda images: images.flatten(1),
+        x_query,
+        x_key,
+        nda={"type": USER_NDA},
+        num_views=2,
+        generator=torch.Generator().manual_seed(1),
+    )
     mine, generator = cls(), torch.Generator().manual_seed(1)
-    expected = torch.stack([mine(x_query, generator=generator).flatten(1), mine(x_key, generator=generator).flatten(1)], 1)
+    expected = torch.stack(
+        [mine(x_query, generator=generator).flatten(1), mine(x_key, generator=generator).flatten(1)], 1
+    )
     torch.testing.assert_close(got, expected)  # (B, 2, D): the user's NDA of each sample's query and key view
 
 
 def test_a_user_nda_goes_through_an_mmselfsup_pipeline_config():
     pytest.importorskip("mmselfsup")
-    import mmselfsup_nda  # noqa: F401 - registers NDAView
     from mmselfsup.registry import TRANSFORMS
+
+    import mmselfsup_nda  # noqa: F401 - registers NDAView
 
     cls = _define_user_nda()
     view = TRANSFORMS.build(dict(type="NDAView", nda=dict(type=USER_NDA)))
@@ -149,14 +162,19 @@ def test_registering_a_different_class_under_a_taken_name_warns_and_names_both()
     class Jigsaw(transforms.Jigsaw):
         """Someone else's jigsaw."""
 
-    with pytest.warns(UserWarning, match=r"test_core_registry\..*<locals>\.Jigsaw replaces nda_core\.transforms\.Jigsaw as NDA 'jigsaw'"):
+    with pytest.warns(
+        UserWarning,
+        match=r"test_core_registry\..*<locals>\.Jigsaw replaces nda_core\.transforms\.Jigsaw as NDA 'jigsaw'",
+    ):
         nda_core.register("jigsaw")(Jigsaw)
     assert type(nda_core.build("jigsaw")) is Jigsaw
 
     class Other(transforms.VFlip):
         pass
 
-    with pytest.warns(UserWarning, match=r"Other replaces .*_define_user_nda\.<locals>\.InvertQuadrant as NDA 'inv_quadrant'"):
+    with pytest.warns(
+        UserWarning, match=r"Other replaces .*_define_user_nda\.<locals>\.InvertQuadrant as NDA 'inv_quadrant'"
+    ):
         nda_core.register(USER_NDA)(Other)
 
 
@@ -174,7 +192,9 @@ def test_bad_names_are_refused_with_the_fix(name, error, message):
 
 
 def test_bad_classes_are_refused_with_the_fix():
-    with pytest.raises(TypeError, match=r"got the class VFlip as name=; call the decorator: write @nda_core.register\('vflip'\)"):
+    with pytest.raises(
+        TypeError, match=r"got the class VFlip as name=; call the decorator: write @nda_core.register\('vflip'\)"
+    ):
         nda_core.register(transforms.VFlip)  # @nda_core.register without the call
     with pytest.raises(TypeError, match="not an NDATransform subclass; subclass nda_core.NDATransform"):
         nda_core.register("plain")(torch.nn.Identity)
@@ -195,7 +215,8 @@ def test_bad_classes_are_refused_with_the_fix():
 def test_an_installed_package_declares_its_nda_for_every_process(tmp_path):
     """``nda.transforms`` entry points: a fresh process (``nda list``, build by name) knows the
     package's NDA without importing it; a declared NDA that does not import is left out with a warning."""
-    (tmp_path / "nda_user_plugin.py").write_text(textwrap.dedent('''
+    (tmp_path / "nda_user_plugin.py").write_text(
+        textwrap.dedent('''
         import torch
 
         import nda_core
@@ -209,7 +230,8 @@ def test_an_installed_package_declares_its_nda_for_every_process(tmp_path):
             def replay(self, x, params, source=None):
                 rows, cols = torch.meshgrid(torch.arange(x.shape[-2]), torch.arange(x.shape[-1]), indexing="ij")
                 return x * ((rows + cols) % 2).to(x.device, x.dtype)
-    '''))
+    ''')
+    )
     info = tmp_path / "nda_user_plugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nda-user-plugin\nVersion: 0.1\n")
@@ -223,8 +245,14 @@ def test_an_installed_package_declares_its_nda_for_every_process(tmp_path):
         "print('BUILT', type(nda_core.build({'type': 'checkers'})).__module__)\n"
     )
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True,
-                            timeout=SUBPROCESS_TIMEOUT_S)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert f"{'checkers':14s} Zero every other pixel of every image." in lines

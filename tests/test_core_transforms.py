@@ -43,7 +43,9 @@ def ref_jigsaw_sample(image: torch.Tensor, permutation: list[int], k: int) -> to
     out = torch.empty_like(image)
     for p, src in enumerate(permutation):
         (oi, oj), (si, sj) = divmod(p, k), divmod(src, k)
-        out[..., oi * ph:(oi + 1) * ph, oj * pw:(oj + 1) * pw] = image[..., si * ph:(si + 1) * ph, sj * pw:(sj + 1) * pw]
+        out[..., oi * ph : (oi + 1) * ph, oj * pw : (oj + 1) * pw] = image[
+            ..., si * ph : (si + 1) * ph, sj * pw : (sj + 1) * pw
+        ]
     return out
 
 
@@ -62,11 +64,11 @@ def ref_stitch_sample(own: torch.Tensor, other: torch.Tensor, vertical: bool, ow
 def ref_cutout_sample(image: torch.Tensor, box: list[int]) -> torch.Tensor:
     top, left, h, w = box
     out = image.clone()
-    region = image[..., top:top + h, left:left + w].double()
+    region = image[..., top : top + h, left : left + w].double()
     mean = region.mean(dim=(-2, -1), keepdim=True)  # per channel (and frame)
     if not image.is_floating_point():
         mean = mean.round()
-    out[..., top:top + h, left:left + w] = mean.to(image.dtype).expand_as(region)
+    out[..., top : top + h, left : left + w] = mean.to(image.dtype).expand_as(region)
     return out
 
 
@@ -141,7 +143,9 @@ def test_jigsaw_functional_known_values():
     orientation=st.sampled_from(["random", "horizontal", "vertical"]),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_stitch_halves_come_from_the_sample_and_a_different_sample(batch, height, width, frames, dtype, orientation, seed):
+def test_stitch_halves_come_from_the_sample_and_a_different_sample(
+    batch, height, width, frames, dtype, orientation, seed
+):
     shape = (batch, 3) + ((frames,) if frames else ()) + (height, width)
     x = _random_batch(shape, dtype, seed)
     t = nda_core.build({"type": "stitch", "orientation": orientation})
@@ -201,11 +205,11 @@ def test_cutout_fill_equals_patch_mean_on_real_images(cifar_batch):
     out, params = nda_core.build("cutout")(images, generator=_gen(3), return_params=True)
     for b in range(images.shape[0]):
         top, left, h, w = params["boxes"][b].tolist()
-        patch = images[b, :, top:top + h, left:left + w].double()
-        fill = out[b, :, top:top + h, left:left + w]
+        patch = images[b, :, top : top + h, left : left + w].double()
+        fill = out[b, :, top : top + h, left : left + w]
         assert torch.equal(fill, patch.mean(dim=(1, 2)).round().to(torch.uint8).view(3, 1, 1).expand_as(fill))
         outside = torch.ones(32, 32, dtype=torch.bool)
-        outside[top:top + h, left:left + w] = False
+        outside[top : top + h, left : left + w] = False
         assert torch.equal(out[b][:, outside], images[b][:, outside])
 
 
@@ -227,7 +231,7 @@ def test_cutmix_box_comes_from_a_different_sample_at_the_same_place(batch, heigh
         assert j != b
         top, left, h, w = params["boxes"][b].tolist()
         expected = x[b].clone()
-        expected[..., top:top + h, left:left + w] = x[j][..., top:top + h, left:left + w]
+        expected[..., top : top + h, left : left + w] = x[j][..., top : top + h, left : left + w]
         assert torch.equal(out[b], expected)
 
 
@@ -407,7 +411,9 @@ def test_mixture_picks_one_component_per_sample_and_pairs_across_the_whole_batch
 
 
 def test_mixture_weights_of_zero_are_never_chosen():
-    t = nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip", "cutout", "stitch"], "weights": [0.0, 1.0, 0.0, 0.0]})
+    t = nda_core.build(
+        {"type": "mixture", "transforms": ["jigsaw", "vflip", "cutout", "stitch"], "weights": [0.0, 1.0, 0.0, 0.0]}
+    )
     params = t.draw_params((5000, 1, 4, 4), _gen(0))
     assert params["choice"].eq(1).all()
 
@@ -415,7 +421,10 @@ def test_mixture_weights_of_zero_are_never_chosen():
 @pytest.mark.parametrize(
     "spec",
     [
-        {"type": "mixture", "transforms": ["jigsaw", "stitch", "mixup", {"type": "noisy", "nda": "cutmix", "p_clean": 0.5}]},
+        {
+            "type": "mixture",
+            "transforms": ["jigsaw", "stitch", "mixup", {"type": "noisy", "nda": "cutmix", "p_clean": 0.5}],
+        },
         {"type": "noisy", "nda": {"type": "mixture", "transforms": ["cutout", "stitch"]}, "p_clean": 0.4},
     ],
 )
@@ -430,7 +439,9 @@ def test_policies_give_the_same_output_on_subsets_and_on_the_whole_batch(spec, m
 
 def test_noisy_lets_a_fraction_through_unchanged():
     x = torch.rand(2000, 1, 4, 4)
-    out, params = nda_core.build({"type": "noisy", "nda": "jigsaw", "p_clean": 0.3})(x, generator=_gen(0), return_params=True)
+    out, params = nda_core.build({"type": "noisy", "nda": "jigsaw", "p_clean": 0.3})(
+        x, generator=_gen(0), return_params=True
+    )
     unchanged = (out == x).flatten(1).all(1)
     assert torch.equal(unchanged, params["clean"])
     assert abs(float(unchanged.float().mean()) - 0.3) < 0.04
@@ -449,17 +460,32 @@ def test_other_classes_draws_only_from_other_classes(cifar_batch):
 
 def test_other_dataset_reads_a_map_style_dataset():
     bank = [(torch.full((3, 4, 4), float(i)), i) for i in range(5)]
-    out, params = nda_core.build({"type": "other_dataset", "images": bank})(torch.zeros(7, 3, 4, 4), generator=_gen(0), return_params=True)
+    out, params = nda_core.build({"type": "other_dataset", "images": bank})(
+        torch.zeros(7, 3, 4, 4), generator=_gen(0), return_params=True
+    )
     assert out[:, 0, 0, 0].tolist() == params["index"].float().tolist()
 
 
 def test_available_and_build_round_trip():
     names = nda_core.available()
-    assert {"jigsaw", "stitch", "cutout", "cutmix", "mixup", "vflip", "noise", "mixture", "noisy",
-            "other_classes", "other_dataset"} <= set(names)
+    assert {
+        "jigsaw",
+        "stitch",
+        "cutout",
+        "cutmix",
+        "mixup",
+        "vflip",
+        "noise",
+        "mixture",
+        "noisy",
+        "other_classes",
+        "other_dataset",
+    } <= set(names)
     t = nda_core.build({"type": "jigsaw", "k": 4})
     assert isinstance(t, torch.nn.Module) and t.k == 4
-    rebuilt = nda_core.build({"type": "mixture", **nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}).config()})
+    rebuilt = nda_core.build(
+        {"type": "mixture", **nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}).config()}
+    )
     assert [c.name for c in rebuilt.transforms] == ["jigsaw", "vflip"]
 
 
@@ -486,7 +512,9 @@ def test_partners_are_uniform_over_the_other_samples():
 def test_module_apply_still_walks_submodules():
     """Frameworks call ``model.apply(fn)`` on models that hold NDA transforms (mmengine does)."""
     seen = []
-    model = torch.nn.Sequential(torch.nn.Identity(), nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]}))
+    model = torch.nn.Sequential(
+        torch.nn.Identity(), nda_core.build({"type": "mixture", "transforms": ["jigsaw", "vflip"]})
+    )
     model.apply(lambda module: seen.append(type(module).__name__))
     assert {"Mixture", "Jigsaw", "VFlip"} <= set(seen)
 
@@ -541,7 +569,10 @@ def test_public_masks_match_what_stitch_and_cutmix_do():
     assert torch.equal(F.paste_from_partner(x, mask, params["partner"]), out)
 
 
-@pytest.mark.parametrize("shape, k", [((5, 3, 8, 8), 2), ((3, 2, 4, 12, 6), 2), ((3, 2, 4, 12, 6), 3), ((7, 1, 9, 9), 3), ((2, 3, 16, 16), 4)])
+@pytest.mark.parametrize(
+    "shape, k",
+    [((5, 3, 8, 8), 2), ((3, 2, 4, 12, 6), 2), ((3, 2, 4, 12, 6), 3), ((7, 1, 9, 9), 3), ((2, 3, 16, 16), 4)],
+)
 def test_jigsaw_row_maps_agree_on_every_device_path(shape, k):
     """CPUs spread the patch offsets with a float64 matmul, GPUs in integers: the same rows."""
     batch, planes, height = shape[0], math.prod(shape[1:-2]), shape[-2]
@@ -564,6 +595,13 @@ def test_nda_views_alternate_query_and_key_and_regroup_per_sample():
     features = torch.arange(3 * 4, dtype=torch.float32).view(12, 1).expand(12, 5)
     grouped = per_sample_views(features, 4)
     assert grouped.shape == (4, 3, 5)
-    assert torch.equal(grouped[:, :, 0], torch.tensor([[v * 4 + b for v in range(3)] for b in range(4)], dtype=torch.float32))
-    with pytest.raises(ValueError, match=r"model nda=\{'type': 'jigsaw', 'k': 3\} cannot be applied to the batch of shape \(4, 3, 8, 8\)"):
-        nda_views(nda_core.build({"type": "jigsaw", "k": 3}), [query, key], named="model nda={'type': 'jigsaw', 'k': 3}")
+    assert torch.equal(
+        grouped[:, :, 0], torch.tensor([[v * 4 + b for v in range(3)] for b in range(4)], dtype=torch.float32)
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"model nda=\{'type': 'jigsaw', 'k': 3\} cannot be applied to the batch of shape \(4, 3, 8, 8\)",
+    ):
+        nda_views(
+            nda_core.build({"type": "jigsaw", "k": 3}), [query, key], named="model nda={'type': 'jigsaw', 'k': 3}"
+        )

@@ -51,15 +51,25 @@ def test_every_command_has_a_description_and_every_option_its_default(capsys):
     for name, parser in parsers.items():
         assert parser.description and len(parser.description) > 60, name
         for action in parser._actions:
-            if action.dest == "help" or action.help == argparse.SUPPRESS or action.required or not action.option_strings:
+            if (
+                action.dest == "help"
+                or action.help == argparse.SUPPRESS
+                or action.required
+                or not action.option_strings
+            ):
                 continue
             assert "%(default)s" in action.help, f"{name} {action.option_strings[0]} shows no default"
     with pytest.raises(SystemExit):
         main(["jigsaw", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "jigsaw (K=2) images of each real batch as NDA negatives" in text
-    for shown in ("--steps STEPS generator updates per run (default: 1000)", "(default: 250)", "(default: 50)",
-                  "(default: 0.25, the paper's value)", "(default: None)"):
+    for shown in (
+        "--steps STEPS generator updates per run (default: 1000)",
+        "(default: 250)",
+        "(default: 50)",
+        "(default: 0.25, the paper's value)",
+        "(default: None)",
+    ):
         assert shown in text
 
 
@@ -78,21 +88,27 @@ def test_a_jigsaw_run_is_one_readable_line():
         "seconds": 61.7,
     }
     line = describe_jigsaw_run(summary, held_out=500)
-    assert line == ("D(x) > D(jigsaw(x)) for 91% of 500 held-out images (mean gap +0.421); anomaly AUROC "
-                    "jigsaw 0.710, stitch 0.604; KID 0.0123 +- 0.0011, FID 123.5 (N=250 vs 500) (62 s)")
+    assert line == (
+        "D(x) > D(jigsaw(x)) for 91% of 500 held-out images (mean gap +0.421); anomaly AUROC "
+        "jigsaw 0.710, stitch 0.604; KID 0.0123 +- 0.0011, FID 123.5 (N=250 vs 500) (62 s)"
+    )
     assert describe_jigsaw_run({**summary, "fidkid": None}, 500).endswith("stitch 0.604 (62 s)")
 
 
 def test_importing_the_command_loads_no_training_stack():
-    code = ("import sys, nda_demo.cli as c; print(c.main.__doc__.splitlines()[0]); "
-            "print(sorted(m for m in ('pytorch_lightning', 'matplotlib', 'scipy', 'torchmetrics') if m in sys.modules))")
+    code = (
+        "import sys, nda_demo.cli as c; print(c.main.__doc__.splitlines()[0]); "
+        "print(sorted(m for m in ('pytorch_lightning', 'matplotlib', 'scipy', 'torchmetrics') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[1] == "[]"
     assert "plain and with NDA" in out[0]  # the line `nda --help` shows next to `demo`
 
 
-@pytest.mark.parametrize("module, name", [("pytorch_lightning", "PyTorch Lightning"), ("scipy.ndimage", "scipy"),
-                                          ("matplotlib", "matplotlib")])
+@pytest.mark.parametrize(
+    "module, name",
+    [("pytorch_lightning", "PyTorch Lightning"), ("scipy.ndimage", "scipy"), ("matplotlib", "matplotlib")],
+)
 def test_a_missing_extra_names_the_install_command(monkeypatch, capsys, module, name):
     monkeypatch.setitem(sys.modules, module, None)  # import of it fails as if it were not installed
     assert main(["--steps", "1", "--seeds", "0"]) == 2

@@ -25,8 +25,17 @@ TINY = dict(steps=STEPS, batch_size=8, width=8, eval_samples=32, train_images=64
 #: A short run in which the NDA discriminator must already tell the target count from the
 #: negatives: far-off counts, 50 steps (about 5 s for both runs). At this budget the NDA D
 #: scores AUROC 1.0 on seeds 0-2 while the plain D stays near 0.5.
-SHORT = dict(TINY, steps=50, batch_size=16, eval_samples=64, train_images=256, negative_bank=256, score_images=64,
-             negatives=(1, 2, 11, 12), heldout=(3, 10))
+SHORT = dict(
+    TINY,
+    steps=50,
+    batch_size=16,
+    eval_samples=64,
+    train_images=256,
+    negative_bank=256,
+    score_images=64,
+    negatives=(1, 2, 11, 12),
+    heldout=(3, 10),
+)
 #: matplotlib's first two default colours (the plain and the NDA series of a bar chart).
 BLUE, ORANGE = (31, 119, 180), (255, 127, 14)
 
@@ -42,8 +51,14 @@ def one_thread():
 
 def _module(negatives=None, lam=1.0, d_steps=1, ema_decay=0.999) -> NDAGAN:
     torch.manual_seed(0)
-    return NDAGAN(Generator(32, 1, width=8), Discriminator(32, 1, width=8), negatives, lam=lam, d_steps=d_steps,
-                  ema_decay=ema_decay)
+    return NDAGAN(
+        Generator(32, 1, width=8),
+        Discriminator(32, 1, width=8),
+        negatives,
+        lam=lam,
+        d_steps=d_steps,
+        ema_decay=ema_decay,
+    )
 
 
 class _RecordGenerator(pl.Callback):
@@ -136,7 +151,9 @@ def test_discriminator_step_uses_the_nda_loss_of_the_paper():
     expected = nda_discriminator_loss(d(images), d(fake), d(negatives), "hinge", 0.25)
     # hinge from its equation: relu(1 - D(x)) + lam relu(1 + D(G(z))) + (1 - lam) relu(1 + D(NDA(x)))
     by_hand = (
-        torch.relu(1 - d(images)).mean() + 0.25 * torch.relu(1 + d(fake)).mean() + 0.75 * torch.relu(1 + d(negatives)).mean()
+        torch.relu(1 - d(images)).mean()
+        + 0.25 * torch.relu(1 + d(fake)).mean()
+        + 0.75 * torch.relu(1 + d(negatives)).mean()
     )
     torch.testing.assert_close(stats["loss_d"], expected)
     torch.testing.assert_close(stats["loss_d"], by_hand)
@@ -220,8 +237,21 @@ def _pixels_of(image: np.ndarray, colour: tuple[int, int, int]) -> int:
 
 def test_cli_runs_and_saves_results(tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = ["--steps", "2", "--seeds", "0", "--samples", "16", "--batch-size", "8", "--threads", "1",
-            "--no-progress", "--out", str(out)]
+    argv = [
+        "--steps",
+        "2",
+        "--seeds",
+        "0",
+        "--samples",
+        "16",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "share with 6 dots" in printed and "D AUROC 6 vs held-out" in printed
@@ -263,8 +293,12 @@ class _RecordDevices(pl.Callback):
         self.seen: list[set[str]] = []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        tensors = [*module.generator.parameters(), *module.discriminator.parameters(), *module.ema.parameters(),
-                   batch[0]]
+        tensors = [
+            *module.generator.parameters(),
+            *module.discriminator.parameters(),
+            *module.ema.parameters(),
+            batch[0],
+        ]
         self.seen.append({tensor.device.type for tensor in tensors})
 
 
@@ -274,13 +308,34 @@ def test_device_cuda_trains_on_the_gpu(tmp_path, capsys):
     module = _module(negatives=nda_core.build("other_dataset", images=bank), lam=0.25)
     images = make_dots(6, 64, generator=torch.Generator().manual_seed(0))
     record = _RecordDevices()
-    fit_steps(module, images, STEPS, 8, torch.Generator().manual_seed(0), progress=False, callbacks=[record],
-              device="cuda")
+    fit_steps(
+        module, images, STEPS, 8, torch.Generator().manual_seed(0), progress=False, callbacks=[record], device="cuda"
+    )
     assert record.seen == [{"cuda"}] * STEPS  # every weight and batch on the GPU at every step
     assert module.global_step == 2 * STEPS  # G and D optimiser steps
     out = tmp_path / "demo"
-    assert main(["--device", "cuda", "--steps", "2", "--seeds", "0", "--samples", "16", "--batch-size", "8",
-                 "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--device",
+                "cuda",
+                "--steps",
+                "2",
+                "--seeds",
+                "0",
+                "--samples",
+                "16",
+                "--batch-size",
+                "8",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["device"] == "cuda" and "--device cuda" in results["command"]
     assert all(sum(run["histogram"].values()) == 16 for run in results["runs"])

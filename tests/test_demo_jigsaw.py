@@ -83,8 +83,26 @@ def test_cli_jigsaw_prints_readable_lines_and_saves_its_histogram(tmp_path, caps
 
     out = tmp_path / "cifar"
     # --steps before the command applies to it (argparse alone would let jigsaw's 1000 win)
-    argv = ["--steps", "2", "jigsaw", "--seeds", "0", "--batch-size", "8", "--train-per-class", "4",
-            "--eval-per-class", "2", "--fid-samples", "0", "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "--steps",
+        "2",
+        "jigsaw",
+        "--seeds",
+        "0",
+        "--batch-size",
+        "8",
+        "--train-per-class",
+        "4",
+        "--eval-per-class",
+        "2",
+        "--fid-samples",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     threads = torch.get_num_threads()
     torch.set_num_threads(3)  # a setting of the caller's, other than --threads
     try:
@@ -113,8 +131,26 @@ def test_cli_jigsaw_prints_readable_lines_and_saves_its_histogram(tmp_path, caps
 def test_cli_jigsaw_with_kid_and_fid(tmp_path, capsys):
     """Inception features of 10 real and 2 x 10 generated images, one FID per run."""
     out = tmp_path / "cifar"
-    argv = ["jigsaw", "--steps", "2", "--seeds", "0", "--batch-size", "8", "--fid-samples", "10",
-            "--train-per-class", "4", "--eval-per-class", "1", "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "jigsaw",
+        "--steps",
+        "2",
+        "--seeds",
+        "0",
+        "--batch-size",
+        "8",
+        "--fid-samples",
+        "10",
+        "--train-per-class",
+        "4",
+        "--eval-per-class",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "KID (N=10 vs 10)" in printed and "FID (N=10 vs 10)" in printed

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import _evidence  # noqa: E402
 
-EVIDENCE_JSONS = sorted(p for p in (ROOT / "docs" / "results").glob("*.json") if json.loads(p.read_text()).get("schema") == _evidence.SCHEMA)
+EVIDENCE_JSONS = sorted(
+    p for p in (ROOT / "docs" / "results").glob("*.json") if json.loads(p.read_text()).get("schema") == _evidence.SCHEMA
+)
 
 
 def test_paired_is_nda_minus_plain_with_sample_std_and_textbook_p_values():
@@ -56,9 +58,12 @@ def test_evidence_json_statistics_match_its_per_seed_values(path):
     assert document["command"].startswith(f"python {document['script']}")
     methods = document["settings"]["methods"]
     for metric, recorded in document["paired"].items():
-        def per_seed(method: str) -> list[float]:
-            return [next(r[metric] for r in document["runs"] if r["method"] == method and r["seed"] == seed)
-                    for seed in document["seeds"]]
+
+        def per_seed(method: str, metric: str = metric) -> list[float]:
+            return [
+                next(r[metric] for r in document["runs"] if r["method"] == method and r["seed"] == seed)
+                for seed in document["seeds"]
+            ]
 
         expected = _evidence.paired(per_seed(methods["nda"]), per_seed(methods["plain"]), document["seeds"])
         assert recorded["differences"] == pytest.approx(expected["differences"])

@@ -26,12 +26,15 @@ SMOKE_TIMEOUT_S = 1200  # the script's own limits (7 x 120 s in a row) end every
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=SMOKE_TIMEOUT_S)
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S
+    )
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,10 @@ def test_smoke_runs_every_part_and_passes(smoke):
     assert summary["schema"] == "nda-gpu-check/1" and summary["mode"] == "smoke" and summary["device"] == "cpu"
     assert list(summary["parts"]) == list(PARTS)
     for name, part in summary["parts"].items():
-        assert part["status"] == 0 and part["passed"] and not part["timed_out"], (name, (out / part["log"]).read_text()[-3000:])
+        assert part["status"] == 0 and part["passed"] and not part["timed_out"], (
+            name,
+            (out / part["log"]).read_text()[-3000:],
+        )
         assert 0 < part["seconds"] <= part["limit_s"] + 1, (name, part)
     assert summary["passed"]
 
@@ -80,7 +86,9 @@ def test_smoke_bench_and_step_parts_wrote_their_json(smoke):
         record = _json(out / part / f"{part}_cpu.json")
         assert record["schema"] == "nda-step/1" and record["adapter"] == adapter
         assert record["settings"]["autocast"] == "bf16" and record["machine"]["device"] == "cpu"
-        assert record["statistics"]["verdict"] in ("met", "missed") and record["statistics"]["nda_over_floor_median"] > 0
+        assert (
+            record["statistics"]["verdict"] in ("met", "missed") and record["statistics"]["nda_over_floor_median"] > 0
+        )
 
 
 def test_smoke_demo_merged_plain_and_nda_runs_of_every_seed(smoke):
@@ -103,11 +111,14 @@ def test_parts_reruns_only_the_named_parts(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["step_dpc", "summary.json"]
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "give the folder to write into"),
-    (("--parts", "nonsense", "OUT"), "unknown part 'nonsense'"),
-    (("--fast", "OUT"), "unknown option --fast"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "give the folder to write into"),
+        (("--parts", "nonsense", "OUT"), "unknown part 'nonsense'"),
+        (("--fast", "OUT"), "unknown option --fast"),
+    ],
+)
 def test_usage_errors_exit_2(args, message, tmp_path):
     result = _run(*(str(tmp_path / a) if a == "OUT" else a for a in args))
     assert result.returncode == 2 and "gpu_check.sh: error: " + message in result.stderr
@@ -117,7 +128,9 @@ def test_refuses_a_folder_that_holds_files(tmp_path):
     (tmp_path / "keep.txt").write_text("not the script's")
     result = _run("--smoke", str(tmp_path))
     assert result.returncode == 2 and "not empty" in result.stderr
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"] and (tmp_path / "keep.txt").read_text() == "not the script's"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"] and (
+        tmp_path / "keep.txt"
+    ).read_text() == "not the script's"
 
 
 def test_under_autocast_runs_every_call_in_bfloat16_and_off_leaves_them_alone():
@@ -139,4 +152,7 @@ def test_bench_compile_mode_needs_inductor(capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--compile", "eager", "--compile-mode", "reduce-overhead"])
-    assert exit_info.value.code == 2 and "--compile-mode reduce-overhead is a mode of the inductor backend" in capsys.readouterr().err
+    assert (
+        exit_info.value.code == 2
+        and "--compile-mode reduce-overhead is a mode of the inductor backend" in capsys.readouterr().err
+    )

@@ -22,15 +22,16 @@ import contextlib
 
 import pytest
 import torch
+from test_core_compile import INPUTS, SPECS, _batch, _build, _check_negatives
 
 from nda_core.transforms import nda_views
-
-from test_core_compile import INPUTS, SPECS, _batch, _build, _check_negatives
 
 pytestmark = [
     pytest.mark.gpu,
     # kept beside the marker so the file also skips where the suite's conftest does not skip gpu tests
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; benchmarks/gpu_check.sh runs it on one"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA GPU; benchmarks/gpu_check.sh runs it on one"
+    ),
 ]
 #: Warm-up calls before the checked ones: cudagraph trees record on the second or third call.
 WARMUP_CALLS = 3
@@ -94,7 +95,9 @@ def test_eager_call_is_captured_in_a_cuda_graph_and_replays_new_draws(name):
                 outputs.append(_cloned((out, params)))
         for replayed_out, replayed_params in outputs:
             _check_negatives(name, x, replayed_out, replayed_params)
-            assert torch.equal(t.replay(x, replayed_params), replayed_out), f"{name} on {kind}: graph output is not its own draw"
+            assert torch.equal(t.replay(x, replayed_params), replayed_out), (
+                f"{name} on {kind}: graph output is not its own draw"
+            )
         if name not in ("vflip",):  # vflip draws nothing
             assert not torch.equal(outputs[0][0], outputs[1][0]), f"{name} on {kind}: every graph replay drew the same"
 
@@ -137,6 +140,6 @@ def test_adapters_nda_images_never_synchronise(name):
             clips = negatives.make_clips(blocks, 2)
             vectors = negatives.vectors_of(features, 2)
     assert views.shape == (2 * query.shape[0], *query.shape[1:]) and views.device == query.device
-    assert not torch.equal(views[: query.shape[0]], query) and not torch.equal(views[query.shape[0]:], key)
+    assert not torch.equal(views[: query.shape[0]], query) and not torch.equal(views[query.shape[0] :], key)
     assert clips.shape == (2, 2, 1, 4, 12, 12) and clips.device == blocks.device
     assert vectors.shape == (2, 3, 8) and vectors.device == features.device

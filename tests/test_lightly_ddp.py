@@ -40,8 +40,12 @@ def _simclr_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def _worker(rank: int, port: int, cifar_root: str, out: str) -> None:
     """One rank: Lightning launches nothing (LOCAL_RANK is set), it joins the gloo group."""
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD_SIZE), RANK=str(rank),
-        LOCAL_RANK=str(rank), NODE_RANK="0",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(WORLD_SIZE),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        NODE_RANK="0",
     )
     torch.set_num_threads(1)
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
@@ -59,19 +63,33 @@ def _worker(rank: int, port: int, cifar_root: str, out: str) -> None:
     pl.seed_everything(0, verbose=False)
     backbone, feature_dim = cifar_resnet("resnet-9", width=0.125)
     model = NDAMoCo(
-        backbone, feature_dim, nda="jigsaw", memory_bank_size=BANK, hidden_dim=32, projection_dim=DIM,
-        gather_distributed=True, num_classes=10,
+        backbone,
+        feature_dim,
+        nda="jigsaw",
+        memory_bank_size=BANK,
+        hidden_dim=32,
+        projection_dim=DIM,
+        gather_distributed=True,
+        num_classes=10,
     )
     calls: list[dict] = []
     model.criterion.register_forward_hook(
-        lambda _, args, kwargs, output: calls.append({"key": F.normalize(args[1].detach(), dim=1), "nda": kwargs["nda"].detach()}),
+        lambda _, args, kwargs, output: calls.append(
+            {"key": F.normalize(args[1].detach(), dim=1), "nda": kwargs["nda"].detach()}
+        ),
         with_kwargs=True,
     )
     dataset = image_folder(Path(cifar_root) / "train", MoCoV2Transform(input_size=32, gaussian_blur=0.0), PER_CLASS)
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=WORLD_SIZE, strategy=DDPStrategy(process_group_backend="gloo"), max_steps=STEPS,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=WORLD_SIZE,
+        strategy=DDPStrategy(process_group_backend="gloo"),
+        max_steps=STEPS,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, loader)
     result = {
@@ -127,7 +145,9 @@ def test_two_gloo_ranks_gather_negatives_but_keep_nda_local(cifar_root, tmp_path
         local = slice(rank * SIMCLR_BATCH, (rank + 1) * SIMCLR_BATCH)
         reference = ref_nt_xent(z0.tolist(), z1.tolist(), nda[local].tolist(), TEMPERATURE, first=rank * SIMCLR_BATCH)
         assert float(result["simclr_loss"]) == pytest.approx(reference, rel=1e-10)
-        total = total + nda_nt_xent(z0_ref[local], z1_ref[local], nda[local], TEMPERATURE, z0_ref, z1_ref, rank * SIMCLR_BATCH)
+        total = total + nda_nt_xent(
+            z0_ref[local], z1_ref[local], nda[local], TEMPERATURE, z0_ref, z1_ref, rank * SIMCLR_BATCH
+        )
     # gradients through lightly's GatherLayer: each rank's views get d(sum of all ranks' losses)
     total.backward()
     for rank, result in enumerate(results):

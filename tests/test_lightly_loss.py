@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 pytest.importorskip("lightly")
 from lightly.loss import NTXentLoss  # noqa: E402
+from test_core_losses import ref_info_nce, ref_nt_xent  # noqa: E402
 
 from lightly_nda import NDANTXentLoss  # noqa: E402
 from nda_core.errors import UsageError, UsageTypeError  # noqa: E402
-from test_core_losses import ref_info_nce, ref_nt_xent  # noqa: E402
 
 BATCH, DIM, BANK, VIEWS = 6, 8, 20, 3
 TEMPERATURE = 0.2
@@ -217,10 +217,16 @@ def test_bad_arguments(kwargs, error, match):
         (torch.randn(BATCH + 1, 2, DIM), "nda has batch size 7 but out0 has 6"),
         (torch.randn(BATCH, 2, DIM + 1), "nda has feature size 9 but out0 has 8"),
         (torch.randint(0, 3, (BATCH, 2, DIM)), "nda must be a float tensor"),
-        # float64 NDA embeddings beside float32 projections: once a RuntimeError "expected scalar type Float but found Double"
-        (torch.randn(BATCH, 2, DIM, dtype=torch.float64),
-         r"nda has dtype torch.float64 but out0 has torch.float32; .* cast them with nda.to\(out0.dtype\)"),
-        (torch.empty(BATCH, 2, DIM, device="meta"), r"nda is on device meta but out0 is on cpu; move it with nda.to\(out0.device\)"),
+        # float64 NDA embeddings beside float32 projections: once a RuntimeError
+        # "expected scalar type Float but found Double"
+        (
+            torch.randn(BATCH, 2, DIM, dtype=torch.float64),
+            r"nda has dtype torch.float64 but out0 has torch.float32; .* cast them with nda.to\(out0.dtype\)",
+        ),
+        (
+            torch.empty(BATCH, 2, DIM, device="meta"),
+            r"nda is on device meta but out0 is on cpu; move it with nda.to\(out0.device\)",
+        ),
     ],
     ids=["rank", "batch", "feature", "dtype", "float64", "device"],
 )

@@ -25,12 +25,12 @@ from lightly.transforms import MoCoV2Transform, SimCLRTransform  # noqa: E402
 from lightly.utils.scheduler import cosine_schedule  # noqa: E402
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint  # noqa: E402
 from pytorch_lightning.loggers import CSVLogger  # noqa: E402
+from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 from torchvision import transforms as T  # noqa: E402
 
 from lightly_nda import NDAMoCo, NDASimCLR, add_nda_views, cifar_resnet  # noqa: E402
 from lightly_nda.data import image_folder  # noqa: E402
 from nda_core.errors import UsageError  # noqa: E402
-from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 
 BATCH = 8
 PER_CLASS = 4  # 40 real CIFAR-10 training images: 5 batches of 8 per epoch
@@ -50,7 +50,12 @@ def _backbone(seed: int = 0):
 def _loader(cifar_root, transform, split: str = "train", shuffle: bool = True, per_class: int = PER_CLASS):
     dataset = image_folder(cifar_root / split, transform, per_class)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=BATCH, shuffle=shuffle, drop_last=shuffle, num_workers=0, generator=torch.Generator().manual_seed(0)
+        dataset,
+        batch_size=BATCH,
+        shuffle=shuffle,
+        drop_last=shuffle,
+        num_workers=0,
+        generator=torch.Generator().manual_seed(0),
     )
 
 
@@ -58,8 +63,13 @@ def _trainer(max_steps: int, **kwargs) -> pl.Trainer:
     options = dict(logger=False, enable_checkpointing=False)
     options.update(kwargs)
     return pl.Trainer(
-        accelerator="cpu", devices=1, max_steps=max_steps, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, **options,
+        accelerator="cpu",
+        devices=1,
+        max_steps=max_steps,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **options,
     )
 
 
@@ -69,8 +79,15 @@ def _record(module) -> list[dict]:
 
     def hook(_, args, kwargs, output):
         nda = kwargs.get("nda")
-        calls.append({"out0": args[0].detach(), "out1": args[1].detach(), "nda": None if nda is None else nda.detach(),
-                      "nda_requires_grad": nda is not None and nda.requires_grad, "loss": output.detach()})
+        calls.append(
+            {
+                "out0": args[0].detach(),
+                "out1": args[1].detach(),
+                "nda": None if nda is None else nda.detach(),
+                "nda_requires_grad": nda is not None and nda.requires_grad,
+                "loss": output.detach(),
+            }
+        )
 
     module.criterion.register_forward_hook(hook, with_kwargs=True)
     return calls
@@ -138,7 +155,11 @@ def _fit(module, loader, steps: int) -> list[dict]:
 @pytest.mark.parametrize("method", ["moco", "simclr"])
 def test_without_nda_trains_exactly_like_lightly(cifar_root, method):
     steps = 4
-    transform = MoCoV2Transform(input_size=32, gaussian_blur=0.0) if method == "moco" else SimCLRTransform(input_size=32, gaussian_blur=0.0)
+    transform = (
+        MoCoV2Transform(input_size=32, gaussian_blur=0.0)
+        if method == "moco"
+        else SimCLRTransform(input_size=32, gaussian_blur=0.0)
+    )
     reference_cls, ours_cls = (LightlyMoCo, NDAMoCo) if method == "moco" else (LightlySimCLR, NDASimCLR)
     options = {"memory_bank_size": BANK, "momentum": MOMENTUM, "temperature": 0.1} if method == "moco" else {}
     backbone, dim = _backbone()
@@ -146,7 +167,9 @@ def test_without_nda_trains_exactly_like_lightly(cifar_root, method):
     reference = reference_cls(copy.deepcopy(backbone), dim)
     torch.manual_seed(1)
     ours = ours_cls(copy.deepcopy(backbone), dim, nda=None, lr=LR, weight_decay=WEIGHT_DECAY, **HEAD, **options)
-    assert all(torch.equal(a, b) for a, b in zip(reference.projection_head.parameters(), ours.projection_head.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(reference.projection_head.parameters(), ours.projection_head.parameters())
+    )
     if method == "moco":
         assert torch.equal(reference.criterion.memory_bank.bank, ours.criterion.memory_bank.bank)
     expected = _fit(reference, _loader(cifar_root, transform), steps)  # a fresh loader: the same order
@@ -226,8 +249,12 @@ class _StateAtStart(Callback):
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         if not self.seen:
-            self.seen = {"global_step": trainer.global_step, "bank": module.criterion.memory_bank.bank.clone(),
-                         "ptr": int(module.criterion.memory_bank.bank_ptr), "momentum": module.current_momentum()}
+            self.seen = {
+                "global_step": trainer.global_step,
+                "bank": module.criterion.memory_bank.bank.clone(),
+                "ptr": int(module.criterion.memory_bank.bank_ptr),
+                "momentum": module.current_momentum(),
+            }
 
 
 def test_checkpoint_resume_continues_step_count_and_bank(cifar_root, tmp_path):
@@ -249,7 +276,9 @@ def test_checkpoint_resume_continues_step_count_and_bank(cifar_root, tmp_path):
     assert not torch.equal(resumed.criterion.memory_bank.bank, saved_bank)
     start = _StateAtStart()
     trainer = run(4, [start])
-    trainer.fit(resumed, _loader(cifar_root, transform, per_class=2), ckpt_path=str(tmp_path / "last.ckpt"), weights_only=True)
+    trainer.fit(
+        resumed, _loader(cifar_root, transform, per_class=2), ckpt_path=str(tmp_path / "last.ckpt"), weights_only=True
+    )
     assert start.seen["global_step"] == 2 and start.seen["ptr"] == 2 * BATCH
     assert torch.equal(start.seen["bank"], saved_bank)
     assert start.seen["momentum"] > MOMENTUM  # the momentum schedule continues at step 2 of 4
@@ -276,17 +305,25 @@ def test_nda_simclr_trains_with_batch_ndas(cifar_root, tmp_path, nda_encoder):
     _assert_trained(model, before, calls)
     assert all(call["nda"].shape == (BATCH, 2, HEAD["projection_dim"]) for call in calls)
     assert all(call["nda_requires_grad"] == (nda_encoder == "query") for call in calls)
-    assert {"train_loss", "logit_pos", "logit_neg", "logit_nda", "train_online_cls_top1"} <= set(trainer.callback_metrics)
+    assert {"train_loss", "logit_pos", "logit_neg", "logit_nda", "train_online_cls_top1"} <= set(
+        trainer.callback_metrics
+    )
 
 
 def test_module_errors_name_the_argument_and_the_fix(cifar_float):
     backbone, dim = _backbone()
     with pytest.raises(ValueError, match=r"nda_encoder must be one of \['key', 'query'\]"):
         NDAMoCo(backbone, dim, nda_encoder="momentum")
-    with pytest.raises(ValueError, match=r"memory_bank_size=\(64, 16\) stores 16-d keys but projection_dim=32; use memory_bank_size=\(64, 32\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"memory_bank_size=\(64, 16\) stores 16-d keys but projection_dim=32; use memory_bank_size=\(64, 32\)",
+    ):
         NDAMoCo(backbone, dim, memory_bank_size=(64, 16), projection_dim=32)
     # an integer is the number of negatives: NDAMoCo knows the keys' size (projection_dim), the loss alone does not
-    assert tuple(NDAMoCo(backbone, dim, memory_bank_size=64, **HEAD).criterion.memory_bank.size) == (64, HEAD["projection_dim"])
+    assert tuple(NDAMoCo(backbone, dim, memory_bank_size=64, **HEAD).criterion.memory_bank.size) == (
+        64,
+        HEAD["projection_dim"],
+    )
     # what LightningCLI passes: a backbone's name (lightly's CIFAR ResNet) and the --nda words
     named = NDAMoCo("resnet-9", nda="none", width=0.125, memory_bank_size=64, **HEAD)
     assert named.feature_dim == dim and named.nda is None and named.hparams["backbone"] == "resnet-9"
@@ -298,5 +335,7 @@ def test_module_errors_name_the_argument_and_the_fix(cifar_float):
     with pytest.raises(ValueError, match="num_nda_views=0 with nda='jigsaw'"):
         NDASimCLR(backbone, dim, num_nda_views=0)
     model = NDASimCLR(backbone, dim, **HEAD)
-    with pytest.raises(ValueError, match=r"needs batch\[0\] to be a list of at least 2 image batches .*MultiViewTransform"):
+    with pytest.raises(
+        ValueError, match=r"needs batch\[0\] to be a list of at least 2 image batches .*MultiViewTransform"
+    ):
         model.training_step((cifar_float[:4], torch.zeros(4, dtype=torch.long)), 0)

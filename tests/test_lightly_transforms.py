@@ -10,12 +10,12 @@ pytest.importorskip("lightly")
 from lightly.transforms import MoCoV2Transform  # noqa: E402
 from lightly.transforms.multi_view_transform import MultiViewTransform  # noqa: E402
 from PIL import Image  # noqa: E402
+from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 from torchvision.transforms import ToTensor  # noqa: E402
 
 from lightly_nda import NDAView, add_nda_views, nda_embeddings  # noqa: E402
 from nda_core.errors import UsageError  # noqa: E402
 from nda_core.transforms import build_entry, nda_views  # noqa: E402
-from test_lightly_loss import one_thread  # noqa: E402,F401  (autouse fixture)
 
 HALF = 16  # CIFAR-10 images are 32 x 32: jigsaw k=2 moves 16 x 16 quadrants
 
@@ -127,12 +127,16 @@ def test_nda_embeddings_name_two_views_of_different_batch_sizes_before_encoding(
         calls.append(images.shape)
         return images.flatten(start_dim=1)
 
-    with pytest.raises(UsageError, match=r"x_key has batch size 3 but x_query has 6: pass the two views of the same samples"):
+    with pytest.raises(
+        UsageError, match=r"x_key has batch size 3 but x_query has 6: pass the two views of the same samples"
+    ):
         nda_embeddings(encode, cifar_float[:6], cifar_float[:3])
     assert calls == []  # checked before any NDA image is made or encoded
 
 
-@pytest.mark.parametrize("spec", ["jigsaw", "stitch", "cutout", {"type": "mixture", "transforms": ["jigsaw", "cutmix", "mixup"]}])
+@pytest.mark.parametrize(
+    "spec", ["jigsaw", "stitch", "cutout", {"type": "mixture", "transforms": ["jigsaw", "cutmix", "mixup"]}]
+)
 def test_nda_embeddings_replay_the_seeded_nda_draws(cifar_float, spec):
     """A random NDA with a seeded generator: the embeddings are those of the NDA drawn with the same
     seed on the query view, then on the key view (3 views: query, key, query)."""

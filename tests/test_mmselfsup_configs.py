@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mmselfsup")
-import mmselfsup_nda  # noqa: E402,F401
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmselfsup_helpers import ROOT  # noqa: E402
 
+import mmselfsup_nda  # noqa: E402,F401
 from nda_core.errors import UsageError  # noqa: E402
 
 NDA_KINDS = ("jigsaw", "stitch", "cutout", "cutmix", "mixup")
@@ -46,11 +46,17 @@ def test_cifar_pretraining_settings_match_the_paper(dataset: str):
         assert cfg.model.type == "NDAMoCo" and cfg.model.nda.type == kind
         assert cfg.model.head.type == "NDAContrastiveHead" and cfg.model.num_nda_views == 2
         for setting in (cfg, baseline):
-            assert setting.train_dataloader.batch_size == 256 and setting.optim_wrapper.optimizer.lr == setting.optimizer.lr == 0.3
+            assert (
+                setting.train_dataloader.batch_size == 256
+                and setting.optim_wrapper.optimizer.lr == setting.optimizer.lr == 0.3
+            )
             assert setting.model.head.temperature == 0.07 and setting.train_cfg.max_epochs == 1000
             assert setting.model.feat_dim == 2048 and setting.model.neck.out_channels == 2048
             assert setting.model.backbone.type == "mmcls.ResNet_CIFAR"
-            assert setting.data_preprocessor.mean == STATS[dataset][0] and setting.data_preprocessor.std == STATS[dataset][1]
+            assert (
+                setting.data_preprocessor.mean == STATS[dataset][0]
+                and setting.data_preprocessor.std == STATS[dataset][1]
+            )
     assert baseline.model.type == "MoCo" and "nda" not in baseline.model
 
 
@@ -58,7 +64,9 @@ def test_imagenet100_settings_match_the_paper():
     for kind in NDA_KINDS:
         cfg = load(f"mmselfsup/imagenet100/nda-mocov2-{kind}_resnet50_8xb16-coslr-200e_in100.py")
         assert cfg.model.nda.type == kind
-        assert cfg.train_dataloader.batch_size * 8 == 128 and cfg.optim_wrapper.optimizer.lr == cfg.optimizer.lr == 0.015
+        assert (
+            cfg.train_dataloader.batch_size * 8 == 128 and cfg.optim_wrapper.optimizer.lr == cfg.optimizer.lr == 0.015
+        )
         assert cfg.model.head.temperature == 0.2 and cfg.model.feat_dim == 128 and cfg.train_cfg.max_epochs == 200
 
 

@@ -19,10 +19,17 @@ JOIN_TIMEOUT_S = 600
 def test_two_gloo_ranks_train_in_sync(tmp_path):
     ann_file = write_subset(tmp_path / "train_40.txt", per_class=IMAGES_PER_CLASS)
     outs = [tmp_path / f"rank{rank}.pt" for rank in range(WORLD_SIZE)]
-    args = (WORLD_SIZE, free_port(), str(MMSELFSUP_CPU_NDA), str(tmp_path / "work"), str(ann_file), str(tmp_path / "rank{}.pt"))
+    args = (
+        WORLD_SIZE,
+        free_port(),
+        str(MMSELFSUP_CPU_NDA),
+        str(tmp_path / "work"),
+        str(ann_file),
+        str(tmp_path / "rank{}.pt"),
+    )
     spawn_ranks(gloo_worker, args, WORLD_SIZE, JOIN_TIMEOUT_S)
     results = [torch.load(str(tmp_path / "rank{}.pt").format(rank), weights_only=False) for rank in range(WORLD_SIZE)]
-    for rank, result in enumerate(results):
+    for _rank, result in enumerate(results):
         assert result["iters"] == ITERS
         # each rank enqueues the keys of both ranks (all-gather): 2 x batch per step
         assert [keys.shape for keys in result["keys"]] == [(BATCH, FEAT_DIM)] * ITERS

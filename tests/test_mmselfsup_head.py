@@ -13,8 +13,9 @@ import pytest
 import torch
 
 pytest.importorskip("mmselfsup")
-from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from mmselfsup_helpers import tiny_nda_moco  # noqa: E402
+
+from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from nda_core.errors import UsageError, UsageTypeError  # noqa: E402
 from nda_core.losses import nda_info_nce  # noqa: E402
 
@@ -116,8 +117,6 @@ def test_one_view_per_image_names_the_multiview_setting():
         tiny_nda_moco().loss([torch.randn(2, 3, 32, 32)], [])
 
 
-
-
 @pytest.mark.parametrize(
     "overrides, error, message",
     [
@@ -127,8 +126,11 @@ def test_one_view_per_image_names_the_multiview_setting():
         (dict(nda_encoder="value"), UsageError, "nda_encoder must be one of \\['key', 'query'\\], got 'value'"),
         (dict(num_nda_views=0), UsageError, "num_nda_views must be >= 1, got 0. The paper uses 2"),
         (dict(num_nda_views=2.0), UsageTypeError, "num_nda_views must be an int, got 2.0"),
-        (dict(head=dict(type="ContrastiveHead", loss=dict(type="mmcls.CrossEntropyLoss"))), UsageTypeError,
-         "NDAContrastiveHead"),
+        (
+            dict(head=dict(type="ContrastiveHead", loss=dict(type="mmcls.CrossEntropyLoss"))),
+            UsageTypeError,
+            "NDAContrastiveHead",
+        ),
     ],
 )
 def test_bad_model_configs_fail_clearly(overrides, error, message):
@@ -174,7 +176,9 @@ def test_feature_batch_norm_standardises_pooled_features_without_parameters():
     from mmselfsup_nda import FeatureBatchNorm
 
     norm = FeatureBatchNorm(num_features=4)
-    features = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 10.0, 100.0, 0.1]) + 5
+    features = (
+        torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 10.0, 100.0, 0.1]) + 5
+    )
     (out,) = norm((features,))
     assert out.mean(0).abs().max() < 1e-4
     torch.testing.assert_close(out.std(0, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)

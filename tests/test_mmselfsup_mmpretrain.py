@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("mmpretrain")
-import mmselfsup_nda  # noqa: E402,F401
 from mmengine.runner import Runner  # noqa: E402
 from mmselfsup_helpers import BATCH, FEAT_DIM, MMPRETRAIN_CPU_NDA, QUEUE_LEN, tiny_config, write_subset  # noqa: E402
 
+import mmselfsup_nda  # noqa: E402,F401
 from nda_core.losses import nda_info_nce  # noqa: E402
 
 ITERS = 2

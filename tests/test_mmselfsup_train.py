@@ -11,7 +11,6 @@ import pytest
 import torch
 
 pytest.importorskip("mmselfsup")
-import mmselfsup_nda  # noqa: E402,F401
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmselfsup_helpers import (  # noqa: E402
@@ -25,6 +24,7 @@ from mmselfsup_helpers import (  # noqa: E402
     write_subset,
 )
 
+import mmselfsup_nda  # noqa: E402,F401
 from nda_core.losses import nda_info_nce  # noqa: E402
 
 ITERS_PER_EPOCH = 2
@@ -44,7 +44,12 @@ def _scalars(work_dir: Path) -> list[dict]:
 
 def test_runner_trains_nda_moco_and_nda_logits_enter_the_loss(nda_moco_run):
     """The session's 1-epoch run (conftest.nda_moco_run), observed while it trained."""
-    model, queue_before, seen, work_dir = nda_moco_run.model, nda_moco_run.queue_before, nda_moco_run.seen, nda_moco_run.work_dir
+    model, queue_before, seen, work_dir = (
+        nda_moco_run.model,
+        nda_moco_run.queue_before,
+        nda_moco_run.seen,
+        nda_moco_run.work_dir,
+    )
 
     assert nda_moco_run.iters == ITERS_PER_EPOCH
     assert (work_dir / "epoch_1.pth").is_file()

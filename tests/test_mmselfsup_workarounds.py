@@ -19,7 +19,6 @@ import pytest
 import torch
 
 pytest.importorskip("mmselfsup")
-import mmselfsup_nda  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.logging import HistoryBuffer  # noqa: E402
 from mmengine.registry import Registry  # noqa: E402
@@ -27,11 +26,17 @@ from mmengine.runner import Runner  # noqa: E402
 from mmengine.runner.checkpoint import CheckpointLoader  # noqa: E402
 from mmselfsup_helpers import MMSELFSUP_CPU_NDA, ROOT, tiny_config  # noqa: E402
 
+import mmselfsup_nda  # noqa: E402
 from mmselfsup_nda import NDAContrastiveHead, NDAView  # noqa: E402
 from mmselfsup_nda.checkpoints import TRUST_ENV_VAR  # noqa: E402
 from mmselfsup_nda.registration import register  # noqa: E402
 
-WORKAROUNDS = ("mmselfsup-registry-locations", "mmengine-collate-scope", "mmcv-negative-hue", "mmengine-checkpoint-types")
+WORKAROUNDS = (
+    "mmselfsup-registry-locations",
+    "mmengine-collate-scope",
+    "mmcv-negative-hue",
+    "mmengine-checkpoint-types",
+)
 SUBPROCESS_TIMEOUT_S = 300
 
 
@@ -65,7 +70,12 @@ def _run_python_in_parallel(scripts: dict[str, tuple[str, dict[str, str]]]) -> d
         environ = {key: value for key, value in os.environ.items() if key not in ("NDA_WORKAROUNDS", TRUST_ENV_VAR)}
         environ.update(env)
         running[name] = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
     done = {}
     for name, process in running.items():
@@ -183,11 +193,15 @@ def test_resume_restores_message_hub_and_load_from_restores_weights(trained, tmp
 def test_code_running_checkpoint_is_refused_and_the_payload_does_not_run(tmp_path, payload):
     marker = tmp_path / "payload_ran"
     evil = tmp_path / "evil.pth"
-    torch.save({"state_dict": {}, "meta": {"x": RunsCode(marker) if payload == "exec" else ReachesThroughGetattr()}}, evil)
+    torch.save(
+        {"state_dict": {}, "meta": {"x": RunsCode(marker) if payload == "exec" else ReachesThroughGetattr()}}, evil
+    )
     with pytest.raises(pickle.UnpicklingError) as error:
         CheckpointLoader.load_checkpoint(str(evil), map_location="cpu")
     message = str(error.value)
-    assert str(evil) in message and ("GLOBAL exec was not an allowed global" in message or "asks for getattr" in message)
+    assert str(evil) in message and (
+        "GLOBAL exec was not an allowed global" in message or "asks for getattr" in message
+    )
     assert "weights_only=True" in message and "can run code" in message
     assert f"{TRUST_ENV_VAR}=1" in message and "add_safe_globals" in message
     assert not marker.exists()
@@ -263,11 +277,18 @@ def test_negative_hue_jitter_works_under_numpy_2():
 def test_cross_package_collate_scope_builds_a_dataloader():
     from mmengine.config import Config
 
-    cfg = Config.fromfile(str(ROOT / "plugins/mmselfsup/imagenet100/nda-mocov2-jigsaw_resnet50_8xb16-coslr-200e_in100.py"))
+    cfg = Config.fromfile(
+        str(ROOT / "plugins/mmselfsup/imagenet100/nda-mocov2-jigsaw_resnet50_8xb16-coslr-200e_in100.py")
+    )
     collate_fn = cfg.train_dataloader.collate_fn
     assert collate_fn.get("_scope_") == "mmselfsup"  # inherited across packages: the bug's trigger
     loader = Runner.build_dataloader(
-        dict(dataset=[0, 1, 2, 3], sampler=dict(type="DefaultSampler", shuffle=False), batch_size=2, collate_fn=collate_fn)
+        dict(
+            dataset=[0, 1, 2, 3],
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            batch_size=2,
+            collate_fn=collate_fn,
+        )
     )
     assert [batch.tolist() for batch in loader] == [[0, 1], [2, 3]]
 

@@ -22,7 +22,8 @@ import torch
 pytest.importorskip("mmselfsup")
 pytest.importorskip("lightly")
 from dist_helpers import free_port, spawn_ranks  # noqa: E402
-from mmselfsup_helpers import BATCH as MM_BATCH, FEAT_DIM, MMSELFSUP_CPU_NDA, tiny_config, write_subset  # noqa: E402
+from mmselfsup_helpers import BATCH as MM_BATCH  # noqa: E402
+from mmselfsup_helpers import FEAT_DIM, MMSELFSUP_CPU_NDA, tiny_config, write_subset
 
 WORLD_SIZE = 2
 MM_PER_CLASS = 4  # 40 images: 2 iterations of 2 ranks x 8
@@ -31,8 +32,14 @@ VIDEO_STEPS = 2
 PROBE_SHAPE = (4, 3, 32, 32)
 VIDEO_CFG = Path(__file__).resolve().parents[1] / "plugins" / "video_dpc" / "cpu" / "nda-dpc-jigsaw_moving-mnist.yaml"
 VIDEO_TINY = [  # as tests/test_video_train.py: a tiny model on 64 px moving-MNIST
-    "--model.depth=10", "--model.width=4", "--model.num_seq=4", "--model.seq_len=2",
-    "--data.frames=12", "--data.train_videos=16", "--data.test_videos=4", "--data.batch_size=4",
+    "--model.depth=10",
+    "--model.width=4",
+    "--model.num_seq=4",
+    "--model.seq_len=2",
+    "--data.frames=12",
+    "--data.train_videos=16",
+    "--data.test_videos=4",
+    "--data.batch_size=4",
 ]
 TIMEOUT_S = 600
 
@@ -86,19 +93,37 @@ def _lightly(rank: int, cifar_root: str) -> dict:
 
     pl.seed_everything(0, verbose=False)  # Lightning seeds every rank alike
     backbone, feature_dim = cifar_resnet("resnet-9", width=0.125)
-    model = NDAMoCo(backbone, feature_dim, nda="jigsaw", memory_bank_size=(64, LIGHTLY_DIM), hidden_dim=32,
-                    projection_dim=LIGHTLY_DIM, gather_distributed=True)
+    model = NDAMoCo(
+        backbone,
+        feature_dim,
+        nda="jigsaw",
+        memory_bank_size=(64, LIGHTLY_DIM),
+        hidden_dim=32,
+        projection_dim=LIGHTLY_DIM,
+        gather_distributed=True,
+    )
     seen: dict = {"nda": [], "batch": []}
     model.criterion.register_forward_hook(
         lambda _, args, kwargs, out: _record(seen, batch=args[0].shape[0], nda=kwargs["nda"].shape),
         with_kwargs=True,
     )
     views = MultiViewTransform([T.ToTensor(), T.ToTensor()])
-    loader = torch.utils.data.DataLoader(image_folder(Path(cifar_root) / "train", views, LIGHTLY_PER_CLASS),
-                                         batch_size=LIGHTLY_BATCH, shuffle=True, drop_last=True)
-    trainer = pl.Trainer(accelerator="cpu", devices=WORLD_SIZE, strategy=DDPStrategy(process_group_backend="gloo"),
-                         max_steps=LIGHTLY_STEPS, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    loader = torch.utils.data.DataLoader(
+        image_folder(Path(cifar_root) / "train", views, LIGHTLY_PER_CLASS),
+        batch_size=LIGHTLY_BATCH,
+        shuffle=True,
+        drop_last=True,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=WORLD_SIZE,
+        strategy=DDPStrategy(process_group_backend="gloo"),
+        max_steps=LIGHTLY_STEPS,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, loader)
     probe = _probe()
     seen.update(steps=trainer.global_step, probe_nda=model.nda_images([probe, probe]))
@@ -117,9 +142,17 @@ def _video(rank: int, work: Path) -> dict:
     module, model = built.model, built.model.hparams
     seen: dict = {"nda": [], "batch": []}
     module.negatives.register_forward_hook(lambda _, args, out: _record(seen, batch=args[1].shape[0], nda=out.shape))
-    trainer = pl.Trainer(accelerator="cpu", devices=WORLD_SIZE, strategy=DDPStrategy(process_group_backend="gloo"),
-                         max_steps=VIDEO_STEPS, limit_val_batches=0, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=WORLD_SIZE,
+        strategy=DDPStrategy(process_group_backend="gloo"),
+        max_steps=VIDEO_STEPS,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=built.data)
     size = model["input_size"] if isinstance(model["input_size"], int) else model["input_size"][0]
     layout = (4, model["num_seq"], model["in_channels"], model["seq_len"], size, size)  # (B, N, C, T, H, W)
@@ -136,12 +169,21 @@ def _video(rank: int, work: Path) -> dict:
 
 
 def _worker(rank: int, port: int, work: str, ann_file: str, cifar_root: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD_SIZE), RANK=str(rank),
-                      LOCAL_RANK=str(rank), NODE_RANK="0")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(WORLD_SIZE),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        NODE_RANK="0",
+    )
     _quiet()
     torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
-    results = {"mmselfsup": _mmselfsup(rank, Path(work), ann_file), "lightly": _lightly(rank, cifar_root),
-               "video": _video(rank, Path(work))}
+    results = {
+        "mmselfsup": _mmselfsup(rank, Path(work), ann_file),
+        "lightly": _lightly(rank, cifar_root),
+        "video": _video(rank, Path(work)),
+    }
     torch.save(results, Path(work) / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
@@ -185,7 +227,9 @@ def test_video_dpc_ranks_draw_their_own_nda_also_after_resume(ranks):
     results = [r["video"] for r in ranks]
     for result in results:
         assert result["steps"] == VIDEO_STEPS
-        assert all(shape[0] == b for shape, b in zip(result["nda"], result["batch"])) and len(result["nda"]) == VIDEO_STEPS
+        assert (
+            all(shape[0] == b for shape, b in zip(result["nda"], result["batch"])) and len(result["nda"]) == VIDEO_STEPS
+        )
     assert not torch.equal(results[0]["probe_nda"], results[1]["probe_nda"])
     # the checkpoint holds rank 0's stream: rank 0 continues it exactly, rank 1 forks its own from it
     assert torch.equal(results[0]["probe_nda_resumed"], results[0]["probe_nda"])

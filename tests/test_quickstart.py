@@ -86,8 +86,11 @@ def test_quickstart_runs_as_written_in_a_fresh_home_folder(tmp_path):
     cwd, env = fresh_machine(tmp_path)
     commands = quickstart_commands()
     assert [c[:3] for c in commands] == [
-        ["export", "NDA_CIFAR10_ROOT", "nda"], ["mim", "train", "mmselfsup"], ["mim", "train", "mmselfsup"],
-        ["mim", "train", "mmcls"], ["mim", "train", "mmpretrain"],
+        ["export", "NDA_CIFAR10_ROOT", "nda"],
+        ["mim", "train", "mmselfsup"],
+        ["mim", "train", "mmselfsup"],
+        ["mim", "train", "mmcls"],
+        ["mim", "train", "mmpretrain"],
     ], "the quick start changed: update this test"
     logs = {}
     for index, command in enumerate(commands):

@@ -17,18 +17,43 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fresh_machine import fresh_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 STEP_TIMEOUT_S = 600
 # Tiny budgets appended to the README's training commands.
-LIGHTLY_TINY = ["--trainer.max_steps", "2", "--data.batch_size", "8", "--data.per_class", "2", "--data.num_workers", "0",
-                "--model.backbone", "resnet-9", "--model.width", "0.125", "--model.memory_bank_size", "64", "--data.val_dir", "none",
-                "--trainer.enable_progress_bar", "false"]
-DPC_TINY = ["--model.depth=10", "--model.width=4", "--data.train_videos=8", "--data.test_videos=4", "--data.batch_size=4",
-            "--trainer.max_steps=2", "--trainer.limit_val_batches=1", "--threads=1", "--trainer.enable_progress_bar=false"]
+LIGHTLY_TINY = [
+    "--trainer.max_steps",
+    "2",
+    "--data.batch_size",
+    "8",
+    "--data.per_class",
+    "2",
+    "--data.num_workers",
+    "0",
+    "--model.backbone",
+    "resnet-9",
+    "--model.width",
+    "0.125",
+    "--model.memory_bank_size",
+    "64",
+    "--data.val_dir",
+    "none",
+    "--trainer.enable_progress_bar",
+    "false",
+]
+DPC_TINY = [
+    "--model.depth=10",
+    "--model.width=4",
+    "--data.train_videos=8",
+    "--data.test_videos=4",
+    "--data.batch_size=4",
+    "--trainer.max_steps=2",
+    "--trainer.limit_val_batches=1",
+    "--threads=1",
+    "--trainer.enable_progress_bar=false",
+]
 
 
 def readme_command(pattern: str) -> list[str]:
@@ -54,8 +79,9 @@ def _run(words: list[str], machine: tuple[Path, dict[str, str]]) -> str:
     cwd, env = machine
     if words[0] == "python":
         words = [sys.executable, *words[1:]]
-    result = subprocess.run(words, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=STEP_TIMEOUT_S)
+    result = subprocess.run(
+        words, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=STEP_TIMEOUT_S
+    )
     assert result.returncode == 0, f"{shlex.join(words)} failed:\n{result.stdout[-3000:]}"
     return result.stdout
 
@@ -86,7 +112,7 @@ def test_4_lightly_example_script(machine):
     words = readme_command(r"examples/lightly_moco_nda\.py")
     words = [w for w in words if w not in ("--trainer.devices", "1", "--trainer.accelerator", "gpu")]  # no GPU here
     for option in ("--trainer.max_steps", "--trainer.default_root_dir"):
-        words = [*words[: words.index(option)], *words[words.index(option) + 2:]]
+        words = [*words[: words.index(option)], *words[words.index(option) + 2 :]]
     _run([*words, *LIGHTLY_TINY, "--trainer.default_root_dir", "example-run"], machine)
     assert (machine[0] / "example-run" / "checkpoints" / "last.ckpt").is_file()
 

@@ -36,11 +36,11 @@ def test_one_number_changed_by_hand_fails_the_check_and_the_diff_shows_it(tmp_pa
     text = results.read_text()
     start = text.index("<!-- report:lightly -->")
     row = text.index("\n| kNN top-1 (%) |", start) + 1  # the lightly kNN comparison row of its generated block
-    line = text[row:text.index("\n", row)]
+    line = text[row : text.index("\n", row)]
     mean = re.search(r"\| (\d+\.\d+) \+- ", line)
     changed_value = f"{float(mean.group(1)) + 0.01:.2f}"
-    changed = line[:mean.start(1)] + changed_value + line[mean.end(1):]
-    results.write_text(text[:row] + changed + text[row + len(line):])
+    changed = line[: mean.start(1)] + changed_value + line[mean.end(1) :]
+    results.write_text(text[:row] + changed + text[row + len(line) :])
     assert report.main(["--check", "--root", str(root)]) == 1
     out = capsys.readouterr()
     assert f"-{changed}" in out.out.splitlines() and f"+{line}" in out.out.splitlines()
@@ -64,12 +64,26 @@ def _evidence(plain: list[float], nda: list[float], t_test_p: float | None) -> d
     seeds = [0, 1, 2]
     differences = [n - p for n, p in zip(nda, plain)]
     return {
-        "schema": report.EVIDENCE_SCHEMA, "command": "python benchmarks/lightly_evidence.py --seeds 0 1 2",
-        "settings": {"methods": {"plain": "MoCo", "nda": "NDA-MoCo"}}, "seeds": seeds,
-        "runs": [{"method": m, "seed": s, "knn_top1": v} for s, a, b in zip(seeds, plain, nda) for m, v in (("MoCo", a), ("NDA-MoCo", b))],
+        "schema": report.EVIDENCE_SCHEMA,
+        "command": "python benchmarks/lightly_evidence.py --seeds 0 1 2",
+        "settings": {"methods": {"plain": "MoCo", "nda": "NDA-MoCo"}},
+        "seeds": seeds,
+        "runs": [
+            {"method": m, "seed": s, "knn_top1": v}
+            for s, a, b in zip(seeds, plain, nda)
+            for m, v in (("MoCo", a), ("NDA-MoCo", b))
+        ],
         "summary": {"MoCo": {"knn_top1": report.spread(plain)}, "NDA-MoCo": {"knn_top1": report.spread(nda)}},
-        "paired": {"knn_top1": {"seeds": seeds, **report.spread(differences), "differences": differences,
-                                "nda_higher": sum(d > 0 for d in differences), "t_test_p": t_test_p, "wilcoxon_p": 0.25}},
+        "paired": {
+            "knn_top1": {
+                "seeds": seeds,
+                **report.spread(differences),
+                "differences": differences,
+                "nda_higher": sum(d > 0 for d in differences),
+                "t_test_p": t_test_p,
+                "wilcoxon_p": 0.25,
+            }
+        },
     }
 
 
@@ -81,7 +95,9 @@ def _evidence(plain: list[float], nda: list[float], t_test_p: float | None) -> d
         ([21.0, 24.0, 27.0], [20.0, 22.0, 24.0], 0.010, "not seen"),  # small p, but NDA lower
     ],
 )
-def test_the_evidence_renderer_writes_the_json_values_in_their_columns_and_the_rule_verdict(tmp_path, plain, nda, p, words):
+def test_the_evidence_renderer_writes_the_json_values_in_their_columns_and_the_rule_verdict(
+    tmp_path, plain, nda, p, words
+):
     (tmp_path / report.RESULTS).mkdir(parents=True)
     (tmp_path / report.RESULTS / "lightly_results.json").write_text(json.dumps(_evidence(plain, nda, p)))
     text = report.render(report.Results(tmp_path), "lightly")
@@ -122,19 +138,41 @@ def test_the_numerosity_renderer_reads_nda_demo_statistics_with_plain_and_nda_in
     # the layout `nda demo` / `nda demo merge` write (nda_demo.paired.paired_statistics per measure)
     def block(plain: list[float], nda: list[float], p: float) -> dict:
         differences = [n - q for n, q in zip(nda, plain)]
-        return {"plain": report.spread(plain), "NDA": report.spread(nda),
-                "difference": {"values": differences, "mean": sum(differences) / 2, "std": 0.01,
-                               "nda_higher": sum(d > 0 for d in differences), "seeds": 2},
-                "paired_t_test": {"pvalue": p}, "wilcoxon": {"pvalue": 0.5}}
+        return {
+            "plain": report.spread(plain),
+            "NDA": report.spread(nda),
+            "difference": {
+                "values": differences,
+                "mean": sum(differences) / 2,
+                "std": 0.01,
+                "nda_higher": sum(d > 0 for d in differences),
+                "seeds": 2,
+            },
+            "paired_t_test": {"pvalue": p},
+            "wilcoxon": {"pvalue": 0.5},
+        }
 
-    runs = [{"seed": s, "nda": nda, "fraction_target": f, "mean_count": c, "auroc_heldout": a, "auroc_negatives": a}
-            for s, nda, f, c, a in ((0, False, 0.20, 6.5, 0.51), (0, True, 0.30, 6.1, 1.0),
-                                    (1, False, 0.22, 6.6, 0.49), (1, True, 0.25, 6.2, 1.0))]
-    data = {"command": "python -m nda_demo --seeds 0 1 --out OUT", "threads": 2, "seeds": [0, 1], "runs": runs,
-            "config": {"target": 6, "negatives": [4, 5, 7, 8], "heldout": [3, 9], "steps": 1000, "eval_samples": 2000},
-            "statistics": {"fraction_target": block([0.20, 0.22], [0.30, 0.25], 0.2),
-                           "auroc_heldout": block([0.51, 0.49], [1.0, 1.0], 0.01),
-                           "auroc_negatives": block([0.51, 0.49], [1.0, 1.0], 0.01)}}
+    runs = [
+        {"seed": s, "nda": nda, "fraction_target": f, "mean_count": c, "auroc_heldout": a, "auroc_negatives": a}
+        for s, nda, f, c, a in (
+            (0, False, 0.20, 6.5, 0.51),
+            (0, True, 0.30, 6.1, 1.0),
+            (1, False, 0.22, 6.6, 0.49),
+            (1, True, 0.25, 6.2, 1.0),
+        )
+    ]
+    data = {
+        "command": "python -m nda_demo --seeds 0 1 --out OUT",
+        "threads": 2,
+        "seeds": [0, 1],
+        "runs": runs,
+        "config": {"target": 6, "negatives": [4, 5, 7, 8], "heldout": [3, 9], "steps": 1000, "eval_samples": 2000},
+        "statistics": {
+            "fraction_target": block([0.20, 0.22], [0.30, 0.25], 0.2),
+            "auroc_heldout": block([0.51, 0.49], [1.0, 1.0], 0.01),
+            "auroc_negatives": block([0.51, 0.49], [1.0, 1.0], 0.01),
+        },
+    }
     (tmp_path / report.RESULTS).mkdir(parents=True)
     (tmp_path / report.RESULTS / "numerosity_default.json").write_text(json.dumps(data))
     lines = report.render(report.Results(tmp_path), "numerosity:numerosity_default").splitlines()

@@ -8,6 +8,7 @@ process of the run): it records, per rank, each call of the NDA discriminator ob
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from studiogan_helpers import BATCH, CPU_NDA, ROOT, studiogan_data, studiogan_root, write_yaml  # noqa: F401 - fixtures
 
 from nda_core.errors import EXIT_USAGE
-from studiogan_helpers import BATCH, CPU_NDA, ROOT, studiogan_data, studiogan_root, write_yaml  # noqa: F401 - fixtures
 
 RANKS = 2
 STEP_LINE = "Step: {:>6} "
@@ -46,7 +47,8 @@ RECORDER = textwrap.dedent(
             record["world_size"] = dist.get_world_size() if dist.is_initialized() else 1
             record["ddp_flag"] = DDP
             with torch.random.fork_rng(devices=[]):  # the draw this rank would make, without advancing its RNG
-                record["probe_nda"] = self.transform(torch.linspace(-1, 1, {PROBE_SHAPE[0] * PROBE_SHAPE[1] * PROBE_SHAPE[2] * PROBE_SHAPE[3]}).reshape{PROBE_SHAPE})
+                probe = torch.linspace(-1, 1, {math.prod(PROBE_SHAPE)}).reshape{PROBE_SHAPE}
+                record["probe_nda"] = self.transform(probe)
             name = "rank{{}}-call{{}}.pt".format(record["rank"], _calls[0])
             torch.save(record, os.path.join(os.environ["{RECORD_ENV}"], name))
             _calls[0] += 1
@@ -58,7 +60,9 @@ RECORDER = textwrap.dedent(
 
 
 def launch(root: Path, *args: str, cwd: Path, record: Path, hook: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("STUDIOGAN_ROOT", "WANDB_MODE", "MASTER_ADDR", "MASTER_PORT")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("STUDIOGAN_ROOT", "WANDB_MODE", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]), **{RECORD_ENV: str(record)})
     record.mkdir()
     command = [sys.executable, "-m", "studiogan_nda", "--cpu", "--studiogan-root", str(root), *args]
@@ -88,21 +92,51 @@ def ddp_runs(studiogan_root, studiogan_data, tmp_path_factory):
     hook = work / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(RECORDER)
-    common = ["-t", "-DDP", "-data", str(studiogan_data), "-save", str(work / "save"), "--seed", "0", "--print_freq", "1",
-              "--save_freq", "2"]
-    first = write_yaml(work / "nda-ddp.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1, "total_steps": 1})
+    common = [
+        "-t",
+        "-DDP",
+        "-data",
+        str(studiogan_data),
+        "-save",
+        str(work / "save"),
+        "--seed",
+        "0",
+        "--print_freq",
+        "1",
+        "--save_freq",
+        "2",
+    ]
+    first = write_yaml(
+        work / "nda-ddp.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1, "total_steps": 1}
+    )
     run1 = launch(studiogan_root, "-cfg", str(first), *common, cwd=work, record=work / "record1", hook=hook)
     assert run1.returncode == 0, run1.stdout[-3000:] + run1.stderr[-3000:]
     checkpoints = next((work / "save" / "checkpoints").iterdir())
     saved_first = sorted(p.name for p in checkpoints.iterdir())
     log_first = next((work / "save" / "logs").iterdir()).read_text()
     second = write_yaml(work / "nda-ddp-2.yaml", first, OPTIMIZATION={"total_steps": 2})
-    run2 = launch(studiogan_root, "-cfg", str(second), *common, "-ckpt", str(checkpoints), cwd=work, record=work / "record2",
-                  hook=hook)
+    run2 = launch(
+        studiogan_root,
+        "-cfg",
+        str(second),
+        *common,
+        "-ckpt",
+        str(checkpoints),
+        cwd=work,
+        record=work / "record2",
+        hook=hook,
+    )
     assert run2.returncode == 0, run2.stdout[-3000:] + run2.stderr[-3000:]
-    return {"first": run1, "second": run2, "saved_first": saved_first, "checkpoints": checkpoints, "log_first": log_first,
-            "log": next((work / "save" / "logs").iterdir()).read_text(), "records1": records(work / "record1"),
-            "records2": records(work / "record2")}
+    return {
+        "first": run1,
+        "second": run2,
+        "saved_first": saved_first,
+        "checkpoints": checkpoints,
+        "log_first": log_first,
+        "log": next((work / "save" / "logs").iterdir()).read_text(),
+        "records1": records(work / "record1"),
+        "records2": records(work / "record2"),
+    }
 
 
 def test_two_gloo_ranks_each_add_the_nda_term_of_their_own_batch(ddp_runs):
@@ -139,7 +173,9 @@ def test_rank_zero_checkpoints_and_ckpt_resumes_on_two_ranks(ddp_runs):
     assert STEP_LINE.format(3) in resumed and STEP_LINE.format(2) not in resumed  # continued, not restarted
     assert "NDA: Step:      3" in resumed
     assert sorted(p.name for p in ddp_runs["checkpoints"].iterdir()) == [
-        "model=D-current-weights-step=3.pth", "model=G-current-weights-step=3.pth"]
+        "model=D-current-weights-step=3.pth",
+        "model=G-current-weights-step=3.pth",
+    ]
     by_rank = ddp_runs["records2"]
     assert sorted(by_rank) == [0, 1] and all(len(calls) == 1 for calls in by_rank.values())  # the one resumed step
 
@@ -158,8 +194,21 @@ def test_cpu_ddp_usage_errors_name_the_fix(studiogan_root, studiogan_data, capsy
     monkeypatch.delenv("STUDIOGAN_ROOT", raising=False)
     launcher = [o for o in options if o in ("--cpu-ranks", "1")]
     studiogan = [o for o in options if o not in launcher]
-    code = cli.main(["--cpu", *launcher, "--studiogan-root", str(studiogan_root), "-t", "-DDP", "-cfg", str(CPU_NDA),
-                     "-data", str(studiogan_data), *studiogan])
+    code = cli.main(
+        [
+            "--cpu",
+            *launcher,
+            "--studiogan-root",
+            str(studiogan_root),
+            "-t",
+            "-DDP",
+            "-cfg",
+            str(CPU_NDA),
+            "-data",
+            str(studiogan_data),
+            *studiogan,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_USAGE and err.startswith("python -m studiogan_nda: error: ") and message in err
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from studiogan_helpers import (  # noqa: F401 - fixtures
     BATCH,
     CPU_NDA,
@@ -22,6 +21,7 @@ from studiogan_helpers import (  # noqa: F401 - fixtures
     studiogan_root,
     write_yaml,
 )
+
 from nda_core.errors import EXIT_USAGE
 from studiogan_nda import cli
 
@@ -41,7 +41,19 @@ def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
 
     The first run's YAML keeps the shipped config's 300 steps; the launcher's --total_steps 2 caps it."""
     work = tmp_path_factory.mktemp("launcher")
-    common = ["-t", "-data", str(studiogan_data), "-save", str(work / "save"), "--seed", "0", "--print_freq", "1", "--save_freq", "2"]
+    common = [
+        "-t",
+        "-data",
+        str(studiogan_data),
+        "-save",
+        str(work / "save"),
+        "--seed",
+        "0",
+        "--print_freq",
+        "1",
+        "--save_freq",
+        "2",
+    ]
     first = write_yaml(work / "nda-cpu-tiny.yaml", CPU_NDA, OPTIMIZATION={"batch_size": BATCH, "d_updates_per_step": 1})
     assert "total_steps: 300" in first.read_text()
     run1 = launch(studiogan_root, "--total_steps", "2", "-cfg", str(first), *common, cwd=work)
@@ -52,7 +64,15 @@ def trained_run(studiogan_root, studiogan_data, tmp_path_factory):
     second = write_yaml(work / "nda-cpu-tiny-4.yaml", first, OPTIMIZATION={"total_steps": 4})
     run2 = launch(studiogan_root, "-cfg", str(second), *common, "-ckpt", str(checkpoints), cwd=work)
     assert run2.returncode == 0, run2.stdout[-3000:] + run2.stderr[-3000:]
-    return {"work": work, "checkpoints": checkpoints, "first": run1, "second": run2, "log1": log_after_first, "saved1": saved_first, "cfg": first}
+    return {
+        "work": work,
+        "checkpoints": checkpoints,
+        "first": run1,
+        "second": run2,
+        "log1": log_after_first,
+        "saved1": saved_first,
+        "cfg": first,
+    }
 
 
 def test_cpu_launcher_trains_logs_nda_and_writes_checkpoints(trained_run):
@@ -82,12 +102,18 @@ def test_cpu_launcher_resumes_with_studiogans_ckpt_flag(trained_run):
     assert STEP_LINE.format(3) not in resumed  # continued after the saved last step, not restarted
     assert "NDA: Step:      5" in resumed
     assert sorted(p.name for p in trained_run["checkpoints"].iterdir()) == [
-        "model=D-current-weights-step=5.pth", "model=G-current-weights-step=5.pth"]  # StudioGAN keeps the latest
+        "model=D-current-weights-step=5.pth",
+        "model=G-current-weights-step=5.pth",
+    ]  # StudioGAN keeps the latest
 
 
 def markdown_rows(text: str) -> dict[str, list[str]]:
     """The cells of a Markdown table's body rows, by their first cell."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ")
+    ]
     return {cells[0]: cells[1:] for cells in rows[1:]}  # rows[0] is the header
 
 
@@ -111,7 +137,9 @@ def recompute_scores(anomaly, studiogan, trained_run, studiogan_data) -> dict:
     import nda_core
     from studiogan_nda.corruptions import corrupt
 
-    dis, cfgs, _ = anomaly.load_discriminator(str(studiogan.root), str(trained_run["cfg"]), str(trained_run["checkpoints"]), "cpu")
+    dis, cfgs, _ = anomaly.load_discriminator(
+        str(studiogan.root), str(trained_run["cfg"]), str(trained_run["checkpoints"]), "cpu"
+    )
     clean = anomaly._load_images(studiogan_data / "valid", 20, 0)
     generator = torch.Generator().manual_seed(0)  # --seed 0: the NDA first, then each corruption in order
     images = {"clean": clean, "jigsaw": nda_core.build({"type": "jigsaw", "k": 2})(clean, generator=generator)}
@@ -124,11 +152,30 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     from studiogan_nda import anomaly
 
     out = tmp_path / "anomaly"
-    code = anomaly.main([
-        "--studiogan-root", str(studiogan.root), "-cfg", str(trained_run["cfg"]), "-ckpt", str(trained_run["checkpoints"]),
-        "--data", str(studiogan_data), "--split", "valid", "--num-images", "20", "--corruptions", "gaussian_noise,contrast",
-        "--ood", f"bird={studiogan_data / 'valid' / 'bird'}", "--device", "cpu", "--out", str(out),
-    ])
+    code = anomaly.main(
+        [
+            "--studiogan-root",
+            str(studiogan.root),
+            "-cfg",
+            str(trained_run["cfg"]),
+            "-ckpt",
+            str(trained_run["checkpoints"]),
+            "--data",
+            str(studiogan_data),
+            "--split",
+            "valid",
+            "--num-images",
+            "20",
+            "--corruptions",
+            "gaussian_noise,contrast",
+            "--ood",
+            f"bird={studiogan_data / 'valid' / 'bird'}",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads((out / "auroc.json").read_text())
     assert results["step"] == 5 and results["n_clean"] == 20
@@ -136,7 +183,12 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
     for key in ("checkpoint", "config"):
         assert not Path(results[key]).is_absolute() and (out / results[key]).resolve().exists(), results[key]
     sets = results["sets"]
-    assert {name: row["n"] for name, row in sets.items()} == {"jigsaw": 20, "gaussian_noise": 20, "contrast": 20, "bird": VALID_PER_CLASS}
+    assert {name: row["n"] for name, row in sets.items()} == {
+        "jigsaw": 20,
+        "gaussian_noise": 20,
+        "contrast": 20,
+        "bird": VALID_PER_CLASS,
+    }
     assert sets["jigsaw"]["paired"] and not sets["bird"]["paired"]
     mean = (sets["gaussian_noise"]["auroc"] + sets["contrast"]["auroc"]) / 2
     assert results["mean_corruption_auroc"] == pytest.approx(mean, rel=1e-12)
@@ -158,7 +210,11 @@ def test_anomaly_auroc_and_histograms_from_the_trained_discriminator(trained_run
             assert sets[name]["mean_gap"] == pytest.approx(float((clean - scores).mean()), rel=1e-5, abs=1e-6), name
             assert sets[name]["fraction_positive"] == pytest.approx(float((clean > scores).double().mean())), name
     # 6 x 4 inches at 120 dpi; Fig. 8: one row of two 3.2 x 2.6 inch panels at 110 dpi; each with blue histogram bars
-    for name, shape in {"fig4_nda_gap.png": (480, 720, 3), "scores.png": (480, 720, 3), "fig8_corruption_gaps.png": (286, 704, 3)}.items():
+    for name, shape in {
+        "fig4_nda_gap.png": (480, 720, 3),
+        "scores.png": (480, 720, 3),
+        "fig8_corruption_gaps.png": (286, 704, 3),
+    }.items():
         image = png(out / name).astype(int)
         assert image.shape == shape and ((image[..., 2] - image[..., 0]) > 60).sum() > 100, name
 
@@ -194,7 +250,10 @@ def test_wrong_and_missing_studiogan_root(run_cli, studiogan_data, tmp_path):
         ({"nda_lambda": 1.5}, r"LOSS.nda_lambda must lie in (0, 1], got 1.5."),
         ({"nda_lambda": "half"}, "LOSS.nda_lambda must be a number"),
         ({"apply_nda": "yes"}, "LOSS.apply_nda must be True or False"),
-        ({"adv_loss": "MH"}, "LOSS.adv_loss must be one of ['vanilla', 'logistic', 'least_square', 'hinge', 'wasserstein'], got 'MH'"),
+        (
+            {"adv_loss": "MH"},
+            "LOSS.adv_loss must be one of ['vanilla', 'logistic', 'least_square', 'hinge', 'wasserstein'], got 'MH'",
+        ),
     ],
 )
 def test_bad_nda_settings_are_named_with_the_fix(run_cli, studiogan_root, studiogan_data, tmp_path, loss, message):
@@ -207,21 +266,30 @@ def test_bad_nda_settings_are_named_with_the_fix(run_cli, studiogan_root, studio
     ("sections", "message"),
     [
         ({"LOSS": {"nda_lamda": 0.5}}, "StudioGAN has no key LOSS.nda_lamda; did you mean 'nda_lambda'?"),
-        ({"OPTIMZATION": {"total_steps": 2}}, "StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?"),
+        (
+            {"OPTIMZATION": {"total_steps": 2}},
+            "StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?",
+        ),
         ({"MODEL": {"g_cond_mt": "W/O"}}, "StudioGAN has no key MODEL.g_cond_mt; did you mean 'g_cond_mtd'?"),
     ],
 )
-def test_a_misspelled_key_or_section_is_named_with_the_closest_one(run_cli, studiogan_root, studiogan_data, tmp_path, sections, message):
-    """StudioGAN itself ends such a YAML with a traceback (AttributeError: There does not exist 'LOSS.nda_lamda' ...)."""
+def test_a_misspelled_key_or_section_is_named_with_the_closest_one(
+    run_cli, studiogan_root, studiogan_data, tmp_path, sections, message
+):
+    """StudioGAN itself ends such a YAML with a traceback
+    (AttributeError: There does not exist 'LOSS.nda_lamda' ...)."""
     cfg = write_yaml(tmp_path / "typo.yaml", CPU_NDA, **sections)
-    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(cfg), "-data", str(studiogan_data))
+    err = run_cli(
+        "--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(cfg), "-data", str(studiogan_data)
+    )
     assert f"{cfg}: {message}" in err
 
 
 def test_set_and_total_steps_are_checked_like_the_yaml(run_cli, studiogan_root, studiogan_data):
     args = ["--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data)]
     assert "--set: StudioGAN has no key OPTIMIZATION.total_step; did you mean 'total_steps'?" in run_cli(
-        "--set", "OPTIMIZATION.total_step=3", *args)
+        "--set", "OPTIMIZATION.total_step=3", *args
+    )
     assert "must look like SECTION.key=VALUE" in run_cli("--set", "total_steps=3", *args)
     assert "LOSS.nda_lambda must lie in (0, 1], got 2" in run_cli("--set", "LOSS.nda_lambda=2", *args)
     assert "--total_steps must be >= 1, got 0" in run_cli("--total_steps", "0", *args)
@@ -239,20 +307,36 @@ def test_without_cuda_the_launcher_suggests_cpu(run_cli, studiogan_root, studiog
 def test_stock_cifar10_name_with_an_image_folder_names_the_set_fix(run_cli, studiogan_root, studiogan_data):
     """StudioGAN would download CIFAR-10 with torchvision into the image-folder view and ignore its train/."""
     shipped = ROOT / "plugins" / "studiogan" / "configs" / "CIFAR10" / "BigGAN-NDA-jigsaw.yaml"
-    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(shipped), "-data", str(studiogan_data))
+    err = run_cli(
+        "--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(shipped), "-data", str(studiogan_data)
+    )
     assert "holds image folders (train/)" in err and "--set DATA.name=CIFAR10_images" in err
 
 
 def test_dataset_without_train_folder(run_cli, studiogan_root, tmp_path):
     (tmp_path / "data" / "test" / "cat").mkdir(parents=True)
-    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(tmp_path / "data"))
+    err = run_cli(
+        "--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(tmp_path / "data")
+    )
     assert "has no train/ folder" in err and "python -m studiogan_nda data cifar10 --out DIR" in err
 
 
 def test_missing_config_and_zero_workers(run_cli, studiogan_root, studiogan_data, tmp_path):
-    assert "does not exist" in run_cli("--studiogan-root", str(studiogan_root), "-t", "-cfg", str(tmp_path / "none.yaml"))
-    err = run_cli("--studiogan-root", str(studiogan_root), "--cpu", "-t", "-cfg", str(CPU_NDA), "-data", str(studiogan_data),
-                  "--num_workers", "0")
+    assert "does not exist" in run_cli(
+        "--studiogan-root", str(studiogan_root), "-t", "-cfg", str(tmp_path / "none.yaml")
+    )
+    err = run_cli(
+        "--studiogan-root",
+        str(studiogan_root),
+        "--cpu",
+        "-t",
+        "-cfg",
+        str(CPU_NDA),
+        "-data",
+        str(studiogan_data),
+        "--num_workers",
+        "0",
+    )
     assert "persistent workers" in err
 
 

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from studiogan_helpers import (  # noqa: F401 - fixtures
     BATCH,
     CONFIGS,
@@ -95,7 +94,9 @@ def test_every_shipped_yaml_loads_in_studiogan_configurations(studiogan):
         if path.parent.name != "CPU":  # StudioGAN's BigGAN, as its own YAMLs set it
             assert cfgs.LOSS.adv_loss == "hinge" and cfgs.MODEL.backbone == "big_resnet", path
         conditional = path.parent.name == "CIFAR10" and not path.name.startswith("BigGAN-Uncond")
-        assert (cfgs.MODEL.g_cond_mtd, cfgs.MODEL.d_cond_mtd) == (("cBN", "PD") if conditional else ("W/O", "W/O")), path
+        assert (cfgs.MODEL.g_cond_mtd, cfgs.MODEL.d_cond_mtd) == (("cBN", "PD") if conditional else ("W/O", "W/O")), (
+            path
+        )
 
 
 def test_shipped_biggan_models_build_with_studiogans_builder(studiogan):
@@ -106,8 +107,14 @@ def test_shipped_biggan_models_build_with_studiogans_builder(studiogan):
     for (backbone, _, size), cfgs in built.items():
         cfgs.RUN.mixed_precision = False
         *_, dis, _, _, _, _ = studiogan.model.load_generator_discriminator(
-            DATA=cfgs.DATA, OPTIMIZATION=cfgs.OPTIMIZATION, MODEL=cfgs.MODEL, STYLEGAN=cfgs.STYLEGAN,
-            MODULES=cfgs.MODULES, RUN=cfgs.RUN, device="cpu", logger=None,
+            DATA=cfgs.DATA,
+            OPTIMIZATION=cfgs.OPTIMIZATION,
+            MODEL=cfgs.MODEL,
+            STYLEGAN=cfgs.STYLEGAN,
+            MODULES=cfgs.MODULES,
+            RUN=cfgs.RUN,
+            device="cpu",
+            logger=None,
         )
         out = dis(torch.zeros(2, 3, size, size), torch.zeros(2, dtype=torch.long))["adv_output"]
         assert out.shape == (2,), backbone
@@ -125,7 +132,10 @@ def test_stock_yaml_reads_exactly_as_without_the_hooks(studiogan):
         ours = dict(vars(with_hooks.super_cfgs[name]))
         if name == "LOSS":
             assert {k: ours.pop(k) for k in ("apply_nda", "nda_lambda", "nda")} == {
-                "apply_nda": False, "nda_lambda": LAM, "nda": {"type": "jigsaw", "k": 2}}
+                "apply_nda": False,
+                "nda_lambda": LAM,
+                "nda": {"type": "jigsaw", "k": 2},
+            }
         assert {k: v for k, v in ours.items() if not callable(v) and not hasattr(v, "forward")} == {
             k: v for k, v in vars(section).items() if not callable(v) and not hasattr(v, "forward")
         }, name
@@ -137,7 +147,9 @@ def test_the_launchers_key_list_is_studiogans_own(studiogan):
 
     declared = declared_keys(studiogan.src / "config.py")
     assert declared == studiogan.hooks.known_keys()
-    assert {"apply_nda", "nda_lambda", "nda", "adv_loss"} <= declared["LOSS"] and "total_steps" in declared["OPTIMIZATION"]
+    assert {"apply_nda", "nda_lambda", "nda", "adv_loss"} <= declared["LOSS"] and "total_steps" in declared[
+        "OPTIMIZATION"
+    ]
 
 
 def test_unknown_keys_are_refused_with_the_closest_key(studiogan, tmp_path):
@@ -195,9 +207,15 @@ def test_d_loss_is_the_nda_equation(studiogan, studiogan_data, tmp_path, cpu_nda
     assert d_loss.item() == pytest.approx(reference_d_loss(adv_loss, last), rel=1e-5, abs=1e-6)
     values = worker.nda_objective.values()  # the NDA term L_fake(D(NDA(x))) and the mean D(x) - D(NDA(x))
     nda = last["d_logit_nda"].double().tolist()
-    assert values["nda_loss"] == pytest.approx(sum(map(REF_FAKE[core_kind(adv_loss)], nda)) / len(nda), rel=1e-5, abs=1e-6)
+    assert values["nda_loss"] == pytest.approx(
+        sum(map(REF_FAKE[core_kind(adv_loss)], nda)) / len(nda), rel=1e-5, abs=1e-6
+    )
     assert math.isclose(
-        values["dis_real_minus_nda"], float(last["d_logit_real"].mean() - last["d_logit_nda"].mean()), rel_tol=1e-5, abs_tol=1e-6)
+        values["dis_real_minus_nda"],
+        float(last["d_logit_real"].mean() - last["d_logit_nda"].mean()),
+        rel_tol=1e-5,
+        abs_tol=1e-6,
+    )
 
 
 def test_conditional_discriminator_scores_nda_with_the_real_labels(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
@@ -216,7 +234,9 @@ def test_conditional_discriminator_scores_nda_with_the_real_labels(studiogan, st
     assert not torch.allclose(with_other, last["d_logit_nda"], atol=1e-3)
 
 
-def test_every_d_update_and_accumulation_step_uses_its_own_real_batch(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
+def test_every_d_update_and_accumulation_step_uses_its_own_real_batch(
+    studiogan, studiogan_data, tmp_path, cpu_nda_yaml
+):
     cfg = cpu_nda_yaml("acml", OPTIMIZATION={"d_updates_per_step": 2, "acml_steps": 2})
     worker = build_worker(cfg, studiogan_data, tmp_path, seed=4)
     baskets = capture_baskets(worker)
@@ -243,14 +263,31 @@ def test_nda_images_go_through_the_same_diffaug_as_reals(studiogan, studiogan_da
 def test_composes_with_ada_consistency_lecam_and_gradient_penalty(studiogan, studiogan_data, tmp_path, cpu_nda_yaml):
     cfg = cpu_nda_yaml(
         "regs",
-        LOSS={"apply_cr": True, "cr_lambda": 10.0, "apply_gp": True, "gp_lambda": 10.0, "apply_lecam": True,
-              "lecam_lambda": 0.3, "lecam_ema_start_iter": -1, "lecam_ema_decay": 0.99},
-        AUG={"cr_aug_type": "cr", "apply_ada": True, "ada_aug_type": "bgc", "ada_initial_augment_p": 0.2,
-             "ada_target": 0.6, "ada_kimg": 500, "ada_interval": 1},
+        LOSS={
+            "apply_cr": True,
+            "cr_lambda": 10.0,
+            "apply_gp": True,
+            "gp_lambda": 10.0,
+            "apply_lecam": True,
+            "lecam_lambda": 0.3,
+            "lecam_ema_start_iter": -1,
+            "lecam_ema_decay": 0.99,
+        },
+        AUG={
+            "cr_aug_type": "cr",
+            "apply_ada": True,
+            "ada_aug_type": "bgc",
+            "ada_initial_augment_p": 0.2,
+            "ada_target": 0.6,
+            "ada_kimg": 500,
+            "ada_interval": 1,
+        },
     )
     worker = build_worker(cfg, studiogan_data, tmp_path, seed=6)
     ada = worker.nda_objective.augment
-    assert type(ada).__name__ == "AdaAugment" and worker.AUG.series_augment.p is ada.p  # ADA reads p through the wrapper
+    assert (
+        type(ada).__name__ == "AdaAugment" and worker.AUG.series_augment.p is ada.p
+    )  # ADA reads p through the wrapper
     _, d_loss = worker.train_discriminator(current_step=0)
     assert float(ada.p) != 0.2  # StudioGAN's ADA heuristic updated p
     last = worker.nda_objective.last_batch
@@ -276,7 +313,9 @@ def test_nda_statistics_are_logged_like_studiogan_losses(studiogan, studiogan_da
     _, d_loss = worker.train_discriminator(current_step=0)
     for step in range(2):
         with caplog.at_level("INFO", logger=worker.logger.name):
-            worker.log_train_statistics(current_step=step, real_cond_loss="N/A", gen_acml_loss=d_loss, dis_acml_loss=d_loss)
+            worker.log_train_statistics(
+                current_step=step, real_cond_loss="N/A", gen_acml_loss=d_loss, dis_acml_loss=d_loss
+            )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("NDA: Step:")]
     assert len(lines) == 2 and "D(real)-D(NDA)" in lines[-1]
     saved = np.load(tmp_path / "statistics" / worker.run_name / "nda_losses.npy", allow_pickle=True).item()
@@ -286,8 +325,12 @@ def test_nda_statistics_are_logged_like_studiogan_losses(studiogan, studiogan_da
 def test_multi_hinge_is_refused_at_studiogans_config_check(studiogan, studiogan_data, tmp_path):
     from studiogan_helpers import load_cfgs
 
-    mh = write_yaml(tmp_path / "mh.yaml", studiogan.src / "configs" / "CIFAR10" / "MHGAN.yaml",
-                    DATA={"name": "CIFAR10_images"}, LOSS={"apply_nda": True})
+    mh = write_yaml(
+        tmp_path / "mh.yaml",
+        studiogan.src / "configs" / "CIFAR10" / "MHGAN.yaml",
+        DATA={"name": "CIFAR10_images"},
+        LOSS={"apply_nda": True},
+    )
     with pytest.raises(ValueError, match="LOSS.adv_loss must be one of .*'MH'"):
         load_cfgs(mh, studiogan_data, tmp_path)
 

@@ -1,6 +1,6 @@
 """studiogan_nda's parts that need no StudioGAN import: the flat YAMLs (read, key checks, ``--set``) and the
-shipped ones against StudioGAN's own, the checkout finder, the CIFAR-10-C corruptions, and the workarounds (CPU device mode, wandb.Image,
-numpy scalars in weights_only checkpoints)."""
+shipped ones against StudioGAN's own, the checkout finder, the CIFAR-10-C corruptions, and the workarounds (CPU
+device mode, wandb.Image, numpy scalars in weights_only checkpoints)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import types
 
 import pytest
 import torch
+from studiogan_helpers import CONFIGS, studiogan_root  # noqa: F401 - fixture
 
 from nda_core.errors import UsageError, UsageTypeError
-from studiogan_helpers import CONFIGS, studiogan_root  # noqa: F401 - fixture
 from studiogan_nda import checkout, corruptions
 from studiogan_nda.settings import NDA_KEYS, check_keys, check_nda_settings, parse_setting, read_yaml
-
 
 # -- settings ----------------------------------------------------------------------------------
 NDA_LINES = ("  apply_nda: ", "  nda_lambda: ", "  nda: ")
@@ -37,7 +36,9 @@ STOCK = {
 def _without_nda_lines(text: str) -> tuple[list[str], list[str]]:
     """The lines of a shipped YAML without its comment lines, split into (the NDA lines, the others)."""
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    return [line for line in lines if line.startswith(NDA_LINES)], [line for line in lines if not line.startswith(NDA_LINES)]
+    return [line for line in lines if line.startswith(NDA_LINES)], [
+        line for line in lines if not line.startswith(NDA_LINES)
+    ]
 
 
 def test_shipped_configs_are_studiogans_own_plus_three_nda_lines(studiogan_root):
@@ -54,20 +55,28 @@ def test_shipped_configs_are_studiogans_own_plus_three_nda_lines(studiogan_root)
             differ = [line for line in others if line not in stock]
             assert set(differ) == changed, (path, differ)
             # the same lines in the same order, but for the changed ones
-            assert [line for line in others if line not in changed] == [line for line in stock if line.split(":")[0]
-                                                                        not in {c.split(":")[0] for c in changed}], path
+            assert [line for line in others if line not in changed] == [
+                line for line in stock if line.split(":")[0] not in {c.split(":")[0] for c in changed}
+            ], path
             compared.add(path)
     cpu_nda, cpu_plain = _without_nda_lines((CONFIGS / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml").read_text())
     assert len(cpu_nda) == 3 and cpu_plain == _without_nda_lines((CONFIGS / "CPU" / "DCGAN-cpu.yaml").read_text())[1]
-    assert compared | {CONFIGS / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml", CONFIGS / "CPU" / "DCGAN-cpu.yaml"} == set(shipped)
+    assert compared | {CONFIGS / "CPU" / "DCGAN-NDA-jigsaw-cpu.yaml", CONFIGS / "CPU" / "DCGAN-cpu.yaml"} == set(
+        shipped
+    )
     for path in shipped:
         sections = read_yaml(path)
         assert "_base_" not in sections and set(sections) <= {"DATA", "MODEL", "LOSS", "OPTIMIZATION"}, path
 
 
 def test_a_flat_yaml_is_read_as_is_and_bad_files_are_refused(tmp_path):
-    (tmp_path / "a.yaml").write_text("DATA: {name: A, img_size: 32}\nLOSS: {adv_loss: hinge, nda: {type: jigsaw, k: 2}}\n")
-    assert read_yaml(tmp_path / "a.yaml") == {"DATA": {"name": "A", "img_size": 32}, "LOSS": {"adv_loss": "hinge", "nda": {"type": "jigsaw", "k": 2}}}
+    (tmp_path / "a.yaml").write_text(
+        "DATA: {name: A, img_size: 32}\nLOSS: {adv_loss: hinge, nda: {type: jigsaw, k: 2}}\n"
+    )
+    assert read_yaml(tmp_path / "a.yaml") == {
+        "DATA": {"name": "A", "img_size": 32},
+        "LOSS": {"adv_loss": "hinge", "nda": {"type": "jigsaw", "k": 2}},
+    }
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(UsageError, match="must map sections"):
         read_yaml(tmp_path / "list.yaml")
@@ -85,10 +94,20 @@ KNOWN = {"DATA": {"name", "img_size"}, "LOSS": {"adv_loss", *NDA_KEYS}, "OPTIMIZ
     ("sections", "message"),
     [
         ({"LOSS": {"nda_lamda": 0.5}}, "cfg.yaml: StudioGAN has no key LOSS.nda_lamda; did you mean 'nda_lambda'?"),
-        ({"OPTIMZATION": {"total_steps": 2}}, "cfg.yaml: StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?"),
-        ({"LOSS": {"total_steps": 2}}, "cfg.yaml: StudioGAN has no key LOSS.total_steps; 'total_steps' belongs to OPTIMIZATION."),
+        (
+            {"OPTIMZATION": {"total_steps": 2}},
+            "cfg.yaml: StudioGAN has no config section 'OPTIMZATION'; did you mean 'OPTIMIZATION'?",
+        ),
+        (
+            {"LOSS": {"total_steps": 2}},
+            "cfg.yaml: StudioGAN has no key LOSS.total_steps; 'total_steps' belongs to OPTIMIZATION.",
+        ),
         ({"LOSS": {"zzz": 2}}, "cfg.yaml: StudioGAN has no key LOSS.zzz; see StudioGAN's src/config.py for its keys."),
-        ({"XYZ": {}}, "cfg.yaml: StudioGAN has no config section 'XYZ'; StudioGAN's sections are ['DATA', 'LOSS', 'OPTIMIZATION']."),
+        (
+            {"XYZ": {}},
+            "cfg.yaml: StudioGAN has no config section 'XYZ'; StudioGAN's sections are ['DATA', 'LOSS', "
+            "'OPTIMIZATION'].",
+        ),
     ],
 )
 def test_unknown_keys_and_sections_name_the_closest_known_one(sections, message):
@@ -110,9 +129,17 @@ def test_set_entries_are_section_key_and_a_yaml_value():
 def test_settings_defaults_off_and_every_loss_maps_to_nda_core():
     assert not check_nda_settings({}).apply
     assert NDA_KEYS == {"apply_nda": False, "nda_lambda": 0.25, "nda": {"type": "jigsaw", "k": 2}}
-    kinds = {loss: check_nda_settings({"apply_nda": True, "adv_loss": loss}).kind for loss in
-             ("vanilla", "logistic", "least_square", "hinge", "wasserstein")}
-    assert kinds == {"vanilla": "vanilla", "logistic": "logistic", "least_square": "ls", "hinge": "hinge", "wasserstein": "wasserstein"}
+    kinds = {
+        loss: check_nda_settings({"apply_nda": True, "adv_loss": loss}).kind
+        for loss in ("vanilla", "logistic", "least_square", "hinge", "wasserstein")
+    }
+    assert kinds == {
+        "vanilla": "vanilla",
+        "logistic": "logistic",
+        "least_square": "ls",
+        "hinge": "hinge",
+        "wasserstein": "wasserstein",
+    }
     mixture = {"type": "mixture", "transforms": ["jigsaw", "stitch"], "weights": [1, 1]}
     assert check_nda_settings({"apply_nda": True, "nda": mixture}).spec == mixture
 
@@ -247,14 +274,18 @@ def test_weights_only_checkpoints_with_numpy_scalars_load_after_the_workaround()
     buffer = io.BytesIO()
     torch.save({"aa_p": np.float64(0.25), "step": 3}, buffer)
     if workarounds._weights_only_rejects_numpy_scalars():
-        with pytest.raises(pickle.UnpicklingError, match=r"Weights only load failed(.|\n)*Unsupported global: GLOBAL numpy"):
+        with pytest.raises(
+            pickle.UnpicklingError, match=r"Weights only load failed(.|\n)*Unsupported global: GLOBAL numpy"
+        ):
             torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     with torch.serialization.safe_globals(workarounds.numpy_safe_types()):
         loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     assert loaded == {"aa_p": 0.25, "step": 3}
     unsafe = io.BytesIO()
     torch.save({"f": io.BytesIO}, unsafe)
-    with pytest.raises(pickle.UnpicklingError, match=r"Weights only load failed(.|\n)*Unsupported global: GLOBAL _io.BytesIO"):
+    with pytest.raises(
+        pickle.UnpicklingError, match=r"Weights only load failed(.|\n)*Unsupported global: GLOBAL _io.BytesIO"
+    ):
         with torch.serialization.safe_globals(workarounds.numpy_safe_types()):  # nothing else became loadable
             torch.load(io.BytesIO(unsafe.getvalue()), weights_only=True)
 
@@ -267,8 +298,11 @@ def test_workarounds_switch_off(monkeypatch):
     monkeypatch.setattr(core, "_reported_off", set())
     monkeypatch.setenv("NDA_WORKAROUNDS", "off")
     assert workarounds.apply(cpu=True) == []
-    monkeypatch.setenv("NDA_WORKAROUNDS", "-cuda-tensors-on-cpu,-cuda-device-queries-on-cpu,-wandb-image-batch,"
-                       "-best-checkpoint-without-metrics,-numpy-scalars-in-checkpoints,-one-gpu-message-on-cpu")
+    monkeypatch.setenv(
+        "NDA_WORKAROUNDS",
+        "-cuda-tensors-on-cpu,-cuda-device-queries-on-cpu,-wandb-image-batch,"
+        "-best-checkpoint-without-metrics,-numpy-scalars-in-checkpoints,-one-gpu-message-on-cpu",
+    )
     monkeypatch.delenv("WANDB_MODE", raising=False)
     assert workarounds.apply(cpu=True) == ["wandb-disabled-on-cpu"]
 
@@ -283,7 +317,8 @@ class _ToyDiscriminator(torch.nn.Module):
 
 def _cfgs(d_cond_mtd: str, classes: int, size: int = 8):
     return types.SimpleNamespace(
-        DATA=types.SimpleNamespace(img_size=size, num_classes=classes), MODEL=types.SimpleNamespace(d_cond_mtd=d_cond_mtd)
+        DATA=types.SimpleNamespace(img_size=size, num_classes=classes),
+        MODEL=types.SimpleNamespace(d_cond_mtd=d_cond_mtd),
     )
 
 

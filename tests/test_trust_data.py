@@ -89,7 +89,10 @@ def test_every_file_is_checked_even_when_the_others_match(tmp_path, monkeypatch,
     write_python_version(folder)
     monkeypatch.setattr(D, "CIFAR10_DATASET", dataset_with_checksums_of(folder), raising=False)
     (folder / crafted).write_bytes(crafted_pickle(marker))
-    with pytest.raises(ValueError, match=f"refusing to read {crafted} of '{re.escape(str(folder))}': its MD5 is .*not .* of the official") as error:
+    with pytest.raises(
+        ValueError,
+        match=f"refusing to read {crafted} of '{re.escape(str(folder))}': its MD5 is .*not .* of the official",
+    ) as error:
         D.prepare_cifar10(folder)
     assert "\n" not in str(error.value) and not marker.exists()
     assert not D.cifar10_default_root().exists()
@@ -133,7 +136,9 @@ def test_an_interrupted_preparation_in_a_users_folder_deletes_nothing(tmp_path):
     (root / "train").mkdir(parents=True)
     (root / ".incomplete").write_text("interrupted")
     (root / "keep.txt").write_text("the user's")
-    result = nda(["data", "cifar10", "--from", str(image_folder(tmp_path / "my-images"))], nda_environment(tmp_path, root))
+    result = nda(
+        ["data", "cifar10", "--from", str(image_folder(tmp_path / "my-images"))], nda_environment(tmp_path, root)
+    )
     assert result.returncode == 2 and "was not prepared by nda-plugins" in result.stderr, result.stderr
     assert not root.is_symlink() and (root / "keep.txt").read_text() == "the user's" and (root / "train").is_dir()
 
@@ -184,7 +189,9 @@ def test_a_download_with_the_wrong_checksum_is_refused_unread(tmp_path, monkeypa
         monkeypatch.setattr(D, "CIFAR10_DATASET", local, raising=False)
         assert cli.main(["data", "cifar10"]) == 1
     error = capsys.readouterr().err
-    assert f"nda data: error: the file downloaded from {base_url}/{ARCHIVE_NAME} does not have the official MD5" in error
+    assert (
+        f"nda data: error: the file downloaded from {base_url}/{ARCHIVE_NAME} does not have the official MD5" in error
+    )
     assert not marker.exists() and not D.cifar10_default_root().exists()
     assert not any(D.cache_dir().glob(".*.nda-partial"))
 

@@ -22,11 +22,35 @@ from nda_demo.cli import main, numerosity_comparison, parse_args
 from nda_demo.numerosity import NumerosityConfig
 
 #: The config block of a numerosity results.json as today's main writes it (2 steps, 10 samples).
-NUMEROSITY_CONFIG = {"steps": 2, "batch_size": 8, "lam": 0.25, "d_steps": 1, "kind": "hinge", "width": 16,
-                     "target": 6, "negatives": [4, 5, 7, 8], "heldout": [3, 9], "size": 32, "radius": 2.5,
-                     "eval_samples": 10, "train_images": 20000, "negative_bank": 20000, "score_images": 1000}
-JIGSAW_CONFIG = {"steps": 2, "batch_size": 8, "lam": 0.25, "d_steps": 1, "kind": "hinge", "width": 16,
-                 "train_per_class": 4, "eval_per_class": 2, "fid_samples": 0, "data": None}
+NUMEROSITY_CONFIG = {
+    "steps": 2,
+    "batch_size": 8,
+    "lam": 0.25,
+    "d_steps": 1,
+    "kind": "hinge",
+    "width": 16,
+    "target": 6,
+    "negatives": [4, 5, 7, 8],
+    "heldout": [3, 9],
+    "size": 32,
+    "radius": 2.5,
+    "eval_samples": 10,
+    "train_images": 20000,
+    "negative_bank": 20000,
+    "score_images": 1000,
+}
+JIGSAW_CONFIG = {
+    "steps": 2,
+    "batch_size": 8,
+    "lam": 0.25,
+    "d_steps": 1,
+    "kind": "hinge",
+    "width": 16,
+    "train_per_class": 4,
+    "eval_per_class": 2,
+    "fid_samples": 0,
+    "data": None,
+}
 #: Per seed: (plain, NDA) of histogram of 10 samples, AUROC vs trained negatives, AUROC vs held-out counts.
 NUMEROSITY_SEEDS = {
     0: (({5: 3, 6: 2, 7: 5}, 0.6, 0.50), ({6: 5, 7: 5}, 0.9, 1.00)),
@@ -38,19 +62,29 @@ TINY = dict(steps=1, batch_size=8, width=8, eval_samples=16, train_images=64, ne
 
 def _numerosity_run(nda: bool, seed: int, histogram: dict[int, int], auroc_negatives: float, auroc_heldout: float):
     samples = sum(histogram.values())
-    return {"nda": nda, "seed": seed, "histogram": {str(k): v for k, v in histogram.items()},
-            "fraction_target": histogram.get(6, 0) / samples,
-            "mean_count": sum(k * v for k, v in histogram.items()) / samples,
-            "auroc_negatives": auroc_negatives, "auroc_heldout": auroc_heldout, "seconds": 1.5, "cpu_seconds": 1.2}
+    return {
+        "nda": nda,
+        "seed": seed,
+        "histogram": {str(k): v for k, v in histogram.items()},
+        "fraction_target": histogram.get(6, 0) / samples,
+        "mean_count": sum(k * v for k, v in histogram.items()) / samples,
+        "auroc_negatives": auroc_negatives,
+        "auroc_heldout": auroc_heldout,
+        "seconds": 1.5,
+        "cpu_seconds": 1.2,
+    }
 
 
 def _numerosity_folder(root: Path, name: str, seeds, config=NUMEROSITY_CONFIG) -> Path:
     """A per-seed folder as today's main writes it; NDA listed before plain (order must not matter)."""
     runs = [_numerosity_run(nda, seed, *NUMEROSITY_SEEDS[seed][nda]) for seed in seeds for nda in (True, False)]
     by = {(r["seed"], r["nda"]): r for r in runs}
-    data = {"config": config, "seeds": list(seeds), "runs": runs,
-            "difference_fraction_target": [by[s, True]["fraction_target"] - by[s, False]["fraction_target"]
-                                           for s in seeds]}
+    data = {
+        "config": config,
+        "seeds": list(seeds),
+        "runs": runs,
+        "difference_fraction_target": [by[s, True]["fraction_target"] - by[s, False]["fraction_target"] for s in seeds],
+    }
     (root / name).mkdir()
     (root / name / "results.json").write_text(json.dumps(data, indent=2))
     return root / name
@@ -58,10 +92,14 @@ def _numerosity_folder(root: Path, name: str, seeds, config=NUMEROSITY_CONFIG) -
 
 def _jigsaw_folder(root: Path, name: str, seed: int, plain_share: float, nda_share: float) -> Path:
     def run(nda: bool, share: float) -> dict:
-        return {"nda": nda, "seed": seed,
-                "separation": {"mean": share - 0.5, "std": 0.1, "median": 0.0, "fraction_positive": share,
-                               "auroc": share},
-                "anomaly_auroc": {"jigsaw": share, "noise": 0.8}, "fidkid": None, "seconds": 1.0}
+        return {
+            "nda": nda,
+            "seed": seed,
+            "separation": {"mean": share - 0.5, "std": 0.1, "median": 0.0, "fraction_positive": share, "auroc": share},
+            "anomaly_auroc": {"jigsaw": share, "noise": 0.8},
+            "fidkid": None,
+            "seconds": 1.0,
+        }
 
     (root / name).mkdir()
     data = {"config": JIGSAW_CONFIG, "seeds": [seed], "runs": [run(False, plain_share), run(True, nda_share)]}
@@ -93,8 +131,11 @@ def _error_line(capsys, prefix: str) -> str:
 
 
 def test_merge_pools_every_number_as_computed_by_hand(tmp_path, capsys):
-    folders = [_numerosity_folder(tmp_path, "s2", [2]), _numerosity_folder(tmp_path, "s0", [0]),
-               _numerosity_folder(tmp_path, "s1", [1])]
+    folders = [
+        _numerosity_folder(tmp_path, "s2", [2]),
+        _numerosity_folder(tmp_path, "s0", [0]),
+        _numerosity_folder(tmp_path, "s1", [1]),
+    ]
     out = tmp_path / "merged"
     assert main(["merge", *map(str, folders), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -132,7 +173,9 @@ def test_merge_pools_every_number_as_computed_by_hand(tmp_path, capsys):
     assert heldout["wilcoxon"]["statistic"] == 0 and heldout["wilcoxon"]["pvalue"] == pytest.approx(0.25)
     assert heldout["effect"] == "seen"
     negatives = data["statistics"]["auroc_negatives"]  # differences +0.3, +0.5, +0.1: mean 0.3, std 0.2
-    assert negatives["difference"]["mean"] == pytest.approx(0.3) and negatives["difference"]["std"] == pytest.approx(0.2)
+    assert negatives["difference"]["mean"] == pytest.approx(0.3) and negatives["difference"]["std"] == pytest.approx(
+        0.2
+    )
     assert negatives["paired_t_test"]["pvalue"] == pytest.approx(_p_two_sided_df2(0.3 / (0.2 / math.sqrt(3))), rel=1e-5)
     # the evidence lines state what was measured and say plainly which effect is absent
     count_line = next(line for line in printed.splitlines() if "evidence, count effect" in line)
@@ -154,7 +197,8 @@ def test_merge_of_jigsaw_folders_tests_the_paired_differences(tmp_path, capsys):
     assert main(["merge", *map(str, folders), "--out", str(tmp_path / "cifar")]) == 0
     printed = capsys.readouterr().out
     share = json.loads((tmp_path / "cifar" / "cifar_results.json").read_text())["statistics"][
-        "separation.fraction_positive"]
+        "separation.fraction_positive"
+    ]
     assert share["difference"]["values"] == pytest.approx([0.49, 0.37])
     t = 0.43 / (math.sqrt(0.0072) / math.sqrt(2))  # 7.1667; one degree of freedom: p = 1 - 2 atan(t) / pi
     assert share["paired_t_test"]["pvalue"] == pytest.approx(1 - 2 * math.atan(t) / math.pi, rel=1e-5)
@@ -205,8 +249,24 @@ def test_merge_refuses_folders_whose_runs_did_nothing_or_lack_a_pair(tmp_path, c
 def test_a_run_writes_a_publishable_results_file_and_is_never_replaced_silently(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the working folder is not the repository root: the command must not care
     out = tmp_path / "run"
-    argv = ["--steps", "2", "--seeds", "0", "--samples", "16", "--batch-size", "8", "--heldout", "3", "9",
-            "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "--steps",
+        "2",
+        "--seeds",
+        "0",
+        "--samples",
+        "16",
+        "--batch-size",
+        "8",
+        "--heldout",
+        "3",
+        "9",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     threads = torch.get_num_threads()
     try:
         assert main(argv) == 0
@@ -227,8 +287,14 @@ def test_a_run_writes_a_publishable_results_file_and_is_never_replaced_silently(
     inside = numerosity_command(NumerosityConfig(), [0, 1], 1, repository_root() / "out" / "s0")
     assert inside.endswith("--samples 2000 --threads 1 --out out/s0")  # inside: from the repository root
     config = data["config"]
-    assert (again.steps, again.seeds, again.samples, again.batch_size, again.threads, again.lam) == \
-        (config["steps"], [0], config["eval_samples"], config["batch_size"], 1, config["lam"])
+    assert (again.steps, again.seeds, again.samples, again.batch_size, again.threads, again.lam) == (
+        config["steps"],
+        [0],
+        config["eval_samples"],
+        config["batch_size"],
+        1,
+        config["lam"],
+    )
     assert (again.target, again.negatives, again.heldout) == (config["target"], config["negatives"], config["heldout"])
     assert data["software"]["scipy"] == scipy.__version__
     runs = {r["nda"]: r for r in data["runs"]}
@@ -277,14 +343,49 @@ def test_overwrite_replaces_only_what_the_demo_wrote(tmp_path, capsys):
 
 def test_runs_that_would_do_nothing_or_count_twice_are_errors(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["--steps", "1", "--samples", "2", "--seeds", "0", "0", "--threads", "1", "--no-progress",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "--steps",
+                "1",
+                "--samples",
+                "2",
+                "--seeds",
+                "0",
+                "0",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "repeat [0]" in _error_line(capsys, "nda demo")
     assert main(["jigsaw", "--steps", "1", "--seeds", "3", "3", "--fid-samples", "0", "--out", str(out)]) == 2
     assert "repeat [3]" in _error_line(capsys, "nda demo jigsaw")
     # lam 1 gives the NDA images no weight: the "NDA" run would be the plain run again
-    assert main(["--steps", "1", "--samples", "2", "--seeds", "0", "--lam", "1", "--threads", "1", "--no-progress",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "--steps",
+                "1",
+                "--samples",
+                "2",
+                "--seeds",
+                "0",
+                "--lam",
+                "1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "lam must lie in (0, 1)" in _error_line(capsys, "nda demo")
     assert main(["--steps", "0", "--out", str(out)]) == 2
     assert "steps must be >= 1, got 0." in _error_line(capsys, "nda demo")

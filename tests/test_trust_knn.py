@@ -63,7 +63,9 @@ def test_scores_match_a_loop_reference_from_the_definition(seed, k, temperature)
 def test_k_larger_than_the_bank_uses_every_entry():
     features, bank, labels, classes = _random_case(7, entries=6)
     got = metrics.knn_predict(features, bank, labels, classes, k=50, temperature=0.2)
-    torch.testing.assert_close(got.double(), loop_knn_scores(features, bank, labels, classes, 6, 0.2), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        got.double(), loop_knn_scores(features, bank, labels, classes, 6, 0.2), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_more_queries_than_one_chunk_are_all_scored():
@@ -72,7 +74,9 @@ def test_more_queries_than_one_chunk_are_all_scored():
     features = torch.randn(metrics._KNN_CHUNK + 37, 4, generator=g)
     got = metrics.knn_predict(features, bank, labels, 3, k=4, temperature=0.1)
     tail = slice(metrics._KNN_CHUNK - 2, None)  # rows on both sides of the chunk boundary
-    torch.testing.assert_close(got[tail].double(), loop_knn_scores(features[tail], bank, labels, 3, 4, 0.1), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        got[tail].double(), loop_knn_scores(features[tail], bank, labels, 3, 4, 0.1), rtol=1e-4, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("k, temperature", [(7, 0.07), (20, 0.1), (200, 0.1)])
@@ -103,4 +107,6 @@ def test_knn_accuracy_counts_correct_top1_predictions():
     scores = loop_knn_scores(features, bank, labels, classes, 6, 0.1)
     truth = scores.argmax(1)
     truth[:5] = (truth[:5] + 1) % classes  # 5 of 25 wrong
-    assert metrics.knn_accuracy(bank, labels, features, truth, k=6, temperature=0.1, num_classes=classes) == pytest.approx(80.0)
+    assert metrics.knn_accuracy(
+        bank, labels, features, truth, k=6, temperature=0.1, num_classes=classes
+    ) == pytest.approx(80.0)

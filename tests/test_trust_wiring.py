@@ -11,7 +11,6 @@ the wrong encoder.
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,7 +58,15 @@ def _lightly_step(cifar_root, method: str, nda_encoder: str) -> list[dict]:
     dim = 64  # a linear map of the pixels: a flip, a roll or a clean view all show
     backbone = nn.Sequential(nn.Flatten(), nn.Linear(IMAGE[0] * IMAGE[1] * IMAGE[2], dim))
     if method == "moco":
-        model = NDAMoCo(backbone, dim, nda="vflip", num_nda_views=NDA_VIEWS, nda_encoder=nda_encoder, memory_bank_size=(32, 16), **HEAD)
+        model = NDAMoCo(
+            backbone,
+            dim,
+            nda="vflip",
+            num_nda_views=NDA_VIEWS,
+            nda_encoder=nda_encoder,
+            memory_bank_size=(32, 16),
+            **HEAD,
+        )
         base = MoCoV2Transform(input_size=32, gaussian_blur=0.0)
     else:
         model = NDASimCLR(backbone, dim, nda="vflip", num_nda_views=NDA_VIEWS, nda_encoder=nda_encoder, **HEAD)
@@ -84,15 +91,27 @@ def _lightly_step(cifar_root, method: str, nda_encoder: str) -> list[dict]:
 
     model.criterion.register_forward_hook(hook, with_kwargs=True)
     dataset = image_folder(cifar_root / "train", transform, 2)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
-    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=2, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Batches()])
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=BATCH, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0)
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Batches()],
+    )
     trainer.fit(model, loader)
     assert len(seen) == 2
     return seen
 
 
-@pytest.mark.parametrize("method, nda_encoder", [("moco", "key"), ("moco", "query"), ("simclr", "no_grad"), ("simclr", "query")])
+@pytest.mark.parametrize(
+    "method, nda_encoder", [("moco", "key"), ("moco", "query"), ("simclr", "no_grad"), ("simclr", "query")]
+)
 def test_lightly_loss_gets_the_nda_of_each_samples_own_views(cifar_root, quiet_lightning, method, nda_encoder):
     for step in _lightly_step(cifar_root, method, nda_encoder):
         nda, expected = step["nda"], step["expected"]

@@ -23,10 +23,10 @@ from upstream_helpers import (  # noqa: E402
     copy_package,
     git_apply,
     new_test_files,
+    only_test_diffs,
     patch_series,
     run_pytest,
     run_python,
-    only_test_diffs,
 )
 
 PROJECT = "lightly"
@@ -115,7 +115,7 @@ def _compare(memory_bank_size: int | tuple[int, int]) -> None:
             results.append((loss, *torch.autograd.grad(loss, inputs)))
         where = f"memory_bank_size={memory_bank_size}, step {step}"
         for name, mine, theirs in zip(("loss", "d out0", "d out1", "d nda"), *results):
-            torch.testing.assert_close(mine, theirs, **LOSS_TOLERANCE, msg=lambda m, n=name: f"{where}, {n}: {m}")
+            torch.testing.assert_close(mine, theirs, **LOSS_TOLERANCE, msg=lambda m, n=name, w=where: f"{w}, {n}: {m}")
         if memory_bank_size:  # out1 enqueued alike, nda never
             assert torch.equal(patched.memory_bank.bank, plugin.memory_bank.bank), where
             assert torch.equal(patched.memory_bank.bank_ptr, plugin.memory_bank.bank_ptr), where

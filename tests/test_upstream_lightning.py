@@ -19,9 +19,9 @@ from upstream_helpers import (  # noqa: E402
     copy_package,
     git_apply,
     new_test_files,
+    only_test_diffs,
     patch_series,
     run_pytest,
-    only_test_diffs,
 )
 
 PROJECT = "lightning"

@@ -59,7 +59,9 @@ def _load_transforms(root: Path) -> ModuleType:
     registry_import = "from mmpretrain.registry import TRANSFORMS"
     source = path.read_text()
     assert source.count(registry_import) == 1
-    source = source.replace(registry_import, "from mmengine.registry import Registry\nTRANSFORMS = Registry('nda-test')")
+    source = source.replace(
+        registry_import, "from mmengine.registry import Registry\nTRANSFORMS = Registry('nda-test')"
+    )
     module = ModuleType("mmpretrain_patched_nda_transforms")
     exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - the patched file, one registry swapped
     return module
@@ -91,8 +93,8 @@ def test_upstream_tests_fail_on_unpatched_mmpretrain(tmp_path: Path) -> None:
 
 
 def test_transforms_equal_nda_core(patched: Path) -> None:
-    from nda_core import functional as F
     from nda_core import build
+    from nda_core import functional as F
 
     nda = _load_transforms(patched)
     generator = torch.Generator().manual_seed(0)
@@ -148,7 +150,13 @@ def _model_kwargs(head_type: str) -> dict:
         head["loss"] = {"type": "CrossEntropyLoss"}
     return {
         "backbone": {"type": "ResNet", "depth": 18, "base_channels": 8, "norm_cfg": {"type": "BN"}},
-        "neck": {"type": "MoCoV2Neck", "in_channels": 64, "hid_channels": 16, "out_channels": FEAT_DIM, "with_avg_pool": True},
+        "neck": {
+            "type": "MoCoV2Neck",
+            "in_channels": 64,
+            "hid_channels": 16,
+            "out_channels": FEAT_DIM,
+            "with_avg_pool": True,
+        },
         "head": head,
         "queue_len": QUEUE_LEN,
         "feat_dim": FEAT_DIM,

@@ -125,9 +125,13 @@ def test_nda_math_equals_nda_core(patched: Path) -> None:
     params = nda_core.build({"type": "cutout"}).draw_params(x.shape, generator)
     torch.testing.assert_close(nda.cutout(x, params["boxes"]), F.cutout(x, params["boxes"]), **CUTOUT_TOLERANCE)
     params = nda_core.build({"type": "cutmix"}).draw_params(x.shape, generator)
-    assert torch.equal(nda.cutmix(x, params["partner"], params["boxes"]), F.cutmix(x, params["boxes"], params["partner"]))
+    assert torch.equal(
+        nda.cutmix(x, params["partner"], params["boxes"]), F.cutmix(x, params["boxes"], params["partner"])
+    )
     params = nda_core.build({"type": "mixup"}).draw_params(x.shape, generator)
-    assert torch.equal(nda.mixup(x, params["partner"], params["weight"]), F.mixup(x, params["weight"], params["partner"]))
+    assert torch.equal(
+        nda.mixup(x, params["partner"], params["weight"]), F.mixup(x, params["weight"], params["partner"])
+    )
 
 
 def test_nda_draws_match_nda_core(patched: Path) -> None:
@@ -143,9 +147,14 @@ def test_nda_draws_match_nda_core(patched: Path) -> None:
         assert torch.equal(ours, nda_core.build({"type": "jigsaw", "k": 2})(x))
     torch.manual_seed(0)
     boxes = nda.sample_boxes(4000, 32, 32, "cpu")
-    core_boxes = nda_core.build({"type": "cutout"}).draw_params((4000, 3, 32, 32), torch.Generator().manual_seed(0))["boxes"]
+    core_boxes = nda_core.build({"type": "cutout"}).draw_params((4000, 3, 32, 32), torch.Generator().manual_seed(0))[
+        "boxes"
+    ]
     for column in (2, 3):  # box sides: the same support [ceil(32/3), floor(32/2)]
-        assert (boxes[:, column].min(), boxes[:, column].max()) == (core_boxes[:, column].min(), core_boxes[:, column].max())
+        assert (boxes[:, column].min(), boxes[:, column].max()) == (
+            core_boxes[:, column].min(),
+            core_boxes[:, column].max(),
+        )
     partners = nda.sample_partners(4000, "cpu")
     assert (partners != torch.arange(4000)).all()
 
@@ -156,14 +165,21 @@ def test_patched_worker_equals_plugin(patched: Path, pristine: Path, studiogan_d
     for adv_loss in ADV_LOSSES:
         for lam in LAMBDAS:
             runs[f"{adv_loss}-{lam}"] = write_yaml(
-                tmp_path / f"{adv_loss}-{lam}.yaml", CPU_NDA, OPTIMIZATION={"batch_size": NDA_BATCH},
+                tmp_path / f"{adv_loss}-{lam}.yaml",
+                CPU_NDA,
+                OPTIMIZATION={"batch_size": NDA_BATCH},
                 LOSS={"adv_loss": adv_loss, "nda_lambda": lam, "nda": {"type": "jigsaw", "k": 2}},
             )
     sides = {"plugin": pristine, "patched": patched}
     commands = []
     for side, root in sides.items():
-        spec = {"root": str(root), "data": str(studiogan_data), "save": str(tmp_path / side),
-                "runs": {name: str(path) for name, path in runs.items()}, "out": str(tmp_path / f"{side}.pt")}
+        spec = {
+            "root": str(root),
+            "data": str(studiogan_data),
+            "save": str(tmp_path / side),
+            "runs": {name: str(path) for name, path in runs.items()},
+            "out": str(tmp_path / f"{side}.pt"),
+        }
         commands.append(([__file__, side, json.dumps(spec)], []))
     for side, result in zip(sides, run_pythons(commands, tmp_path)):
         check_ok(result, f"the {side} StudioGAN run")

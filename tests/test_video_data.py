@@ -81,7 +81,9 @@ def test_a_real_video_is_sampled_into_blocks_as_dpc_does(ucf_tree, caplog):
         for t in range(3):
             assert torch.equal(blocks[n, :, t], decoded[122 + n * 9 + t * 3])
     # training clips: augmented and normalised, the same crop and flip on every frame
-    train = ClipDataset(FileVideos(entries, classes, VideoFileReader()), LAYOUT, "train", ClipTransform(size=64, resize=72))
+    train = ClipDataset(
+        FileVideos(entries, classes, VideoFileReader()), LAYOUT, "train", ClipTransform(size=64, resize=72)
+    )
     clip = train[1]
     assert clip.shape == (4, 3, 3, 64, 64) and clip.dtype == torch.float32
 
@@ -108,7 +110,13 @@ def test_test_mode_returns_every_window(ucf_tree):
     root, splits = ucf_tree
     entries, classes = ucf101_entries(root, splits, 1, "test", "video")
     assert [e.name for e in entries] == ["v_Demo_g01_c01", "v_Test_g01_c01"]
-    dataset = ClipDataset(FileVideos(entries, classes, VideoFileReader()), LAYOUT, "test", ClipTransform(size=32, resize=32, train=False), labels=True)
+    dataset = ClipDataset(
+        FileVideos(entries, classes, VideoFileReader()),
+        LAYOUT,
+        "test",
+        ClipTransform(size=32, resize=32, train=False),
+        labels=True,
+    )
     windows, label = dataset[1]  # test.mp4: 100 frames at stride 3 -> 33 blocks -> 15 windows
     assert windows.shape == (15, 4, 3, 3, 32, 32) and label == 1
 
@@ -149,14 +157,20 @@ def test_hmdb51_split_files(tmp_path):
 
 def test_missing_split_files_and_videos(ucf_tree, tmp_path):
     root, splits = ucf_tree
-    with pytest.raises(ValueError, match=r"UCF-101 train split file .*trainlist02.txt' not found; data.splits must be the folder"):
+    with pytest.raises(
+        ValueError, match=r"UCF-101 train split file .*trainlist02.txt' not found; data.splits must be the folder"
+    ):
         ucf101_entries(root, splits, 2, "train")
     with pytest.raises(ValueError, match=r"UCF-101 class index .*classInd.txt' not found"):
         ucf101_entries(root, tmp_path, 1, "train")
-    with pytest.raises(ValueError, match=r"no HMDB-51 split files '\*_test_split1.txt' under .*testTrainMulti_7030_splits"):
+    with pytest.raises(
+        ValueError, match=r"no HMDB-51 split files '\*_test_split1.txt' under .*testTrainMulti_7030_splits"
+    ):
         hmdb51_entries(root, tmp_path, 1, "train")
     entries, classes = ucf101_entries(root, splits, 1, "train", "frames")  # frames asked, only videos there
-    with pytest.raises(ValueError, match=r"4 of 4 frame folders listed in the split are missing.*data.root and data.source"):
+    with pytest.raises(
+        ValueError, match=r"4 of 4 frame folders listed in the split are missing.*data.root and data.source"
+    ):
         FileVideos(entries, classes, FrameFolderReader())
     with pytest.raises(ValueError, match="data.split must be one of"):
         ucf101_entries(root, splits, 4, "train")
@@ -168,7 +182,11 @@ def test_missing_split_files_and_videos(ucf_tree, tmp_path):
 def test_clips_too_short_for_the_layout(ucf_tree):
     root, splits = ucf_tree
     entries, classes = ucf101_entries(root, splits, 1, "train", "video")
-    with pytest.raises(ValueError, match=r"none of the 4 ucf is long enough for 8 blocks of 5 frames at stride ds=9 .*more than 360 frames.*longest has 300"):
+    with pytest.raises(
+        ValueError,
+        match=r"none of the 4 ucf is long enough for 8 blocks of 5 frames at stride ds=9 .*more than 360 "
+        r"frames.*longest has 300",
+    ):
         ClipDataset(FileVideos(entries, classes, VideoFileReader()), BlockLayout(8, 5, 9), name="ucf")
     with pytest.raises(ValueError, match="too short for 8 blocks"):
         BlockLayout(8, 5, 3).random_start(100)
@@ -179,13 +197,18 @@ def test_clip_transform_is_the_same_on_every_frame_and_refuses_small_frames():
     frame = torch.randint(0, 256, (1, 3, 40, 50), dtype=torch.uint8)
     out = ClipTransform(size=32, resize=None, crop="random", gray={"p": 0.0})(frame.expand(6, -1, -1, -1))
     assert out.shape == (6, 3, 32, 32) and all(torch.equal(out[0], out[t]) for t in range(6))
-    grey = ClipTransform(size=32, resize=36, channels=1, mean=[0.5], std=[0.5], train=False)(frame.expand(2, -1, -1, -1))
+    grey = ClipTransform(size=32, resize=36, channels=1, mean=[0.5], std=[0.5], train=False)(
+        frame.expand(2, -1, -1, -1)
+    )
     assert grey.shape == (2, 1, 32, 32)
     with pytest.raises(ValueError, match=r"frames of 40x50 are smaller than the 64x64 crop; set data.augment.resize"):
         ClipTransform(size=64, resize=None)(frame)
     with pytest.raises(ValueError, match=r"augment.crop must be one of \['random', 'resized', 'center'\]"):
         ClipTransform(crop="middle")
-    with pytest.raises(ValueError, match=r"augment.color_jitter has an unknown key 'satuation' \(did you mean 'saturation'\?\); known keys"):
+    with pytest.raises(
+        ValueError,
+        match=r"augment.color_jitter has an unknown key 'satuation' \(did you mean 'saturation'\?\); known keys",
+    ):
         ClipTransform(color_jitter={"brightness": 0.5, "satuation": 0.5})
     with pytest.raises(ValueError, match=r"augment.gray has an unknown key 'prob'; known keys: \['consistent', 'p'\]"):
         ClipTransform(gray={"prob": 0.5})
@@ -214,8 +237,13 @@ def test_moving_mnist_classes_are_defined_by_motion_only():
 
 
 def test_moving_mnist_clips_and_missing_mnist(tmp_path):
-    dataset = ClipDataset(MovingMNISTActions("train", 16, 20, 48), BlockLayout(3, 4, 1), "train",
-                          ClipTransform(size=48, resize=None, channels=1, mean=[0.1], std=[0.3]), labels=True)
+    dataset = ClipDataset(
+        MovingMNISTActions("train", 16, 20, 48),
+        BlockLayout(3, 4, 1),
+        "train",
+        ClipTransform(size=48, resize=None, channels=1, mean=[0.1], std=[0.3]),
+        labels=True,
+    )
     blocks, label = dataset[9]
     assert blocks.shape == (3, 1, 4, 48, 48) and label == 1
     with pytest.raises(ValueError, match="no MNIST found at .*data.mnist must be a folder holding MNIST/raw"):

@@ -28,7 +28,10 @@ def _reference(pred: torch.Tensor, target: torch.Tensor, nda: torch.Tensor | Non
     return total / len(rows), hits / len(rows)
 
 
-@pytest.mark.parametrize("batch, steps, dim, height, width, nda_count", [(2, 3, 8, 2, 2, 12), (3, 1, 4, 1, 3, 2), (1, 2, 5, 2, 1, 0), (2, 2, 6, 2, 2, None)])
+@pytest.mark.parametrize(
+    "batch, steps, dim, height, width, nda_count",
+    [(2, 3, 8, 2, 2, 12), (3, 1, 4, 1, 3, 2), (1, 2, 5, 2, 1, 0), (2, 2, 6, 2, 2, None)],
+)
 def test_loss_matches_the_slow_reference(batch, steps, dim, height, width, nda_count):
     generator = torch.Generator().manual_seed(batch * 100 + steps)
     pred = torch.randn(batch, steps, dim, height, width, generator=generator)
@@ -79,7 +82,7 @@ def test_accuracy_counts_predictions_whose_positive_wins():
     pred = torch.eye(3).view(3, 1, 3, 1, 1) * 5
     target = pred.clone()
     assert dpc_loss(pred, target).accuracy.item() == 1.0
-    nda = (pred.view(3, 1, 3) * 2)  # each video's NDA feature beats its positive
+    nda = pred.view(3, 1, 3) * 2  # each video's NDA feature beats its positive
     assert dpc_loss(pred, target, nda).accuracy.item() == 0.0
     assert not dpc_loss(pred, target, nda).accuracy.requires_grad
 
@@ -95,13 +98,49 @@ def test_gradients_reach_pred_target_and_nda():
 @pytest.mark.parametrize(
     "pred, target, nda, error, match",
     [
-        (torch.randn(2, 3, 4, 2), torch.randn(2, 3, 4, 2), None, ValueError, r"pred must be a float tensor \(B, pred_step, D, H', W'\)"),
-        (torch.randn(2, 3, 4, 2, 2), torch.randn(2, 2, 4, 2, 2), None, ValueError, "target must have the shape of pred"),
-        (torch.randn(2, 3, 4, 2, 2), torch.randn(2, 3, 4, 2, 2), torch.randn(3, 5, 4), ValueError, r"nda must have shape \(2, M, 4\), one set of M NDA features per sample"),
-        (torch.randn(2, 3, 4, 2, 2), torch.randn(2, 3, 4, 2, 2), torch.randn(2, 5, 3), ValueError, r"nda must have shape \(2, M, 4\).*got \(2, 5, 3\)"),
-        (torch.randn(2, 3, 4, 2, 2), torch.randn(2, 3, 4, 2, 2), torch.randn(2, 4), ValueError, r"nda must be a float tensor of shape \(2, M, 4\)"),
+        (
+            torch.randn(2, 3, 4, 2),
+            torch.randn(2, 3, 4, 2),
+            None,
+            ValueError,
+            r"pred must be a float tensor \(B, pred_step, D, H', W'\)",
+        ),
+        (
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 2, 4, 2, 2),
+            None,
+            ValueError,
+            "target must have the shape of pred",
+        ),
+        (
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(3, 5, 4),
+            ValueError,
+            r"nda must have shape \(2, M, 4\), one set of M NDA features per sample",
+        ),
+        (
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 5, 3),
+            ValueError,
+            r"nda must have shape \(2, M, 4\).*got \(2, 5, 3\)",
+        ),
+        (
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 3, 4, 2, 2),
+            torch.randn(2, 4),
+            ValueError,
+            r"nda must be a float tensor of shape \(2, M, 4\)",
+        ),
         ([[1.0]], torch.randn(2, 3, 4, 2, 2), None, TypeError, "pred must be a torch.Tensor"),
-        (torch.zeros(2, 3, 4, 2, 2, dtype=torch.long), torch.zeros(2, 3, 4, 2, 2, dtype=torch.long), None, ValueError, "dtype torch.int64"),
+        (
+            torch.zeros(2, 3, 4, 2, 2, dtype=torch.long),
+            torch.zeros(2, 3, 4, 2, 2, dtype=torch.long),
+            None,
+            ValueError,
+            "dtype torch.int64",
+        ),
     ],
 )
 def test_bad_input(pred, target, nda, error, match):

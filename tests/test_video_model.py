@@ -44,7 +44,11 @@ def test_predictions_depend_only_on_the_context_blocks(tiny):
 
 def test_encoder_is_2d_in_early_stages_3d_late_and_strides_32():
     net = ResNet2d3d(depth=18, width=8)
-    kernels = {name: m.kernel_size for name, m in net.named_modules() if isinstance(m, nn.Conv3d) and m.kernel_size != (1, 1, 1)}
+    kernels = {
+        name: m.kernel_size
+        for name, m in net.named_modules()
+        if isinstance(m, nn.Conv3d) and m.kernel_size != (1, 1, 1)
+    }
     assert all(k == (1, 3, 3) for n, k in kernels.items() if n.startswith(("layer1", "layer2")))
     assert all(k == (3, 3, 3) for n, k in kernels.items() if n.startswith(("layer3", "layer4")))
     assert net.feature_size == 32  # last stage as wide as the third (DPC: 256 for width 64)
@@ -89,7 +93,10 @@ def test_classifier_loads_the_pretrained_encoder(tiny):
 @pytest.mark.parametrize(
     "blocks, match",
     [
-        (torch.randn(2, 4, 3, 3, 48, 64), r"frames of 48x64 pixels but the model was built for input_size=64x64.*resize"),
+        (
+            torch.randn(2, 4, 3, 3, 48, 64),
+            r"frames of 48x64 pixels but the model was built for input_size=64x64.*resize",
+        ),
         (torch.randn(2, 3, 3, 3, 64, 64), r"3 blocks per video but the model was built for num_seq=4"),
         (torch.randn(2, 4, 3, 2, 64, 64), r"blocks of 2 frames but the model was built for seq_len=3"),
         (torch.randn(2, 4, 1, 3, 64, 64), r"1 channels but the model was built for in_channels=3"),

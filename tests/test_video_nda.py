@@ -17,7 +17,9 @@ def _blocks(seed: int = 0) -> torch.Tensor:
     return torch.rand(B, N, C, T, H, W, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("spec", ["jigsaw", "cutout", "cutmix", "stitch", "mixup", {"type": "mixture", "transforms": ["jigsaw", "cutmix"]}])
+@pytest.mark.parametrize(
+    "spec", ["jigsaw", "cutout", "cutmix", "stitch", "mixup", {"type": "mixture", "transforms": ["jigsaw", "cutmix"]}]
+)
 def test_one_draw_for_every_frame_of_a_clip(spec):
     negatives = DPCNegatives(spec, blocks="all")
     blocks = _blocks()
@@ -102,7 +104,9 @@ def test_nda_features_enter_only_negative_columns_and_carry_gradients():
 
 
 def test_unknown_nda_and_bad_options():
-    with pytest.raises(ValueError, match=r"nda.transform='jigsaw3' is not a valid NDA: unknown NDA 'jigsaw3'; known NDAs"):
+    with pytest.raises(
+        ValueError, match=r"nda.transform='jigsaw3' is not a valid NDA: unknown NDA 'jigsaw3'; known NDAs"
+    ):
         DPCNegatives("jigsaw3")
     with pytest.raises(TypeError, match=r"nda.transform=.*is not a valid NDA: NDA 'jigsaw' got arguments \['size'\]"):
         DPCNegatives({"type": "jigsaw", "size": 3})

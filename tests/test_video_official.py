@@ -60,7 +60,9 @@ def _copy_official_weights(reference: torch.nn.Module, ours: DPC) -> None:
             assert mine.shape == their.shape, (name, their_name)
             mine.copy_(their)
         for part in ("weight", "bias"):
-            getattr(cell.gates, part).copy_(torch.cat([theirs[f"{prefix}reset_gate.{part}"], theirs[f"{prefix}update_gate.{part}"]]))
+            getattr(cell.gates, part).copy_(
+                torch.cat([theirs[f"{prefix}reset_gate.{part}"], theirs[f"{prefix}update_gate.{part}"]])
+            )
             getattr(cell.candidate, part).copy_(theirs[f"{prefix}out_gate.{part}"])
 
 
@@ -101,7 +103,9 @@ class _Zeros(torch.nn.Module):
 def official_pair(official):
     model_3d, _ = official
     torch.manual_seed(0)
-    reference = model_3d.DPC_RNN(sample_size=SIZE, num_seq=NUM_SEQ, seq_len=SEQ_LEN, pred_step=PRED_STEP, network="resnet18")
+    reference = model_3d.DPC_RNN(
+        sample_size=SIZE, num_seq=NUM_SEQ, seq_len=SEQ_LEN, pred_step=PRED_STEP, network="resnet18"
+    )
     ours = DPC(depth=18, width=64, input_size=SIZE, num_seq=NUM_SEQ, seq_len=SEQ_LEN, pred_step=PRED_STEP)
     _copy_official_weights(reference, ours)
     reference.agg.dropout_layer.p = 0.0  # the GRU's dropout draws differ; everything else is deterministic
@@ -138,7 +142,9 @@ def test_loss_equals_the_official_computation_on_random_tensors(official, batch,
     main.py's loss; the mask comes from the official forward (it depends only on B, P and S)."""
     model_3d, _ = official
     torch.manual_seed(1)
-    reference = model_3d.DPC_RNN(sample_size=32 * side, num_seq=pred_step + 1, seq_len=1, pred_step=pred_step, network="resnet18")
+    reference = model_3d.DPC_RNN(
+        sample_size=32 * side, num_seq=pred_step + 1, seq_len=1, pred_step=pred_step, network="resnet18"
+    )
     reference.backbone = _Zeros(side)  # the mask needs no real features: skip the ResNet's compute
     with torch.no_grad():
         _, mask = reference(torch.zeros(batch, pred_step + 1, 3, 1, 32 * side, 32 * side))

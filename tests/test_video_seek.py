@@ -31,11 +31,22 @@ CLIP_SPAN = 36  # DPC-like: a few frames at a stride within a window of the vide
 
 def _decode_all(path: Path) -> torch.Tensor:
     with av.open(str(path)) as container:
-        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])).permute(0, 3, 1, 2)
+        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])).permute(
+            0, 3, 1, 2
+        )
 
 
-def _encode(path: Path, codec: str, frames: int = FRAMES, size: tuple[int, int] = SIZE, offset: int = 0, fmt: str | None = None,
-            gop: int | None = GOP, b_frames: int = 2, options: dict | None = None) -> Path:
+def _encode(
+    path: Path,
+    codec: str,
+    frames: int = FRAMES,
+    size: tuple[int, int] = SIZE,
+    offset: int = 0,
+    fmt: str | None = None,
+    gop: int | None = GOP,
+    b_frames: int = 2,
+    options: dict | None = None,
+) -> Path:
     """A video whose frames all differ (moving colour ramps), pts ``offset + i`` at 25 fps."""
     rows, cols = np.mgrid[0 : size[1], 0 : size[0]]
     with av.open(str(path), "w", format=fmt) as container:
@@ -47,7 +58,9 @@ def _encode(path: Path, codec: str, frames: int = FRAMES, size: tuple[int, int] 
         if options:
             stream.options = options
         for i in range(frames):
-            picture = np.stack([(cols * 4 + i * 3) % 256, (rows * 5 + i * 2) % 256, ((cols + rows) * 2 + i * 7) % 256], -1)
+            picture = np.stack(
+                [(cols * 4 + i * 3) % 256, (rows * 5 + i * 2) % 256, ((cols + rows) * 2 + i * 7) % 256], -1
+            )
             frame = av.VideoFrame.from_ndarray(picture.astype(np.uint8), format="rgb24")
             frame.pts = offset + i
             for packet in stream.encode(frame):
@@ -123,7 +136,9 @@ def test_real_videos_seek_where_they_can():
     assert decoded_pts != sorted(decoded_pts)
 
 
-@pytest.mark.parametrize("name", ["h264_bframes.mp4", "h264_offset.mkv", "h264_offset.ts", "mpeg4_open_gop.avi", "mpeg4_offset.mp4"])
+@pytest.mark.parametrize(
+    "name", ["h264_bframes.mp4", "h264_offset.mkv", "h264_offset.ts", "mpeg4_open_gop.avi", "mpeg4_offset.mp4"]
+)
 def test_generated_videos_read_by_seeking_equal_a_full_decode(generated, name, caplog):
     path = generated[name]
     packets = _packets(path)

@@ -18,8 +18,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pytest
 
@@ -90,7 +90,12 @@ def git_apply(patches: Sequence[Path], root: Path, rewrite: Callable[[str], str]
         for args in (["--check"], []):
             result = subprocess.run(
                 ["git", "apply", "--whitespace=error-all", *args, "-"],
-                cwd=root, input=text, capture_output=True, text=True, env=env, check=False,
+                cwd=root,
+                input=text,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
             )
             if result.returncode != 0:
                 pytest.fail(f"git apply {' '.join(args)} {patch.name} failed in {root}:\n{result.stderr}")
@@ -118,7 +123,12 @@ def run_pythons(
     """Run several ``(python args, pythonpath)`` side by side, each in its own process; their results in order."""
     children = [
         subprocess.Popen(
-            [sys.executable, *args], cwd=cwd, env=child_env(pythonpath), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, *args],
+            cwd=cwd,
+            env=child_env(pythonpath),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for args, pythonpath in commands
     ]

@@ -7,7 +7,7 @@ to it through its parser.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from jsonargparse.typing import PositiveInt
@@ -32,8 +32,9 @@ CHECKPOINT_DEFAULTS = {
 class DPCCLI(LightningCLI):
     """One verb of ``video_dpc``: its model class, the data modules, the Trainer and our options."""
 
-    def __init__(self, command: str, *args: Any, instantiate: bool = True, prog: str = "python -m video_dpc",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, command: str, *args: Any, instantiate: bool = True, prog: str = "python -m video_dpc", **kwargs: Any
+    ) -> None:
         self.command = command
         self.instantiate = instantiate
         self.prog = prog
@@ -45,16 +46,28 @@ class DPCCLI(LightningCLI):
             super().instantiate_classes()
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.add_argument("--threads", type=Optional[PositiveInt], default=None,
-                            help="torch CPU threads of this process (default: torch's choice)")
+        parser.add_argument(
+            "--threads",
+            type=PositiveInt | None,
+            default=None,
+            help="torch CPU threads of this process (default: torch's choice)",
+        )
         if self.command == "evaluate":
-            parser.add_argument("--ckpt_path", type=Optional[str], default=None,
-                                help="the `finetune` checkpoint to test, or 'last' for <default_root_dir>/checkpoints/"
-                                "last.ckpt (default: %(default)s)")
+            parser.add_argument(
+                "--ckpt_path",
+                type=str | None,
+                default=None,
+                help="the `finetune` checkpoint to test, or 'last' for <default_root_dir>/checkpoints/"
+                "last.ckpt (default: %(default)s)",
+            )
         else:
-            parser.add_argument("--ckpt_path", type=Optional[str], default=None,
-                                help="resume: 'last' (<default_root_dir>/checkpoints/last.ckpt; a new run when there is "
-                                "none) or a .ckpt of this run (default: %(default)s, a new run)")
+            parser.add_argument(
+                "--ckpt_path",
+                type=str | None,
+                default=None,
+                help="resume: 'last' (<default_root_dir>/checkpoints/last.ckpt; a new run when there is "
+                "none) or a .ckpt of this run (default: %(default)s, a new run)",
+            )
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")  # evaluate takes (and ignores) a training config's
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         for key in LINKED:
@@ -73,7 +86,9 @@ class DPCCLI(LightningCLI):
             folder = Path(config.checkpoint.dirpath)
             self.resume = _resume(config.ckpt_path, folder, self.command, self.prog)
             if self.resume is None:  # a new run never replaces an earlier run's checkpoints
-                refuse_finished_run(folder, "--trainer.default_root_dir", config.trainer.default_root_dir, "--ckpt_path last")
+                refuse_finished_run(
+                    folder, "--trainer.default_root_dir", config.trainer.default_root_dir, "--ckpt_path last"
+                )
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         if self.config_init.trainer.get("logger") in (None, True):

@@ -17,7 +17,7 @@ at 128 px, four times the dense negatives), use 3D convolutions in the early sta
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -101,7 +101,14 @@ class ResNet2d3d(nn.Module):
         builders = (Conv3DNoTemporal, Conv3DNoTemporal, Conv3DSimple, Conv3DSimple)
         pad = STEM_KERNEL // 2
         stem = [
-            nn.Conv3d(in_channels, width, (1, STEM_KERNEL, STEM_KERNEL), (1, STEM_STRIDE, STEM_STRIDE), (0, pad, pad), bias=False),
+            nn.Conv3d(
+                in_channels,
+                width,
+                (1, STEM_KERNEL, STEM_KERNEL),
+                (1, STEM_STRIDE, STEM_STRIDE),
+                (0, pad, pad),
+                bias=False,
+            ),
             nn.BatchNorm3d(width),
             nn.ReLU(inplace=True),
         ]
@@ -129,7 +136,9 @@ class ResNet2d3d(nn.Module):
         downsample = None
         if stride != 1 or self._inplanes != planes * block.expansion:
             downsample = nn.Sequential(
-                nn.Conv3d(self._inplanes, planes * block.expansion, 1, builder.get_downsample_stride(stride), bias=False),
+                nn.Conv3d(
+                    self._inplanes, planes * block.expansion, 1, builder.get_downsample_stride(stride), bias=False
+                ),
                 nn.BatchNorm3d(planes * block.expansion),
             )
         blocks = [block(self._inplanes, planes, builder, stride, downsample)]
@@ -181,7 +190,9 @@ class ConvGRU(nn.Module):
         num_layers: stacked cells (DPC: 1). dropout: on each new state (DPC: 0.1).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, kernel_size: int = 1, num_layers: int = 1, dropout: float = 0.1) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, kernel_size: int = 1, num_layers: int = 1, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         check_int(kernel_size, "kernel_size", 1, hint="DPC uses 1.")
         check_int(num_layers, "num_layers", 1, hint="DPC uses 1.")
@@ -215,4 +226,3 @@ def feature_map_size(input_size: int | Sequence[int], seq_len: int, stem_pool: b
     """(H', W') of the encoder's feature map for frames of ``input_size``."""
     height, width = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     return output_size(seq_len, height, width, stem_pool)[1:]
-

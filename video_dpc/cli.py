@@ -71,9 +71,24 @@ def build(command: str, argv: list[str], prog: str = "python -m video_dpc", inst
 
     try:
         return DPCCLI(
-            command, model, VideoDataModule, instantiate=instantiate, prog=prog, subclass_mode_data=True, run=False, args=argv, seed_everything_default=0,
-            auto_configure_optimizers=False, trainer_defaults=defaults, save_config_kwargs=save,
-            parser_kwargs={"prog": f"{prog} {command}", "exit_on_error": False, "allow_abbrev": False, "description": COMMANDS[command]},
+            command,
+            model,
+            VideoDataModule,
+            instantiate=instantiate,
+            prog=prog,
+            subclass_mode_data=True,
+            run=False,
+            args=argv,
+            seed_everything_default=0,
+            auto_configure_optimizers=False,
+            trainer_defaults=defaults,
+            save_config_kwargs=save,
+            parser_kwargs={
+                "prog": f"{prog} {command}",
+                "exit_on_error": False,
+                "allow_abbrev": False,
+                "description": COMMANDS[command],
+            },
         )
     finally:
         sys.argv = program
@@ -112,8 +127,11 @@ def _resume(ckpt_path: str | None, folder: Path, command: str, prog: str) -> str
     kind = checkpoint_kind(ckpt_path, "--ckpt_path")
     wanted = "pretrain" if command == "pretrain" else "classifier"
     if kind != wanted:
-        fix = (f"initialise a classifier from it with `{prog} finetune --config CFG --model.pretrained {ckpt_path}`"
-               if kind == "pretrain" else f"resume a checkpoint written by `{prog} {command}`")
+        fix = (
+            f"initialise a classifier from it with `{prog} finetune --config CFG --model.pretrained {ckpt_path}`"
+            if kind == "pretrain"
+            else f"resume a checkpoint written by `{prog} {command}`"
+        )
         raise _usage(f"--ckpt_path {ckpt_path} is not a checkpoint of `{command}` (it holds a {kind} model); {fix}.")
     return ckpt_path
 
@@ -132,13 +150,20 @@ def _fit(cli: Any, command: str, prog: str) -> dict[str, Any]:
     trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume, weights_only=True)
     steps = _steps(trainer, folder)
     max_steps = trainer.max_steps if trainer.max_steps is not None and trainer.max_steps >= 0 else None
-    refuse_idle_run(start, steps, max_steps, "--trainer.max_steps",
-                    "the training split gave no full batch of data.batch_size, or a resumed run had already reached "
-                    "trainer.max_epochs; lower data.batch_size or raise the limit")
+    refuse_idle_run(
+        start,
+        steps,
+        max_steps,
+        "--trainer.max_steps",
+        "the training split gave no full batch of data.batch_size, or a resumed run had already reached "
+        "trainer.max_epochs; lower data.batch_size or raise the limit",
+    )
     summary: dict[str, Any] = {"steps": steps, "steps_this_run": steps - start}
     per_epoch = trainer.num_training_batches
     if isinstance(per_epoch, int) and per_epoch > 0:  # not known in the parent of spawned DDP workers
-        summary.update(steps_per_epoch=per_epoch, epochs=round(steps / per_epoch, 3), completed_epochs=steps // per_epoch)
+        summary.update(
+            steps_per_epoch=per_epoch, epochs=round(steps / per_epoch, 3), completed_epochs=steps // per_epoch
+        )
     if command == "finetune":
         summary["pretrained"] = cli.model.pretrained
     summary["checkpoints"] = str(folder)
@@ -151,19 +176,24 @@ def _evaluate(cli: Any, prog: str) -> dict[str, Any]:
     ckpt_path = cli.config.ckpt_path
     work = Path(cli.trainer.default_root_dir)
     if ckpt_path is None:
-        raise _usage(f"evaluate needs --ckpt_path: the checkpoint written by `{prog} finetune` (or 'last' for "
-                     f"{work / 'checkpoints' / 'last.ckpt'}).")
+        raise _usage(
+            f"evaluate needs --ckpt_path: the checkpoint written by `{prog} finetune` (or 'last' for "
+            f"{work / 'checkpoints' / 'last.ckpt'})."
+        )
     if ckpt_path == "last":
         ckpt_path = str(work / "checkpoints" / "last.ckpt")
     kind = checkpoint_kind(ckpt_path, "--ckpt_path")
     if kind == "pretrain":
         raise _usage(
             f"--ckpt_path {ckpt_path} is a pre-training checkpoint (DPC's predictor, no classifier); evaluate tests a "
-            f"classifier. Train one on its encoder first: `{prog} finetune --config CFG --model.pretrained {ckpt_path}`, "
+            f"classifier. Train one on its encoder first: `{prog} finetune --config CFG --model.pretrained "
+            f"{ckpt_path}`, "
             f"then evaluate that run's checkpoints/last.ckpt."
         )
     if kind != "classifier":
-        raise _usage(f"--ckpt_path {ckpt_path} holds no DPC classifier; pass a checkpoint written by `{prog} finetune`.")
+        raise _usage(
+            f"--ckpt_path {ckpt_path} holds no DPC classifier; pass a checkpoint written by `{prog} finetune`."
+        )
     cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
     results = next(c for c in cli.trainer.callbacks if isinstance(c, TestResults))
     return dict(results.summary)
@@ -182,8 +212,13 @@ def run(command: str, argv: list[str], prog: str = "python -m video_dpc") -> dic
 def done_line(command: str, summary: dict[str, Any]) -> str:
     """The line a finished run prints: steps (this run and in all), epochs as steps / steps per epoch."""
     if command == "evaluate":
-        return f"evaluate done in {summary['seconds']:.0f} s: top-1 {summary['top1']:.2f}% on {summary['videos']} videos"
-    line = f"{command} done in {summary['seconds']:.0f} s: {summary['steps_this_run']} steps (now at step {summary['steps']}"
+        return (
+            f"evaluate done in {summary['seconds']:.0f} s: top-1 {summary['top1']:.2f}% on {summary['videos']} videos"
+        )
+    line = (
+        f"{command} done in {summary['seconds']:.0f} s: {summary['steps_this_run']} steps (now at step "
+        f"{summary['steps']}"
+    )
     if "epochs" in summary:
         line += f", {summary['epochs']:g} epochs of {summary['steps_per_epoch']} steps"
     return line + f"); checkpoints in {summary['checkpoints']}"
@@ -196,10 +231,12 @@ def _one_line(error: BaseException) -> str:
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, add_help=True,
-        description="Dense Predictive Coding (DPC) with NDA negatives for self-supervised video representation learning: "
-        "pre-train, fine-tune or linearly probe, and evaluate on UCF-101, HMDB-51 or moving-MNIST actions. Each command "
-        "is a LightningCLI: `COMMAND --help` lists its options, `COMMAND --config CFG.yaml --print_config` its config.",
+        prog=prog,
+        add_help=True,
+        description="Dense Predictive Coding (DPC) with NDA negatives for self-supervised video representation "
+        "learning: pre-train, fine-tune or linearly probe, and evaluate on UCF-101, HMDB-51 or moving-MNIST actions. "
+        "Each command is a LightningCLI: `COMMAND --help` lists its options, "
+        "`COMMAND --config CFG.yaml --print_config` its config.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
@@ -228,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         return report_usage_error(f"{prog} {command}", error)
     except SystemExit as exit_:  # --help, --print_config
-        return int(exit_.code or 0) if not isinstance(exit_.code, str) else report_usage_error(f"{prog} {command}", exit_.code)
+        return (
+            int(exit_.code or 0)
+            if not isinstance(exit_.code, str)
+            else report_usage_error(f"{prog} {command}", exit_.code)
+        )
     print(done_line(command, summary))
     return 0

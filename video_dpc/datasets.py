@@ -22,10 +22,11 @@ A :class:`ClipDataset` skips videos too short for the block layout and logs how 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -107,12 +108,17 @@ def _video_path(root: Path, relative: str, source: str) -> Path:
     return path.with_suffix("") if source == "frames" else path
 
 
-def ucf101_entries(root: str | Path, splits: str | Path, split: int = 1, subset: str = "train", source: str = "video") -> tuple[list[VideoEntry], list[str]]:
+def ucf101_entries(
+    root: str | Path, splits: str | Path, split: int = 1, subset: str = "train", source: str = "video"
+) -> tuple[list[VideoEntry], list[str]]:
     """The videos of UCF-101's ``trainlist0N.txt`` or ``testlist0N.txt`` and the class names."""
     check_choice(split, "data.split", SPLITS, "UCF-101 has splits 1, 2 and 3.")
     check_choice(subset, "subset", ("train", "test"))
     root, splits = Path(root), Path(splits)
-    fix = "data.splits must be the folder with classInd.txt, trainlist0N.txt and testlist0N.txt (ucfTrainTestlist of the UCF-101 download)."
+    fix = (
+        "data.splits must be the folder with classInd.txt, trainlist0N.txt and testlist0N.txt (ucfTrainTestlist "
+        "of the UCF-101 download)."
+    )
     classes = read_class_index(_require_file(splits / "classInd.txt", "UCF-101 class index", fix))
     listing = _require_file(splits / f"{subset}list{split:02d}.txt", f"UCF-101 {subset} split file", fix)
     lookup = {name.lower(): index for index, name in enumerate(classes)}
@@ -128,7 +134,9 @@ def ucf101_entries(root: str | Path, splits: str | Path, split: int = 1, subset:
     return entries, classes
 
 
-def hmdb51_entries(root: str | Path, splits: str | Path, split: int = 1, subset: str = "train", source: str = "video") -> tuple[list[VideoEntry], list[str]]:
+def hmdb51_entries(
+    root: str | Path, splits: str | Path, split: int = 1, subset: str = "train", source: str = "video"
+) -> tuple[list[VideoEntry], list[str]]:
     """The videos that HMDB-51's ``<action>_test_splitN.txt`` files mark 1 (train) or 2 (test)."""
     check_choice(split, "data.split", SPLITS, "HMDB-51 has splits 1, 2 and 3.")
     check_choice(subset, "subset", ("train", "test"))
@@ -151,14 +159,18 @@ def hmdb51_entries(root: str | Path, splits: str | Path, split: int = 1, subset:
         for line in file.read_text().splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[1] == wanted:
-                entries.append(VideoEntry(_video_path(root, f"{action}/{parts[0]}", source), lookup[action], Path(parts[0]).stem))
+                entries.append(
+                    VideoEntry(_video_path(root, f"{action}/{parts[0]}", source), lookup[action], Path(parts[0]).stem)
+                )
     return entries, classes
 
 
 class FileVideos:
     """Videos on disk (files or frame folders) read by a PyAV or frame-folder reader."""
 
-    def __init__(self, entries: Sequence[VideoEntry], classes: Sequence[str], reader: FrameFolderReader | VideoFileReader) -> None:
+    def __init__(
+        self, entries: Sequence[VideoEntry], classes: Sequence[str], reader: FrameFolderReader | VideoFileReader
+    ) -> None:
         self.entries = list(entries)
         self.classes = list(classes)
         self.reader = reader
@@ -234,7 +246,14 @@ class ClipDataset(Dataset):
         if self.skipped:
             LOG.warning(
                 "%s: skipped %d of %d videos with at most %d frames (num_seq %d x seq_len %d x ds %d); %d remain",
-                name, self.skipped, len(self.counts), layout.span, layout.num_seq, layout.seq_len, layout.ds, len(self.keep),
+                name,
+                self.skipped,
+                len(self.counts),
+                layout.span,
+                layout.num_seq,
+                layout.seq_len,
+                layout.ds,
+                len(self.keep),
             )
         else:
             LOG.info("%s: %d videos, none too short for %d frames", name, len(self.keep), layout.span)
@@ -268,7 +287,9 @@ class ClipDataset(Dataset):
         return (blocks, self.source.label(index)) if self.labels else blocks
 
 
-def entries_for(dataset: str, root: str | Path, splits: str | Path, split: int, subset: str, source: str) -> tuple[list[VideoEntry], list[str]]:
+def entries_for(
+    dataset: str, root: str | Path, splits: str | Path, split: int, subset: str, source: str
+) -> tuple[list[VideoEntry], list[str]]:
     """Entries of ``ucf101`` or ``hmdb51``."""
     builder = {"ucf101": ucf101_entries, "hmdb51": hmdb51_entries}[dataset]
     return builder(root, splits, split, subset, source)
@@ -278,4 +299,3 @@ def file_videos(dataset: str, root: str | Path, splits: str | Path, split: int, 
     """A :class:`FileVideos` of one subset of UCF-101 or HMDB-51."""
     entries, classes = entries_for(dataset, root, splits, split, subset, source)
     return FileVideos(entries, classes, reader_for(source))
-

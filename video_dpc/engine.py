@@ -22,8 +22,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -153,8 +154,19 @@ class DPCPretraining(pl.LightningModule):
         nda = None if nda is None else _options(NDAOptions, nda, "nda")
         self.save_hyperparameters(ignore=["nda"])
         self.hparams["nda"] = None if nda is None else dataclasses.asdict(nda)  # plain types: weights_only loads it
-        self.model = DPC(depth, width, in_channels, input_size, num_seq, seq_len, pred_step, gru_layers, gru_dropout,
-                         track_running_stats, stem_pool)
+        self.model = DPC(
+            depth,
+            width,
+            in_channels,
+            input_size,
+            num_seq,
+            seq_len,
+            pred_step,
+            gru_layers,
+            gru_dropout,
+            track_running_stats,
+            stem_pool,
+        )
         self.negatives = None if nda is None else DPCNegatives(**dataclasses.asdict(nda))
         self.lr = check_positive(lr, "lr", "DPC uses 1e-3.")
         self.weight_decay = check_number(weight_decay, "weight_decay", 0.0, hint="DPC uses 1e-5.")
@@ -164,7 +176,8 @@ class DPCPretraining(pl.LightningModule):
 
     @property
     def generator(self) -> torch.Generator:
-        """The NDA draws' generator, on the model's device (seed + rank; on resume rank 0's saved stream, forked per rank)."""
+        """The NDA draws' generator, on the model's device (seed + rank; on resume rank 0's saved stream, forked
+        per rank)."""
         if self._generator is None or self._generator.device != self.device:
             self._generator = torch.Generator(device=self.device)
             self._generator.manual_seed(self.seed * 1009 + self.global_rank)
@@ -258,8 +271,20 @@ class DPCFinetuning(pl.LightningModule):
         self.save_hyperparameters()
         self.train_what = check_choice(train_what, "train_what", TRAIN_WHAT)
         self.backbone_lr_mult = check_number(backbone_lr_mult, "backbone_lr_mult", 0.0)
-        self.model = DPCClassifier(num_classes, depth, width, in_channels, input_size, num_seq, seq_len, gru_layers,
-                                   gru_dropout, track_running_stats, stem_pool, dropout)
+        self.model = DPCClassifier(
+            num_classes,
+            depth,
+            width,
+            in_channels,
+            input_size,
+            num_seq,
+            seq_len,
+            gru_layers,
+            gru_dropout,
+            track_running_stats,
+            stem_pool,
+            dropout,
+        )
         if self.train_what == "last":
             for module in (self.model.backbone, self.model.agg):
                 module.requires_grad_(False)
@@ -275,7 +300,9 @@ class DPCFinetuning(pl.LightningModule):
 
     def load_pretrained(self, path: str | Path) -> list[str]:
         """Initialise the encoder and GRU from a ``pretrain`` checkpoint; returns the keys loaded."""
-        return self.model.load_encoder(load_state_dict(path, "--model.pretrained"), f"pretrained checkpoint {str(path)!r}")
+        return self.model.load_encoder(
+            load_state_dict(path, "--model.pretrained"), f"pretrained checkpoint {str(path)!r}"
+        )
 
     def setup(self, stage: str) -> None:
         """Before fitting a new run, load ``pretrained`` (a resumed run restores its own weights instead)."""
@@ -310,7 +337,10 @@ class DPCFinetuning(pl.LightningModule):
         """One video per batch: (1, W, N, C, T, H, W) windows; softmax averaged over windows."""
         windows, labels = batch
         if windows.dim() != 7 or windows.shape[0] != 1:
-            raise UsageError(f"test batches must hold one video's windows (1, W, N, C, T, H, W), got {tuple(windows.shape)}; use batch_size 1.")
+            raise UsageError(
+                "test batches must hold one video's windows (1, W, N, C, T, H, W), got "
+                f"{tuple(windows.shape)}; use batch_size 1."
+            )
         probabilities = F.softmax(self.model(windows[0]), dim=1).mean(0, keepdim=True)
         top = probabilities.topk(min(TOP5, probabilities.shape[1]), dim=1).indices
         label = labels.view(-1)
@@ -322,7 +352,9 @@ class DPCFinetuning(pl.LightningModule):
         self.test_predictions = []
 
     def configure_optimizers(self) -> Any:
-        encoder = [p for name, p in self.model.named_parameters() if name.startswith(("backbone.", "agg.")) and p.requires_grad]
+        encoder = [
+            p for name, p in self.model.named_parameters() if name.startswith(("backbone.", "agg.")) and p.requires_grad
+        ]
         head = [p for name, p in self.model.named_parameters() if not name.startswith(("backbone.", "agg."))]
         groups = [{"params": head}]
         if encoder:
@@ -388,7 +420,13 @@ class VideoDataModule(pl.LightningDataModule):
         if key not in self.datasets:
             transform = self.train_transform if mode == "train" else self.test_transform
             self.datasets[key] = ClipDataset(
-                self.source(subset), self.layout, mode, transform, True, self.window_stride, name=f"{self.name} {subset} split",
+                self.source(subset),
+                self.layout,
+                mode,
+                transform,
+                True,
+                self.window_stride,
+                name=f"{self.name} {subset} split",
             )
         return self.datasets[key]
 
@@ -410,12 +448,18 @@ class VideoDataModule(pl.LightningDataModule):
     def _loader(self, dataset: ClipDataset, train: bool, batch_size: int) -> torch.utils.data.DataLoader:
         if train and len(dataset) < batch_size:
             raise UsageError(
-                f"the training split has {len(dataset)} usable videos, fewer than data.batch_size={batch_size}; lower the "
+                f"the training split has {len(dataset)} usable videos, fewer than "
+                f"data.batch_size={batch_size}; lower the "
                 f"batch size (DPC drops incomplete batches)."
             )
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+            dataset,
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
         )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -431,8 +475,14 @@ class VideoDataModule(pl.LightningDataModule):
 class _FileVideosDataModule(VideoDataModule):
     """UCF-101 or HMDB-51 from the official split files (layouts in :mod:`video_dpc.datasets`)."""
 
-    def __init__(self, root: str, splits: str, split: Literal[1, 2, 3] = 1, source: Literal["video", "frames"] = "video",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str,
+        splits: str,
+        split: Literal[1, 2, 3] = 1,
+        source: Literal["video", "frames"] = "video",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.root, self.splits, self.split, self.video_source = root, splits, split, source
 
@@ -452,8 +502,14 @@ class UCF101DataModule(_FileVideosDataModule):
 
     name = "ucf101"
 
-    def __init__(self, root: str = "data/ucf101/videos", splits: str = "data/ucf101/ucfTrainTestlist",
-                 split: Literal[1, 2, 3] = 1, source: Literal["video", "frames"] = "video", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str = "data/ucf101/videos",
+        splits: str = "data/ucf101/ucfTrainTestlist",
+        split: Literal[1, 2, 3] = 1,
+        source: Literal["video", "frames"] = "video",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(root, splits, split, source, **kwargs)
 
 
@@ -469,8 +525,14 @@ class HMDB51DataModule(_FileVideosDataModule):
 
     name = "hmdb51"
 
-    def __init__(self, root: str = "data/hmdb51/videos", splits: str = "data/hmdb51/testTrainMulti_7030_splits",
-                 split: Literal[1, 2, 3] = 1, source: Literal["video", "frames"] = "video", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str = "data/hmdb51/videos",
+        splits: str = "data/hmdb51/testTrainMulti_7030_splits",
+        split: Literal[1, 2, 3] = 1,
+        source: Literal["video", "frames"] = "video",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(root, splits, split, source, **kwargs)
 
 
@@ -488,8 +550,16 @@ class MovingMNISTDataModule(VideoDataModule):
 
     name = "moving_mnist"
 
-    def __init__(self, train_videos: int = 4000, test_videos: int = 800, frames: int = 32, size: int = 64, seed: int = 0,
-                 mnist: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        train_videos: int = 4000,
+        test_videos: int = 800,
+        frames: int = 32,
+        size: int = 64,
+        seed: int = 0,
+        mnist: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.videos = {"train": train_videos, "test": test_videos}
         self.frames, self.size, self.seed, self.mnist = frames, size, seed, mnist
@@ -519,15 +589,21 @@ class TestResults(pl.Callback):
         dataset = trainer.datamodule.datasets["test-test"]
         metrics = trainer.callback_metrics
         self.summary = {
-            "checkpoint": None if trainer.ckpt_path is None else str(trainer.ckpt_path), "videos": len(pairs),
-            "skipped": dataset.skipped, "top1": 100 * float(metrics["test/top1"]), "top5": 100 * float(metrics["test/top5"]),
-            "classes": dataset.classes, "per_class_top1": per_class_top1(pairs, len(dataset.classes)),
+            "checkpoint": None if trainer.ckpt_path is None else str(trainer.ckpt_path),
+            "videos": len(pairs),
+            "skipped": dataset.skipped,
+            "top1": 100 * float(metrics["test/top1"]),
+            "top5": 100 * float(metrics["test/top5"]),
+            "classes": dataset.classes,
+            "per_class_top1": per_class_top1(pairs, len(dataset.classes)),
         }
         path = Path(trainer.default_root_dir) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.summary, indent=1))
-        print(f"test top-1 {self.summary['top1']:.2f}% top-5 {self.summary['top5']:.2f}% on {len(pairs)} videos "
-              f"({dataset.skipped} too short skipped); wrote {path}")
+        print(
+            f"test top-1 {self.summary['top1']:.2f}% top-5 {self.summary['top5']:.2f}% on {len(pairs)} videos "
+            f"({dataset.skipped} too short skipped); wrote {path}"
+        )
 
 
 class PrintProgress(pl.Callback):
@@ -540,13 +616,20 @@ class PrintProgress(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = trainer.global_step
         if step % self.every and step != trainer.max_steps:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         total = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else "?"
         text = " ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
-        LOG.info("epoch %d step %d/%s %s (%.0f s)", trainer.current_epoch, step, total, text, time.perf_counter() - self._start)
-
-
+        LOG.info(
+            "epoch %d step %d/%s %s (%.0f s)",
+            trainer.current_epoch,
+            step,
+            total,
+            text,
+            time.perf_counter() - self._start,
+        )

@@ -10,7 +10,8 @@ model: encoder and GRU over all blocks, spatial average pooling, BatchNorm, drop
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +45,14 @@ _BLOCKS_RANK = 6  # (B, N, C, T, H, W)
 def _size_pair(input_size: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(input_size, (list, tuple)) and len(input_size) == 2:
         return (
-            check_int(input_size[0], "input_size[0]", SMALLEST_FRAME, hint="give the frame height in pixels, e.g. 128."),
+            check_int(
+                input_size[0], "input_size[0]", SMALLEST_FRAME, hint="give the frame height in pixels, e.g. 128."
+            ),
             check_int(input_size[1], "input_size[1]", SMALLEST_FRAME, hint="give the frame width in pixels, e.g. 128."),
         )
-    size = check_int(input_size, "input_size", SMALLEST_FRAME, hint="DPC uses 128 (or 224); give an int or [height, width].")
+    size = check_int(
+        input_size, "input_size", SMALLEST_FRAME, hint="DPC uses 128 (or 224); give an int or [height, width]."
+    )
     return size, size
 
 
@@ -106,7 +111,9 @@ class _BlockEncoder(nn.Module):
                 f"width), got shape {tuple(blocks.shape)}; a single video needs {name}.unsqueeze(0)."
             )
         if not blocks.is_floating_point():
-            raise UsageTypeError(f"{name} must be float (normalised frames), got {blocks.dtype}; convert with .float().")
+            raise UsageTypeError(
+                f"{name} must be float (normalised frames), got {blocks.dtype}; convert with .float()."
+            )
         _, count, got_channels, got_frames, height, width = blocks.shape
         if num_seq is not None and count != num_seq:
             raise UsageError(
@@ -169,10 +176,24 @@ class DPC(_BlockEncoder):
         track_running_stats: bool = MODEL_DEFAULTS["track_running_stats"],
         stem_pool: bool = MODEL_DEFAULTS["stem_pool"],
     ) -> None:
-        super().__init__(depth, width, in_channels, input_size, num_seq, seq_len, gru_layers, gru_dropout, track_running_stats, stem_pool)
+        super().__init__(
+            depth,
+            width,
+            in_channels,
+            input_size,
+            num_seq,
+            seq_len,
+            gru_layers,
+            gru_dropout,
+            track_running_stats,
+            stem_pool,
+        )
         self.pred_step = check_int(
-            pred_step, "pred_step", 1, hint=f"DPC predicts 3 of 8 blocks; it must leave at least one of num_seq={num_seq} "
-            f"blocks as context.", high=num_seq - 1,
+            pred_step,
+            "pred_step",
+            1,
+            hint=f"DPC predicts 3 of 8 blocks; it must leave at least one of num_seq={num_seq} blocks as context.",
+            high=num_seq - 1,
         )
         size = self.feature_size
         self.predictor = nn.Sequential(nn.Conv2d(size, size, 1), nn.ReLU(inplace=True), nn.Conv2d(size, size, 1))
@@ -224,7 +245,18 @@ class DPCClassifier(_BlockEncoder):
         stem_pool: bool = MODEL_DEFAULTS["stem_pool"],
         dropout: float = 0.5,
     ) -> None:
-        super().__init__(depth, width, in_channels, input_size, num_seq, seq_len, gru_layers, gru_dropout, track_running_stats, stem_pool)
+        super().__init__(
+            depth,
+            width,
+            in_channels,
+            input_size,
+            num_seq,
+            seq_len,
+            gru_layers,
+            gru_dropout,
+            track_running_stats,
+            stem_pool,
+        )
         self.num_classes = check_int(num_classes, "num_classes", 2, hint="UCF-101 has 101 classes, HMDB-51 has 51.")
         check_probability(dropout, "dropout", high_open=True, hint="DPC uses 0.5.")
         self.final_bn = nn.BatchNorm1d(self.feature_size)
@@ -256,7 +288,11 @@ class DPCClassifier(_BlockEncoder):
                 f"{source} lacks {len(missing)} encoder weights of this classifier (e.g. {missing[:3]}); it must be "
                 f"a DPC pre-training checkpoint of the same depth, width and GRU (model.* in its config)."
             )
-        shapes = [f"{key}: {tuple(found[key].shape)} vs {tuple(wanted[key].shape)}" for key in found if found[key].shape != wanted[key].shape]
+        shapes = [
+            f"{key}: {tuple(found[key].shape)} vs {tuple(wanted[key].shape)}"
+            for key in found
+            if found[key].shape != wanted[key].shape
+        ]
         if shapes:
             raise UsageError(
                 f"{source} has encoder weights of other shapes than this classifier ({shapes[:3]}); use the same "

@@ -94,7 +94,12 @@ class MovingMNISTActions:
     classes = CLASSES
 
     def __init__(
-        self, split: str = "train", num_videos: int = 4000, frames: int = 32, size: int = 64, seed: int = 0,
+        self,
+        split: str = "train",
+        num_videos: int = 4000,
+        frames: int = 32,
+        size: int = 64,
+        seed: int = 0,
         mnist: str | Path | None = None,
     ) -> None:
         if split not in _SPLITS:
@@ -102,7 +107,9 @@ class MovingMNISTActions:
         self.split = split
         self.num_videos = check_int(num_videos, "num_videos", 1)
         self.frames = check_int(frames, "frames", 2, hint="moving MNIST videos need at least 2 frames to show motion.")
-        self.size = check_int(size, "size", DIGIT_SIDE + 1, hint=f"the canvas must be larger than the {DIGIT_SIDE} px digit.")
+        self.size = check_int(
+            size, "size", DIGIT_SIDE + 1, hint=f"the canvas must be larger than the {DIGIT_SIDE} px digit."
+        )
         self.seed = check_int(seed, "seed", 0)
         self.digits = load_mnist_digits(split == "train", mnist)
 

@@ -16,7 +16,7 @@ prediction of video b meets ``pred_step * H' * W'`` NDA negatives of video b (48
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -40,13 +40,14 @@ class NDAOptions:
 
     Args:
         transform: an ``nda_core`` spec: a name (``jigsaw``), ``{type: cutmix}``, ``{type: jigsaw, k: 2}``, a mixture.
-        blocks: which blocks become NDA clips: ``target`` (the predicted blocks, the paper's setting), ``context`` or ``all``.
+        blocks: which blocks become NDA clips: ``target`` (the predicted blocks, the paper's setting), ``context``
+            or ``all``.
         clips: NDA clips per video, each with its own draw.
         vectors: NDA feature vectors kept per video (drawn at random), or null for all of them.
         grad: let gradients flow through the NDA features (as through DPC's targets).
     """
 
-    transform: Union[dict[str, Any], list[Any], str]
+    transform: dict[str, Any] | list[Any] | str
     blocks: Literal["target", "context", "all"] = "target"
     clips: int = 1
     vectors: int | None = None
@@ -79,7 +80,9 @@ class DPCNegatives(nn.Module):
         self.transform = nda_core.build_entry(transform, "nda.transform")
         self.blocks = check_choice(blocks, "nda.blocks", NDA_BLOCKS, "the paper's setting is 'target'.")
         self.clips = check_int(clips, "nda.clips", 1, hint="use 1 NDA clip per video (the paper's setting).")
-        self.vectors = None if vectors is None else check_int(vectors, "nda.vectors", 1, hint="or null to keep every NDA feature.")
+        self.vectors = (
+            None if vectors is None else check_int(vectors, "nda.vectors", 1, hint="or null to keep every NDA feature.")
+        )
         self.grad = check_bool(grad, "nda.grad")
 
     def extra_repr(self) -> str:
@@ -88,10 +91,16 @@ class DPCNegatives(nn.Module):
     def block_indices(self, num_seq: int, pred_step: int) -> list[int]:
         """Indices of the blocks that become NDA clips."""
         context = num_seq - pred_step
-        return {"target": list(range(context, num_seq)), "context": list(range(context)), "all": list(range(num_seq))}[self.blocks]
+        return {"target": list(range(context, num_seq)), "context": list(range(context)), "all": list(range(num_seq))}[
+            self.blocks
+        ]
 
     def make_clips(
-        self, blocks: torch.Tensor, pred_step: int, generator: torch.Generator | None = None, return_params: bool = False
+        self,
+        blocks: torch.Tensor,
+        pred_step: int,
+        generator: torch.Generator | None = None,
+        return_params: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, list[dict]]:
         """NDA clips (clips * B, n, C, T, H, W) of the chosen blocks of ``blocks`` (B, N, C, T, H, W).
 

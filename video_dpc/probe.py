@@ -9,7 +9,7 @@ measured alike. kNN top-1 is ``nda_core.metrics.knn_accuracy`` (the suite's one 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,9 @@ PROBE_LR = 1e-2
 
 
 @torch.no_grad()
-def frozen_features(classifier: DPCClassifier, dataset: Dataset, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def frozen_features(
+    classifier: DPCClassifier, dataset: Dataset, batch_size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D) features and (N,) labels of a labelled clip dataset (one clip per video)."""
     classifier.eval()
     features, labels = [], []
@@ -39,8 +41,13 @@ def frozen_features(classifier: DPCClassifier, dataset: Dataset, batch_size: int
 
 
 def linear_probe_accuracy(
-    train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-    steps: int = PROBE_STEPS, lr: float = PROBE_LR, seed: int = 0,
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    steps: int = PROBE_STEPS,
+    lr: float = PROBE_LR,
+    seed: int = 0,
 ) -> float:
     """Top-1 (%) of a softmax regression trained full-batch on standardised training features."""
     check_int(steps, "steps", 1)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -151,11 +152,18 @@ class ClipTransform:
         check_bool(self.flip, "augment.flip")
         check_bool(self.train, "train")
         self.channels = check_int(self.channels, "augment.channels", 1, hint="1 (grey) or 3 (RGB).", high=_RGB)
-        self.mean = [check_number(m, "augment.mean[]") for m in check_sequence(self.mean, "augment.mean", "Give one value per channel.")]
-        self.std = [check_positive(v, "augment.std[]") for v in check_sequence(self.std, "augment.std", "Give one value per channel.")]
+        self.mean = [
+            check_number(m, "augment.mean[]")
+            for m in check_sequence(self.mean, "augment.mean", "Give one value per channel.")
+        ]
+        self.std = [
+            check_positive(v, "augment.std[]")
+            for v in check_sequence(self.std, "augment.std", "Give one value per channel.")
+        ]
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise UsageError(
-                f"augment.mean and augment.std need {self.channels} values (one per channel), got {list(self.mean)} and "
+                f"augment.mean and augment.std need {self.channels} values (one per channel), got "
+                f"{list(self.mean)} and "
                 f"{list(self.std)}."
             )
         if self.color_jitter is not None:
@@ -179,7 +187,9 @@ class ClipTransform:
         height, width = frames.shape[-2:]
         out_h, out_w = self.size
         if self.train and self.crop == "resized":
-            top, left, box_h, box_w = v2.RandomResizedCrop.get_params(frames, list(_RESIZED_SCALE), list(_RESIZED_RATIO))
+            top, left, box_h, box_w = v2.RandomResizedCrop.get_params(
+                frames, list(_RESIZED_SCALE), list(_RESIZED_RATIO)
+            )
             return F.resized_crop(frames, top, left, box_h, box_w, [out_h, out_w], antialias=True)
         if (height, width) == (out_h, out_w):
             return frames
@@ -217,7 +227,9 @@ class ClipTransform:
         from torchvision.transforms.v2 import functional as F
 
         if frames.dtype != torch.uint8 or frames.dim() != 4:
-            raise UsageError(f"ClipTransform expects uint8 frames (K, C, H, W), got {frames.dtype} {tuple(frames.shape)}.")
+            raise UsageError(
+                f"ClipTransform expects uint8 frames (K, C, H, W), got {frames.dtype} {tuple(frames.shape)}."
+            )
         if self.resize is not None:
             frames = F.resize(frames, [self.resize], antialias=True)
         frames = self._crop(frames)

@@ -11,9 +11,9 @@ import functools
 import itertools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -281,7 +281,10 @@ class VideoFileReader:
             raise UsageError(f"no frame indices given for {str(path)!r}; pass at least one.")
         if wanted[0] < 0 or wanted[-1] >= index.num_frames:
             bad = wanted[0] if wanted[0] < 0 else wanted[-1]
-            raise UsageError(f"frame {bad} asked of {str(path)!r}, which holds {index.num_frames} frames (0..{index.num_frames - 1}).")
+            raise UsageError(
+                f"frame {bad} asked of {str(path)!r}, which holds {index.num_frames} frames "
+                f"(0..{index.num_frames - 1})."
+            )
         frames = None
         if index.mode != _SEQUENTIAL:
             with self._open(path) as container:
@@ -289,7 +292,9 @@ class VideoFileReader:
                 stream.thread_type = "AUTO"
                 frames = _decode_seeking(container, stream, index, wanted)
             if frames is None:
-                LOG.warning("%s did not decode as its packets said after a seek; decoding it from the first frame", path)
+                LOG.warning(
+                    "%s did not decode as its packets said after a seek; decoding it from the first frame", path
+                )
         if frames is None:
             frames = self._decode_from_start(path, wanted)
         return _stack(frames, indices)
@@ -313,8 +318,12 @@ class VideoFileReader:
             if last is None:
                 raise UsageError(f"video {str(path)!r} decoded no frames.")
             # The packets can outnumber the frames that decode (a damaged tail): repeat the last frame.
-            LOG.warning("%s decoded only %d frames, fewer than its packets; repeating the last frame for %d indices",
-                        path, decoded, len(missing))
+            LOG.warning(
+                "%s decoded only %d frames, fewer than its packets; repeating the last frame for %d indices",
+                path,
+                decoded,
+                len(missing),
+            )
             tail = _rgb(last)
             frames.update({i: tail for i in missing})
         return frames
@@ -326,4 +335,6 @@ def reader_for(kind: str) -> FrameFolderReader | VideoFileReader:
         return VideoFileReader()
     if kind == "frames":
         return FrameFolderReader()
-    raise UsageError(f"data.source must be 'video' (decode the video files) or 'frames' (folders of frames), got {kind!r}.")
+    raise UsageError(
+        f"data.source must be 'video' (decode the video files) or 'frames' (folders of frames), got {kind!r}."
+    )

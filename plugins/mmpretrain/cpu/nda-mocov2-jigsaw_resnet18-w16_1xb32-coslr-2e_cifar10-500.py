@@ -1,5 +1,6 @@
 # CPU smoke-scale NDA-MoCo-v2 in mmpretrain 1.2 (jigsaw, k=2); a few minutes on 2 CPU cores.
-#   mim train mmpretrain plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py --work-dir W
-_base_ = ['./mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py', '../_base_/models/nda-mocov2.py']
+#   mim train mmpretrain plugins/mmpretrain/cpu/nda-mocov2-jigsaw_resnet18-w16_1xb32-coslr-2e_cifar10-500.py \
+#     --work-dir W
+_base_ = ["./mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py", "../_base_/models/nda-mocov2.py"]
 
-model = dict(_base_.nda_model, nda=dict(type='jigsaw', k=2))
+model = dict(_base_.nda_model, nda=dict(type="jigsaw", k=2))

@@ -1,5 +1,5 @@
 # NDA-MoCo-v2 on CIFAR-10 (ResNet-50, CIFAR stem) with the jigsaw NDA: an NDA of each query image and of its key image
 # are extra negatives of that query, encoded by the momentum encoder, never enqueued.
-_base_ = ['./mocov2_resnet50_1xb256-coslr-1000e_cifar10.py', '../_base_/models/nda-mocov2.py']
+_base_ = ["./mocov2_resnet50_1xb256-coslr-1000e_cifar10.py", "../_base_/models/nda-mocov2.py"]
 
-model = dict(_base_.nda_model, nda=dict(type='jigsaw', k=2))
+model = dict(_base_.nda_model, nda=dict(type="jigsaw", k=2))

@@ -2,8 +2,8 @@
 # batch 32, 2 epochs; the same budget as the NDA CPU config.
 #   mim train mmselfsup plugins/mmselfsup/cpu/mocov2_resnet18-w16_1xb32-coslr-2e_cifar10-500.py --work-dir W
 _base_ = [
-    '../_base_/models/mocov2_resnet18-w16_cifar.py',
-    '../_base_/datasets/cifar10-500_mocov2.py',
-    '../_base_/schedules/sgd_coslr-2e_cpu.py',
-    '../_base_/default_runtime.py',
+    "../_base_/models/mocov2_resnet18-w16_cifar.py",
+    "../_base_/datasets/cifar10-500_mocov2.py",
+    "../_base_/schedules/sgd_coslr-2e_cpu.py",
+    "../_base_/default_runtime.py",
 ]

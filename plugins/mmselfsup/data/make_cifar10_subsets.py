@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nda_core.data import cifar10_root
 from mmselfsup_nda.data import write_ann_file
+from nda_core.data import cifar10_root
 
 #: (split, images per class, output name, config trees whose data/ folder gets the list)
 SUBSETS = (

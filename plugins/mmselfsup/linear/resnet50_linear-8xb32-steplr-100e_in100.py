@@ -3,19 +3,22 @@
 #   mim train mmcls plugins/mmselfsup/linear/resnet50_linear-8xb32-steplr-100e_in100.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=PRETRAIN_WORK_DIR/epoch_200.pth
 _base_ = [
-    'mmcls::_base_/models/resnet50.py',
-    '../_base_/datasets/imagenet100_linear.py',
-    '../_base_/schedules/linear_sgd_steplr-100e.py',
-    '../_base_/linear_runtime.py',
+    "mmcls::_base_/models/resnet50.py",
+    "../_base_/datasets/imagenet100_linear.py",
+    "../_base_/schedules/linear_sgd_steplr-100e.py",
+    "../_base_/linear_runtime.py",
 ]
 
 model = dict(
     backbone=dict(
         frozen_stages=4,
         init_cfg=dict(
-            type='Pretrained',
-            checkpoint='{{$NDA_PRETRAINED:set-model.backbone.init_cfg.checkpoint}}',
-            prefix='backbone.')),
-    head=dict(num_classes=100, topk=(1, 5)))
-optimizer = dict(lr=30.)
+            type="Pretrained",
+            checkpoint="{{$NDA_PRETRAINED:set-model.backbone.init_cfg.checkpoint}}",
+            prefix="backbone.",
+        ),
+    ),
+    head=dict(num_classes=100, topk=(1, 5)),
+)
+optimizer = dict(lr=30.0)
 optim_wrapper = dict(optimizer=optimizer)

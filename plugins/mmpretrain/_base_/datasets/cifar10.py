@@ -7,7 +7,8 @@
 # CustomDataset; mmselfsup_nda registers it), which stops with one line naming NDA_CIFAR10_ROOT and
 # `nda data cifar10` when the root holds no train/ folder.
 cifar10 = dict(
-    data_root='{{$NDA_CIFAR10_ROOT:data/cifar10}}',
+    data_root="{{$NDA_CIFAR10_ROOT:data/cifar10}}",
     mean=(125.307, 122.961, 113.8575),  # RGB, 0-255
     std=(51.5865, 50.847, 51.255),
-    num_classes=10)
+    num_classes=10,
+)

@@ -1,6 +1,5 @@
 # CIFAR-10 train split for MoCo-v2 pre-training in mmpretrain (batch 256).
-_base_ = ['./cifar10.py', './mocov2_cifar.py']
+_base_ = ["./cifar10.py", "./mocov2_cifar.py"]
 
-data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=_base_.cifar10.mean, std=_base_.cifar10.std, to_rgb=True)
-train_dataloader = dict(dataset=dict(type='CIFAR10Folder', data_root=_base_.cifar10.data_root))
+data_preprocessor = dict(type="SelfSupDataPreprocessor", mean=_base_.cifar10.mean, std=_base_.cifar10.std, to_rgb=True)
+train_dataloader = dict(dataset=dict(type="CIFAR10Folder", data_root=_base_.cifar10.data_root))

@@ -5,8 +5,9 @@
 #   model = dict(_base_.nda_model, nda=dict(type='cutmix'))
 # (mmselfsup_nda must be imported: the runtime config lists it in custom_imports).
 nda_model = dict(
-    type='NDAMoCo',
-    nda=dict(type='jigsaw', k=2),
-    nda_encoder='key',
+    type="NDAMoCo",
+    nda=dict(type="jigsaw", k=2),
+    nda_encoder="key",
     num_nda_views=2,
-    head=dict(type='NDAContrastiveHead'))
+    head=dict(type="NDAContrastiveHead"),
+)

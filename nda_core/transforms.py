@@ -742,8 +742,9 @@ def build_entry(spec: Any, where: str = "nda") -> NDATransform:
         >>> build_entry("jigsw", "model nda")
         Traceback (most recent call last):
         ...
-        nda_core.errors.UsageError: model nda='jigsw' is not a valid NDA: unknown NDA 'jigsw'; known NDAs: ['cutmix',
-            'cutout', 'jigsaw', 'mixture', 'mixup', 'noise', 'noisy', 'other_classes', 'other_dataset', 'stitch', 'vflip'].
+        nda_core.errors.UsageError: model nda='jigsw' is not a valid NDA: unknown NDA 'jigsw'; known NDAs:
+            ['cutmix', 'cutout', 'jigsaw', 'mixture', 'mixup', 'noise', 'noisy', 'other_classes', 'other_dataset',
+            'stitch', 'vflip'].
     """
     try:
         return build(spec)

@@ -26,25 +26,14 @@ from lightly_nda.train import main as example_main  # noqa: E402  (what examples
 from video_dpc.cli import main as dpc_main  # noqa: E402
 
 CODE_ROOT = Path(nda_core.__file__).resolve().parents[1]  # the checkout under test
+# The shipped smoke config (tiny ResNet-9, 2 images per class, no validation), checkpointing every step.
 LIGHTLY_TINY = [
-    "--data.batch_size",
-    "8",
-    "--data.per_class",
-    "2",
-    "--model.backbone",
-    "resnet-9",
-    "--model.width",
-    "0.125",
-    "--model.memory_bank_size",
-    "64",
-    "--data.num_workers",
-    "0",
+    "--config",
+    str(CODE_ROOT / "plugins" / "lightly" / "cpu" / "nda-moco_resnet9-w0.125_cifar10-20_smoke.yaml"),
     "--checkpoint.every_n_train_steps",
     "1",
     "--trainer.enable_progress_bar",
     "false",
-    "--data.val_dir",
-    "none",
 ]
 RUN_TIMEOUT_S = 300
 USAGE = 2

@@ -57,10 +57,10 @@ def existing_checkpoints(folder: str | Path, suffix: str = CHECKPOINT_SUFFIX) ->
 
 
 def refuse_finished_run(folder: str | Path, option: str, value: Any, resume_hint: str) -> None:
-    """Raise ``ValueError`` when the checkpoint ``folder`` already holds checkpoints of a run.
+    """Raise :class:`~nda_core.errors.UsageError` when the checkpoint ``folder`` already holds a run's checkpoints.
 
-    ``option`` / ``value`` name the command-line option that chose the folder (``--out DIR``),
-    ``resume_hint`` how to continue that run instead (``--resume last``).
+    ``option`` / ``value`` name the command-line option that chose the folder
+    (``--trainer.default_root_dir DIR``), ``resume_hint`` how to continue that run instead (``--ckpt_path last``).
     """
     found = existing_checkpoints(folder)
     if not found:
@@ -83,9 +83,9 @@ def checkpoint_step(path: str | Path) -> int:
 
 
 def refuse_idle_run(start_step: int, end_step: int, max_steps: int | None, max_option: str, otherwise: str) -> None:
-    """Raise ``ValueError`` when a run ended at the step it started from (it did nothing).
+    """Raise :class:`~nda_core.errors.UsageError` when a run ended at the step it started from (it did nothing).
 
-    ``max_option`` names the step limit (``--max-steps``); ``otherwise`` says what to change when
+    ``max_option`` names the step limit (``--trainer.max_steps``); ``otherwise`` says what to change when
     the limit was not the reason (the data gave no full batch, another limit was reached).
     """
     if end_step > start_step:

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nda_core.errors import UsageError, report_usage_error
+
 __all__ = ["COMMANDS", "DEFAULT_WORK_ROOT", "build", "done_line", "load_config", "main", "run"]
 
 #: The verbs and their line in ``--help``.
@@ -132,14 +134,10 @@ def _resume(ckpt_path: str | None, folder: Path, command: str, prog: str) -> str
             if kind == "pretrain"
             else f"resume a checkpoint written by `{prog} {command}`"
         )
-        raise _usage(f"--ckpt_path {ckpt_path} is not a checkpoint of `{command}` (it holds a {kind} model); {fix}.")
+        raise UsageError(
+            f"--ckpt_path {ckpt_path} is not a checkpoint of `{command}` (it holds a {kind} model); {fix}."
+        )
     return ckpt_path
-
-
-def _usage(message: str) -> Exception:
-    from nda_core.errors import UsageError
-
-    return UsageError(message)
 
 
 def _fit(cli: Any, command: str, prog: str) -> dict[str, Any]:
@@ -176,7 +174,7 @@ def _evaluate(cli: Any, prog: str) -> dict[str, Any]:
     ckpt_path = cli.config.ckpt_path
     work = Path(cli.trainer.default_root_dir)
     if ckpt_path is None:
-        raise _usage(
+        raise UsageError(
             f"evaluate needs --ckpt_path: the checkpoint written by `{prog} finetune` (or 'last' for "
             f"{work / 'checkpoints' / 'last.ckpt'})."
         )
@@ -184,14 +182,14 @@ def _evaluate(cli: Any, prog: str) -> dict[str, Any]:
         ckpt_path = str(work / "checkpoints" / "last.ckpt")
     kind = checkpoint_kind(ckpt_path, "--ckpt_path")
     if kind == "pretrain":
-        raise _usage(
+        raise UsageError(
             f"--ckpt_path {ckpt_path} is a pre-training checkpoint (DPC's predictor, no classifier); evaluate tests a "
             f"classifier. Train one on its encoder first: `{prog} finetune --config CFG --model.pretrained "
             f"{ckpt_path}`, "
             f"then evaluate that run's checkpoints/last.ckpt."
         )
     if kind != "classifier":
-        raise _usage(
+        raise UsageError(
             f"--ckpt_path {ckpt_path} holds no DPC classifier; pass a checkpoint written by `{prog} finetune`."
         )
     cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
@@ -255,8 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     LOG.setLevel(logging.INFO)
     from jsonargparse import ArgumentError
-
-    from nda_core.errors import UsageError, report_usage_error
 
     try:
         summary = run(command, rest, prog)

@@ -22,6 +22,8 @@ from nda_demo.training import fit_steps
 
 STEPS = 3
 TINY = dict(steps=STEPS, batch_size=8, width=8, eval_samples=32, train_images=64, negative_bank=64, score_images=16)
+# `nda demo` on the command line at a budget of seconds: 2 steps, one seed, 16 samples per count.
+CLI_TINY = ["--steps", "2", "--seeds", "0", "--samples", "16", "--batch-size", "8", "--threads", "1", "--no-progress"]
 #: A short run in which the NDA discriminator must already tell the target count from the
 #: negatives: far-off counts, 50 steps (about 5 s for both runs). At this budget the NDA D
 #: scores AUROC 1.0 on seeds 0-2 while the plain D stays near 0.5.
@@ -237,21 +239,7 @@ def _pixels_of(image: np.ndarray, colour: tuple[int, int, int]) -> int:
 
 def test_cli_runs_and_saves_results(tmp_path, capsys):
     out = tmp_path / "demo"
-    argv = [
-        "--steps",
-        "2",
-        "--seeds",
-        "0",
-        "--samples",
-        "16",
-        "--batch-size",
-        "8",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
+    argv = [*CLI_TINY, "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "share with 6 dots" in printed and "D AUROC 6 vs held-out" in printed
@@ -314,28 +302,7 @@ def test_device_cuda_trains_on_the_gpu(tmp_path, capsys):
     assert record.seen == [{"cuda"}] * STEPS  # every weight and batch on the GPU at every step
     assert module.global_step == 2 * STEPS  # G and D optimiser steps
     out = tmp_path / "demo"
-    assert (
-        main(
-            [
-                "--device",
-                "cuda",
-                "--steps",
-                "2",
-                "--seeds",
-                "0",
-                "--samples",
-                "16",
-                "--batch-size",
-                "8",
-                "--threads",
-                "1",
-                "--no-progress",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(["--device", "cuda", *CLI_TINY, "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["device"] == "cuda" and "--device cuda" in results["command"]
     assert all(sum(run["histogram"].values()) == 16 for run in results["runs"])
